@@ -1,1 +1,66 @@
+//! contact-data-sync: Contact Lens transcripts to Salesforce Service Cloud Voice.
+//!
+//! `domain` is pure; `ports` are the traits the `pipeline` needs; `adapters` implement them;
+//! `handler` answers an invocation; `main.rs` only wires these together.
 
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod handler;
+pub mod metrics;
+pub mod pipeline;
+pub mod ports;
+
+use aws_config::SdkConfig;
+
+use adapters::connect::Connect;
+use adapters::contact_lens::ContactLens;
+use adapters::salesforce::{Salesforce, SalesforceSettings};
+use adapters::secrets::SecretsManager;
+use config::Config;
+use handler::Handler;
+use pipeline::{Pipeline, PipelineSettings};
+
+/// The function as deployed: real adapters around the pipeline.
+pub type App = Handler<Connect, ContactLens, Salesforce<SecretsManager>>;
+
+/// The AWS SDK clients, built once per cold start.
+pub struct AwsClients {
+    pub connect: aws_sdk_connect::Client,
+    pub contact_lens: aws_sdk_connectcontactlens::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    pub fn from_sdk_config(sdk: &SdkConfig) -> Self {
+        Self {
+            connect: aws_sdk_connect::Client::new(sdk),
+            contact_lens: aws_sdk_connectcontactlens::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
+
+pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::Error> {
+    let sink = Salesforce::new(
+        SecretsManager::new(clients.secrets),
+        SalesforceSettings {
+            secret_id: config.salesforce_secret_id.clone(),
+            api_version: config.salesforce_api_version.clone(),
+            retry: config.retry,
+        },
+    )?;
+    Ok(Handler {
+        pipeline: Pipeline {
+            contacts: Connect::new(clients.connect, config.connect_instance_id.clone()),
+            transcripts: ContactLens::new(clients.contact_lens, config.connect_instance_id.clone()),
+            sink,
+            settings: PipelineSettings {
+                contact_concurrency: config.contact_concurrency,
+                upload_batch_size: config.upload_batch_size,
+                upload_max_bytes: config.upload_max_bytes,
+                deadline_reserve: config.deadline_reserve,
+            },
+        },
+    })
+}

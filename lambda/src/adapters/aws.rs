@@ -1,0 +1,63 @@
+//! What the AWS adapters share: one SDK configuration per cold start, and the mapping of SDK
+//! errors onto the outcomes the pipeline acts on.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::config::RetrySettings;
+use crate::ports::SourceError;
+
+/// One slow page must not use up the invocation; the SDK retries the attempt instead.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Endpoints, region and credentials come from the SDK's standard sources (environment,
+/// `AWS_ENDPOINT_URL_*`, the Lambda role). Retries use adaptive mode, whose client-side rate
+/// limiter slows every caller of a client down when the service throttles.
+pub async fn sdk_config(retry: RetrySettings) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(retry.max_attempts)
+                .with_initial_backoff(retry.base_delay),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+pub fn classify<E, R>(err: SdkError<E, R>) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    let code = err.code().map(str::to_owned);
+    let source = Box::new(err);
+    match code.as_deref() {
+        Some("ResourceNotFoundException") => SourceError::NotFound { message, source },
+        Some("ThrottlingException" | "TooManyRequestsException" | "LimitExceededException") => {
+            SourceError::Throttled { message, source }
+        }
+        Some("AccessDeniedException") => SourceError::AccessDenied { message, source },
+        Some(code) => SourceError::Other {
+            message: format!("{code}: {message}"),
+            source,
+        },
+        None => SourceError::Other { message, source },
+    }
+}

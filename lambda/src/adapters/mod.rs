@@ -1,0 +1,7 @@
+//! One adapter per external system, each implementing a trait from `ports`.
+
+pub mod aws;
+pub mod connect;
+pub mod contact_lens;
+pub mod salesforce;
+pub mod secrets;

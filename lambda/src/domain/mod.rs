@@ -1,0 +1,8 @@
+//! The pure core: validation, transcript mapping, batching and result accounting.
+//! Nothing here knows about the AWS SDK, HTTP or Lambda.
+
+pub mod batch;
+pub mod ids;
+pub mod outcome;
+pub mod request;
+pub mod transcript;

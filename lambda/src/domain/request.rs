@@ -1,0 +1,394 @@
+//! The request contract of contactDataSync, parsed and validated as a whole before any work.
+//!
+//! Input is a raw JSON value rather than a derived struct so that every error can name the
+//! field, its index and the rule, in the words an admin typing into the console Test tab needs.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::ids::{is_connect_id, salesforce_id_15};
+
+pub const MAX_CONTACTS: usize = 100;
+pub const MAX_UPLOAD_IDS: usize = 100;
+pub const MAX_RELATED_RECORDS: usize = 100;
+const MAX_UPLOAD_ID_LEN: usize = 64;
+pub const OPERATIONS: [&str; 2] = ["uploadTranscript", "fetchUploadIdsStatus"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    UploadTranscript(Vec<ContactRequest>),
+    FetchUploadIdsStatus(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRequest {
+    pub contact_id: String,
+    /// VoiceCall ids in their 15-character form, without repeats.
+    pub related_records: Vec<String>,
+}
+
+/// A request that breaks the contract; the message names the field and the rule.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{0}")]
+pub struct RequestError(String);
+
+impl RequestError {
+    fn field(field: impl std::fmt::Display, rule: impl std::fmt::Display) -> Self {
+        Self(format!("{field}: {rule}"))
+    }
+}
+
+pub fn parse_request(event: &Value) -> Result<Request, RequestError> {
+    let Some(object) = event.as_object() else {
+        return Err(RequestError::field(
+            "request",
+            format!("must be a JSON object, got {}", kind(event)),
+        ));
+    };
+    let operation = match object.get("operation") {
+        None => return Err(RequestError::field("operation", unsupported_operation())),
+        Some(Value::String(op)) => op.as_str(),
+        Some(other) => {
+            return Err(RequestError::field(
+                "operation",
+                format!("must be a string, got {}", kind(other)),
+            ));
+        }
+    };
+    match operation {
+        "uploadTranscript" => parse_contacts(object.get("payload")).map(Request::UploadTranscript),
+        "fetchUploadIdsStatus" => {
+            parse_upload_ids(object.get("uploadIds")).map(Request::FetchUploadIdsStatus)
+        }
+        other => Err(RequestError::field(
+            "operation",
+            format!("{}, got {}", unsupported_operation(), quoted(other)),
+        )),
+    }
+}
+
+fn unsupported_operation() -> String {
+    format!("must be one of {}", OPERATIONS.join(", "))
+}
+
+fn parse_contacts(payload: Option<&Value>) -> Result<Vec<ContactRequest>, RequestError> {
+    let items = non_empty_array(payload, "payload", MAX_CONTACTS, "contacts")?;
+    let mut seen = HashSet::with_capacity(items.len());
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let contact = parse_contact(i, item)?;
+            if !seen.insert(contact.contact_id.to_ascii_lowercase()) {
+                return Err(RequestError::field(
+                    format!("payload[{i}].contactId"),
+                    format!(
+                        "must not repeat a contactId already in the request, got {}",
+                        quoted(&contact.contact_id)
+                    ),
+                ));
+            }
+            Ok(contact)
+        })
+        .collect()
+}
+
+fn parse_contact(i: usize, item: &Value) -> Result<ContactRequest, RequestError> {
+    let Some(item) = item.as_object() else {
+        return Err(RequestError::field(
+            format!("payload[{i}]"),
+            format!(
+                "must be an object with contactId and relatedRecords, got {}",
+                kind(item)
+            ),
+        ));
+    };
+    let contact_id = match item.get("contactId") {
+        Some(Value::String(id)) if is_connect_id(id) => id.clone(),
+        Some(Value::String(id)) => {
+            return Err(RequestError::field(
+                format!("payload[{i}].contactId"),
+                format!(
+                    "must be an Amazon Connect contact id (a UUID such as faaa3a21-5990-48cd-a035-e85ca8c861ff), got {}",
+                    quoted(id)
+                ),
+            ));
+        }
+        other => {
+            return Err(RequestError::field(
+                format!("payload[{i}].contactId"),
+                format!("is required and must be a string, got {}", kind_of(other)),
+            ));
+        }
+    };
+    let field = format!("payload[{i}].relatedRecords");
+    let records = non_empty_array(
+        item.get("relatedRecords"),
+        &field,
+        MAX_RELATED_RECORDS,
+        "VoiceCall ids",
+    )?;
+    let mut related_records: Vec<String> = Vec::with_capacity(records.len());
+    for (j, record) in records.iter().enumerate() {
+        let Value::String(record) = record else {
+            return Err(RequestError::field(
+                format!("{field}[{j}]"),
+                format!("must be a string, got {}", kind(record)),
+            ));
+        };
+        let id15 = salesforce_id_15(record).map_err(|e| {
+            RequestError::field(
+                format!("{field}[{j}]"),
+                format!("{}, got {}", e.rule(), quoted(record)),
+            )
+        })?;
+        if !related_records.iter().any(|r| r == id15) {
+            related_records.push(id15.to_owned());
+        }
+    }
+    Ok(ContactRequest {
+        contact_id,
+        related_records,
+    })
+}
+
+fn parse_upload_ids(ids: Option<&Value>) -> Result<Vec<String>, RequestError> {
+    let items = non_empty_array(ids, "uploadIds", MAX_UPLOAD_IDS, "ids")?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, id)| match id {
+            Value::String(id)
+                if !id.is_empty()
+                    && id.len() <= MAX_UPLOAD_ID_LEN
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Ok(id.clone())
+            }
+            other => Err(RequestError::field(
+                format!("uploadIds[{i}]"),
+                format!(
+                    "must be an upload id from an uploadTranscript response (1 to {MAX_UPLOAD_ID_LEN} letters, digits or '-'), got {}",
+                    match other {
+                        Value::String(s) => quoted(s),
+                        v => kind(v).to_owned(),
+                    }
+                ),
+            )),
+        })
+        .collect()
+}
+
+fn non_empty_array<'a>(
+    value: Option<&'a Value>,
+    field: &str,
+    max: usize,
+    what: &str,
+) -> Result<&'a Vec<Value>, RequestError> {
+    match value {
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= max => Ok(items),
+        Some(Value::Array(items)) => Err(RequestError::field(
+            field,
+            format!("must list 1 to {max} {what}, got {}", items.len()),
+        )),
+        other => Err(RequestError::field(
+            field,
+            format!(
+                "is required and must be an array of 1 to {max} {what}, got {}",
+                kind_of(other)
+            ),
+        )),
+    }
+}
+
+fn kind_of(value: Option<&Value>) -> &'static str {
+    value.map_or("nothing", kind)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Echoes a bad value, shortened so that a huge string cannot flood the response.
+fn quoted(s: &str) -> String {
+    const LIMIT: usize = 64;
+    if s.chars().count() <= LIMIT {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(LIMIT).collect();
+        format!("{head:?}... ({} characters)", s.chars().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const A: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
+    const B: &str = "f15c9342-65a1-41e8-a752-81d630a2890d";
+
+    fn err(v: Value) -> String {
+        parse_request(&v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn documented_upload_example_parses() {
+        let request = parse_request(&json!({"operation":"uploadTranscript","payload":[
+            {"contactId":A,"relatedRecords":["0LQ1Q000002TZtn"]},
+            {"contactId":B,"relatedRecords":["0LQ1Q000002TAtn"]}]}))
+        .unwrap();
+        assert_eq!(
+            request,
+            Request::UploadTranscript(vec![
+                ContactRequest {
+                    contact_id: A.into(),
+                    related_records: vec!["0LQ1Q000002TZtn".into()]
+                },
+                ContactRequest {
+                    contact_id: B.into(),
+                    related_records: vec!["0LQ1Q000002TAtn".into()]
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn eighteen_character_records_are_sent_as_fifteen_without_repeats() {
+        let request = parse_request(&json!({"operation":"uploadTranscript","payload":[
+            {"contactId":A,"relatedRecords":["0LQ1Q000002TZtnWAG","0LQ1Q000002TZtn"]}]}))
+        .unwrap();
+        let Request::UploadTranscript(contacts) = request else {
+            panic!()
+        };
+        assert_eq!(contacts[0].related_records, vec!["0LQ1Q000002TZtn"]);
+    }
+
+    #[test]
+    fn documented_status_example_parses() {
+        let request = parse_request(&json!({"operation":"fetchUploadIdsStatus","uploadIds":[
+            "f230e3d9-6c0f-3909-a0a8-1b78c634bbde","68279b80-a394-3228-b99b-c60f02ff8227"]}))
+        .unwrap();
+        assert_eq!(
+            request,
+            Request::FetchUploadIdsStatus(vec![
+                "f230e3d9-6c0f-3909-a0a8-1b78c634bbde".into(),
+                "68279b80-a394-3228-b99b-c60f02ff8227".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn operation_errors_list_supported_operations() {
+        for v in [
+            json!({}),
+            json!({"operation":"deleteAll"}),
+            json!({"operation":7}),
+        ] {
+            let e = err(v);
+            assert!(e.starts_with("operation: must be"), "{e}");
+        }
+        assert!(
+            err(json!({"operation":"deleteAll"}))
+                .contains("uploadTranscript, fetchUploadIdsStatus")
+        );
+        assert_eq!(
+            err(json!([1])),
+            "request: must be a JSON object, got an array"
+        );
+    }
+
+    #[test]
+    fn each_violation_names_field_index_and_rule() {
+        let ok = json!({"contactId":A,"relatedRecords":["0LQ1Q000002TZtn"]});
+        let cases = [
+            (
+                json!({"operation":"uploadTranscript"}),
+                "payload: is required and must be an array of 1 to 100 contacts, got nothing",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[]}),
+                "payload: must list 1 to 100 contacts, got 0",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":vec![ok.clone(); 101]}),
+                "payload: must list 1 to 100 contacts, got 101",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[ok, "x"]}),
+                "payload[1]: must be an object with contactId and relatedRecords, got a string",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"relatedRecords":["0LQ1Q000002TZtn"]}]}),
+                "payload[0].contactId: is required and must be a string, got nothing",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"contactId":"abc","relatedRecords":["0LQ1Q000002TZtn"]}]}),
+                "payload[0].contactId: must be an Amazon Connect contact id",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"contactId":A,"relatedRecords":[]}]}),
+                "payload[0].relatedRecords: must list 1 to 100 VoiceCall ids, got 0",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"contactId":A}]}),
+                "payload[0].relatedRecords: is required",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"contactId":A,"relatedRecords":["0LQ1Q000002TZtn", 5]}]}),
+                "payload[0].relatedRecords[1]: must be a string, got a number",
+            ),
+            (
+                json!({"operation":"uploadTranscript","payload":[{"contactId":A,"relatedRecords":["0LQ1Q"]}]}),
+                "payload[0].relatedRecords[0]: must be a 15- or 18-character Salesforce id, got \"0LQ1Q\"",
+            ),
+            (
+                json!({"operation":"fetchUploadIdsStatus"}),
+                "uploadIds: is required",
+            ),
+            (
+                json!({"operation":"fetchUploadIdsStatus","uploadIds":["a", ""]}),
+                "uploadIds[1]: must be an upload id",
+            ),
+            (
+                json!({"operation":"fetchUploadIdsStatus","uploadIds":["a,b"]}),
+                "uploadIds[0]: must be an upload id",
+            ),
+        ];
+        for (request, expected) in cases {
+            let e = err(request);
+            assert!(
+                e.starts_with(expected),
+                "{e}\n  expected to start with\n{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_contact_is_rejected_at_its_second_position() {
+        let item = json!({"contactId":A,"relatedRecords":["0LQ1Q000002TZtn"]});
+        let upper = json!({"contactId":A.to_uppercase(),"relatedRecords":["0LQ1Q000002TZtn"]});
+        let e = err(json!({"operation":"uploadTranscript","payload":[item, upper]}));
+        assert!(
+            e.starts_with("payload[1].contactId: must not repeat"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_bad_values_are_shortened_in_the_message() {
+        let e = err(json!({"operation": "x".repeat(10_000)}));
+        assert!(e.len() < 300, "{}", e.len());
+        assert!(e.contains("(10000 characters)"));
+    }
+}

@@ -1,0 +1,328 @@
+//! From a contact's details and Contact Lens turns to the NDJSON file that the Connect REST
+//! bulk upload takes for one conversation.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::outcome::{Failure, FailureCode};
+use super::request::ContactRequest;
+
+/// What DescribeContact tells about a call, in epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactDetails {
+    pub initiation_ms: i64,
+    pub connected_to_agent_ms: Option<i64>,
+    pub disconnect_ms: Option<i64>,
+}
+
+/// A finished call with an agent: the only kind whose transcript can be uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallWindow {
+    pub initiation_ms: i64,
+    /// Contact Lens offsets count from here.
+    pub connected_to_agent_ms: i64,
+    pub disconnect_ms: i64,
+}
+
+impl ContactDetails {
+    pub fn call_window(&self) -> Result<CallWindow, Failure> {
+        let disconnect_ms = self.disconnect_ms.ok_or_else(|| {
+            Failure::new(
+                FailureCode::CallInProgress,
+                "the call has not ended yet (no DisconnectTimestamp); retry after it ends",
+            )
+        })?;
+        let connected_to_agent_ms = self.connected_to_agent_ms.ok_or_else(|| {
+            Failure::new(
+                FailureCode::NoAgent,
+                "the call was never connected to an agent, so it has no agent transcript",
+            )
+        })?;
+        Ok(CallWindow {
+            initiation_ms: self.initiation_ms,
+            connected_to_agent_ms,
+            disconnect_ms: disconnect_ms.max(self.initiation_ms),
+        })
+    }
+}
+
+/// One Contact Lens transcript segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub id: String,
+    pub participant_role: String,
+    pub content: String,
+    pub begin_offset_ms: i64,
+    pub end_offset_ms: i64,
+}
+
+/// One conversation's upload file and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationFile {
+    pub contact_id: String,
+    pub body: Bytes,
+    pub entries: usize,
+    /// Turns whose participant role has no Salesforce sender role; left out of the file.
+    pub skipped_turns: usize,
+}
+
+#[derive(Serialize)]
+struct Line<P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payload: P,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Header<'a> {
+    conversation_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    conversation_id: &'a str,
+    id: &'a str,
+    client_sent_timestamp: i64,
+    client_duration: i64,
+    message_text: &'a str,
+    sender: Sender<'a>,
+    related_records: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Sender<'a> {
+    app_type: &'static str,
+    role: &'static str,
+    subject: &'a str,
+}
+
+/// Salesforce sender role and the subject suffix used for a Contact Lens participant role.
+fn sender_role(participant_role: &str) -> Option<(&'static str, &'static str)> {
+    match participant_role {
+        "AGENT" => Some(("AGENT", "VIRTUAL_AGENT")),
+        "CUSTOMER" => Some(("END_USER", "END_USER")),
+        "SUPERVISOR" => Some(("SUPERVISOR", "SUPERVISOR")),
+        "SYSTEM" => Some(("SYSTEM", "SYSTEM")),
+        "CUSTOM_BOT" => Some(("CHATBOT", "CHATBOT")),
+        _ => None,
+    }
+}
+
+/// Builds the NDJSON file: a conversation header line, then one entry per turn in
+/// BeginOffsetMillis order (Salesforce keeps file order and does not sort).
+///
+/// Each entry's time is ConnectedToAgentTimestamp + BeginOffsetMillis, computed afresh for
+/// every turn and held inside the call's window, because Salesforce rejects entries outside it.
+pub fn conversation_file(
+    contact: &ContactRequest,
+    window: &CallWindow,
+    mut turns: Vec<Turn>,
+) -> ConversationFile {
+    turns.sort_by_key(|t| t.begin_offset_ms);
+    let id = contact.contact_id.as_str();
+    let mut body =
+        Vec::with_capacity(64 + turns.iter().map(|t| t.content.len() + 400).sum::<usize>());
+    write_line(
+        &mut body,
+        "conversation",
+        Header {
+            conversation_id: id,
+        },
+    );
+
+    let mut entries = 0;
+    let mut skipped_turns = 0;
+    for turn in &turns {
+        let Some((role, suffix)) = sender_role(&turn.participant_role) else {
+            skipped_turns += 1;
+            continue;
+        };
+        let subject = format!("{id}{suffix}");
+        let timestamp = window
+            .connected_to_agent_ms
+            .saturating_add(turn.begin_offset_ms)
+            .clamp(window.initiation_ms, window.disconnect_ms);
+        write_line(
+            &mut body,
+            "conversationEntry",
+            Entry {
+                conversation_id: id,
+                id: &turn.id,
+                client_sent_timestamp: timestamp,
+                client_duration: (turn.end_offset_ms - turn.begin_offset_ms).max(0),
+                message_text: &turn.content,
+                sender: Sender {
+                    app_type: "TELEPHONY_INTEGRATION",
+                    role,
+                    subject: &subject,
+                },
+                related_records: &contact.related_records,
+            },
+        );
+        entries += 1;
+    }
+    ConversationFile {
+        contact_id: contact.contact_id.clone(),
+        body: Bytes::from(body),
+        entries,
+        skipped_turns,
+    }
+}
+
+fn write_line<P: Serialize>(out: &mut Vec<u8>, kind: &'static str, payload: P) {
+    serde_json::to_writer(&mut *out, &Line { kind, payload })
+        .expect("serializing strings and integers into memory cannot fail");
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    const CONTACT: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
+
+    fn contact() -> ContactRequest {
+        ContactRequest {
+            contact_id: CONTACT.into(),
+            related_records: vec!["0LQ1Q000002TZtn".into()],
+        }
+    }
+
+    fn window() -> CallWindow {
+        CallWindow {
+            initiation_ms: 1_714_149_000_000,
+            connected_to_agent_ms: 1_714_149_010_000,
+            disconnect_ms: 1_714_149_100_000,
+        }
+    }
+
+    fn turn(id: &str, role: &str, content: &str, begin: i64, end: i64) -> Turn {
+        Turn {
+            id: id.into(),
+            participant_role: role.into(),
+            content: content.into(),
+            begin_offset_ms: begin,
+            end_offset_ms: end,
+        }
+    }
+
+    fn lines(file: &ConversationFile) -> Vec<Value> {
+        std::str::from_utf8(&file.body)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn details_without_disconnect_or_agent_fail_with_their_code() {
+        let details = ContactDetails {
+            initiation_ms: 1,
+            connected_to_agent_ms: Some(2),
+            disconnect_ms: None,
+        };
+        assert_eq!(
+            details.call_window().unwrap_err().code,
+            FailureCode::CallInProgress
+        );
+        let details = ContactDetails {
+            connected_to_agent_ms: None,
+            disconnect_ms: Some(3),
+            ..details
+        };
+        assert_eq!(
+            details.call_window().unwrap_err().code,
+            FailureCode::NoAgent
+        );
+    }
+
+    #[test]
+    fn file_has_header_then_entries_in_offset_order_with_exact_fields() {
+        let file = conversation_file(
+            &contact(),
+            &window(),
+            vec![
+                turn("s2", "CUSTOMER", "Hola, ¿qué tal?", 4_000, 6_500),
+                turn("s1", "AGENT", "Thanks for calling", 1_000, 3_000),
+            ],
+        );
+        assert_eq!(file.entries, 2);
+        let lines = lines(&file);
+        assert_eq!(
+            lines[0],
+            serde_json::json!({"type":"conversation","payload":{"conversationId":CONTACT}})
+        );
+        assert_eq!(
+            lines[1],
+            serde_json::json!({"type":"conversationEntry","payload":{
+                "conversationId": CONTACT, "id": "s1",
+                "clientSentTimestamp": 1_714_149_011_000i64, "clientDuration": 2_000,
+                "messageText": "Thanks for calling",
+                "sender": {"appType":"TELEPHONY_INTEGRATION","role":"AGENT","subject":format!("{CONTACT}VIRTUAL_AGENT")},
+                "relatedRecords": ["0LQ1Q000002TZtn"]}})
+        );
+        assert_eq!(lines[2]["payload"]["id"], "s2");
+        assert_eq!(lines[2]["payload"]["sender"]["role"], "END_USER");
+        assert_eq!(
+            lines[2]["payload"]["sender"]["subject"],
+            format!("{CONTACT}END_USER")
+        );
+        assert_eq!(
+            lines[2]["payload"]["clientSentTimestamp"],
+            1_714_149_014_000i64
+        );
+    }
+
+    #[test]
+    fn timestamps_do_not_accumulate_and_stay_inside_the_call() {
+        let turns = (0..50)
+            .map(|i| turn(&format!("s{i}"), "AGENT", "x", i * 1_000, i * 1_000 + 900))
+            .chain([turn("late", "CUSTOMER", "y", 500_000, 501_000)])
+            .collect();
+        let file = conversation_file(&contact(), &window(), turns);
+        let lines = lines(&file);
+        for (i, line) in lines[1..51].iter().enumerate() {
+            assert_eq!(
+                line["payload"]["clientSentTimestamp"],
+                window().connected_to_agent_ms + i as i64 * 1_000
+            );
+        }
+        assert_eq!(
+            lines[51]["payload"]["clientSentTimestamp"],
+            window().disconnect_ms
+        );
+    }
+
+    #[test]
+    fn utf8_text_survives_byte_for_byte() {
+        let text = "Ça coûte 3 € — 東京で会いましょう 👋🏽 \"quoted\"\nnew line";
+        let file = conversation_file(
+            &contact(),
+            &window(),
+            vec![turn("s1", "CUSTOMER", text, 0, 1)],
+        );
+        assert_eq!(lines(&file)[1]["payload"]["messageText"], text);
+        // Non-ASCII is written as UTF-8, not as \u escapes.
+        assert!(std::str::from_utf8(&file.body).unwrap().contains("東京"));
+        assert_eq!(std::str::from_utf8(&file.body).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn unknown_roles_are_left_out_and_counted() {
+        let file = conversation_file(
+            &contact(),
+            &window(),
+            vec![
+                turn("s1", "AGENT", "a", 0, 1),
+                turn("s2", "ROBOT", "b", 2, 3),
+            ],
+        );
+        assert_eq!((file.entries, file.skipped_turns), (1, 1));
+        assert_eq!(lines(&file).len(), 2);
+    }
+}

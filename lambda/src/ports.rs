@@ -1,0 +1,178 @@
+//! The small traits behind which each external system sits. The pipeline depends on these
+//! only; the adapters in `adapters/` implement them with the AWS SDK and reqwest.
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
+use crate::domain::transcript::{ContactDetails, ConversationFile, Turn};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Amazon Connect DescribeContact.
+pub trait ContactDirectory: Send + Sync {
+    fn describe_contact(
+        &self,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<ContactDetails, SourceError>> + Send;
+}
+
+/// One page of Contact Lens ListRealtimeContactAnalysisSegments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SegmentPage {
+    pub turns: Vec<Turn>,
+    /// All segments on the page, transcript or not: a page with none and a next token means
+    /// the analysis is still running.
+    pub segments: usize,
+    pub next_token: Option<String>,
+}
+
+/// Contact Lens real-time analysis segments.
+pub trait TranscriptSource: Send + Sync {
+    fn segments_page(
+        &self,
+        contact_id: &str,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<SegmentPage, SourceError>> + Send;
+}
+
+/// Secrets Manager GetSecretValue.
+pub trait SecretStore: Send + Sync {
+    fn secret_string(
+        &self,
+        secret_id: &str,
+    ) -> impl Future<Output = Result<String, SourceError>> + Send;
+}
+
+/// Salesforce's Connect REST conversation upload resources.
+pub trait ConversationSink: Send + Sync {
+    /// Checks that credentials work before any transcript is read, so that a broken secret or
+    /// token endpoint costs no Contact Lens quota.
+    fn prepare(&self) -> impl Future<Output = Result<(), SalesforceError>> + Send;
+
+    fn upload(
+        &self,
+        batch: &[ConversationFile],
+    ) -> impl Future<Output = Result<UploadResponse, SalesforceError>> + Send;
+
+    /// The status resource's answer, passed through as received.
+    fn upload_status(
+        &self,
+        upload_ids: &[String],
+    ) -> impl Future<Output = Result<RawResponse, SalesforceError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadResponse {
+    pub status: u16,
+    pub results: Vec<BulkUploadResult>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How an AWS call failed, in the terms the pipeline acts on.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("not found: {message}")]
+    NotFound {
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("throttled after retries: {message}")]
+    Throttled {
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("access denied: {message}")]
+    AccessDenied {
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{message}")]
+    Other {
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl SourceError {
+    /// The failure of a contact whose call to this source failed; `not_found` says what a
+    /// missing resource means for that source.
+    pub fn failure(&self, not_found: FailureCode, not_found_detail: &str) -> Failure {
+        match self {
+            Self::NotFound { message, .. } => {
+                Failure::new(not_found, format!("{not_found_detail} ({message})"))
+            }
+            Self::Throttled { message, .. } => Failure::new(
+                FailureCode::Throttled,
+                format!(
+                    "AWS kept throttling after all retries ({message}); resubmit this contact later"
+                ),
+            ),
+            Self::AccessDenied { message, .. } => Failure::new(
+                FailureCode::AccessDenied,
+                format!("the function's role may not make this call ({message})"),
+            ),
+            Self::Other { message, .. } => Failure::new(FailureCode::AwsError, message.clone()),
+        }
+    }
+}
+
+/// How a Salesforce call failed. Messages never hold tokens, keys or transcript text.
+#[derive(Debug, Error)]
+pub enum SalesforceError {
+    #[error("the Salesforce secret could not be read: {0}")]
+    SecretUnavailable(#[source] SourceError),
+    #[error("the Salesforce secret is invalid: {0}")]
+    SecretInvalid(#[from] crate::adapters::salesforce::credentials::CredentialsError),
+    #[error("Salesforce refused the OAuth token request (HTTP {status}): {error}")]
+    TokenRefused { status: u16, error: String },
+    #[error("the Salesforce token endpoint could not be reached: {0}")]
+    TokenUnreachable(#[source] reqwest::Error),
+    #[error("the org's API request limit is used up (REQUEST_LIMIT_EXCEEDED)")]
+    LimitExceeded,
+    #[error("Salesforce answered HTTP {status}: {detail}")]
+    Http { status: u16, detail: String },
+    #[error("Salesforce could not be reached: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("Salesforce answered HTTP {status} with an unreadable body: {source}")]
+    UnexpectedBody {
+        status: u16,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl SalesforceError {
+    pub fn failure(&self) -> Failure {
+        let code = match self {
+            Self::SecretUnavailable(_) | Self::SecretInvalid(_) => FailureCode::ConfigurationError,
+            Self::TokenRefused { .. } | Self::TokenUnreachable(_) => {
+                FailureCode::SalesforceAuthFailed
+            }
+            Self::LimitExceeded => FailureCode::SalesforceLimitExceeded,
+            Self::Http { .. } | Self::Transport(_) | Self::UnexpectedBody { .. } => {
+                FailureCode::SalesforceError
+            }
+        };
+        Failure::new(code, self.to_string())
+    }
+
+    /// The status for the response element: Salesforce's own when it answered, else 502.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::Http { status, .. } | Self::UnexpectedBody { status, .. } => *status,
+            Self::LimitExceeded => 403,
+            _ => 502,
+        }
+    }
+}
