@@ -1,0 +1,118 @@
+import * as path from 'node:path';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+import { ContactDataSyncSettings } from './props';
+import { SalesforceSecret } from './salesforce-secret';
+
+/** The Cargo workspace at the repository root; cargo-lambda builds the binary from there. */
+const CARGO_MANIFEST = path.join(__dirname, '..', 'Cargo.toml');
+const BINARY_NAME = 'contact-data-sync';
+
+export interface ContactDataSyncFunctionProps {
+  readonly settings: ContactDataSyncSettings;
+  readonly salesforceSecret: SalesforceSecret;
+  /**
+   * Prebuilt code: a directory holding the `bootstrap` executable.
+   *
+   * @default - cargo-lambda builds the `contact-data-sync` binary locally (no Docker)
+   */
+  readonly code?: lambda.Code;
+}
+
+/** The Lambda function with its own role and log group. */
+export class ContactDataSyncFunction extends Construct {
+  public readonly function: lambda.Function;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ContactDataSyncFunctionProps) {
+    super(scope, id);
+    const { settings } = props;
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: settings.logRetentionDays,
+      // The logs are the record of which transcripts reached Salesforce; retention bounds them.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // Built by hand rather than with AWSLambdaBasicExecutionRole, whose Logs grant covers every log group.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'contact-data-sync: read Contact Lens transcripts of one Connect instance and the Salesforce secret',
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+    const instanceArn = Stack.of(this).formatArn({
+      service: 'connect',
+      resource: 'instance',
+      resourceName: settings.connectInstanceId,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    const contactsArn = `${instanceArn}/contact/*`;
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['connect:DescribeContact', 'connect:ListRealtimeContactAnalysisSegments'],
+        resources: [instanceArn, contactsArn],
+      }),
+    );
+    props.salesforceSecret.grantRead(role);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
+      reason:
+        'Contact IDs arrive in each invocation payload, so the contact ARN ends in a wildcard; ' +
+        'it is confined to the one configured Connect instance.',
+    });
+
+    const environment: Record<string, string> = {
+      CONNECT_INSTANCE_ID: settings.connectInstanceId,
+      SALESFORCE_SECRET_ID: props.salesforceSecret.secret.secretArn,
+      SALESFORCE_API_VERSION: settings.salesforceApiVersion,
+    };
+    if (settings.contactConcurrency !== undefined) {
+      environment.CONTACT_CONCURRENCY = String(settings.contactConcurrency);
+    }
+    if (settings.uploadBatchSize !== undefined) {
+      environment.UPLOAD_BATCH_SIZE = String(settings.uploadBatchSize);
+    }
+
+    // Shared by both code paths, so a test with prebuilt code checks what gets deployed.
+    const options: lambda.FunctionOptions = {
+      description: 'Uploads Amazon Connect Contact Lens transcripts to Salesforce',
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: settings.memorySize,
+      timeout: Duration.seconds(settings.timeoutSeconds),
+      reservedConcurrentExecutions: settings.reservedConcurrency,
+      role,
+      environment,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+    };
+    this.function =
+      props.code === undefined
+        ? new RustFunction(this, 'Function', {
+            ...options,
+            runtime: 'provided.al2023',
+            manifestPath: CARGO_MANIFEST,
+            binaryName: BINARY_NAME,
+          })
+        : new lambda.Function(this, 'Function', {
+            ...options,
+            runtime: lambda.Runtime.PROVIDED_AL2023,
+            handler: 'bootstrap',
+            code: props.code,
+          });
+  }
+}
+
+/** The contact ARN as cdk-nag prints it: pseudo parameters in angle brackets. */
+function nagArn(connectInstanceId: string): string {
+  return `arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/${connectInstanceId}/contact/*`;
+}

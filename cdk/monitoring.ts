@@ -1,0 +1,185 @@
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+
+/** Namespace of the Embedded Metric Format metrics the function writes to its log. */
+export const METRIC_NAMESPACE = 'ContactDataSync';
+const PERIOD = Duration.minutes(5);
+/** Duration above this share of the timeout means the batches are too big for one invocation. */
+const DURATION_ALARM_SHARE = 0.8;
+
+export interface MonitoringProps {
+  readonly function: lambda.Function;
+  readonly timeout: Duration;
+  readonly reservedConcurrency: number;
+  readonly failedContactsAlarmThreshold: number;
+  readonly alarmEmail?: string;
+}
+
+/** Alarms on the function and its contact metrics, an SNS topic they notify, and a dashboard. */
+export class Monitoring extends Construct {
+  public readonly topic: sns.Topic;
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const fn = props.function;
+    const stackName = Stack.of(this).stackName;
+
+    // CloudWatch cannot publish to a topic encrypted with the AWS managed aws/sns key, whose
+    // policy cannot be changed, so the topic gets its own key.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: `${stackName}: encrypts the contact-data-sync alarm topic`,
+      enableKeyRotation: true,
+      // The key protects only alarm notifications in transit; nothing needs it after the topic is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'contact-data-sync alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+
+    // Alarm names start with the stack name so CloudWatch's grants can be confined to these alarms.
+    const cloudwatchPrincipal = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+      ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${stackName}-*` },
+    };
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [cloudwatchPrincipal],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        // In a key policy "*" is the key itself.
+        resources: ['*'],
+        conditions: fromOurAlarms,
+      }),
+    );
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [cloudwatchPrincipal],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
+    if (props.alarmEmail !== undefined) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+
+    const contactMetric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName,
+        dimensionsMap: { FunctionName: fn.functionName },
+        statistic: cloudwatch.Stats.SUM,
+        period: PERIOD,
+      });
+    const contactsRequested = contactMetric('ContactsRequested');
+    const contactsUploaded = contactMetric('ContactsUploaded');
+    const contactsFailed = contactMetric('ContactsFailed');
+    const timeoutMs = props.timeout.toMilliseconds();
+
+    this.addAlarm('FunctionErrors', {
+      alarmDescription: 'The function failed an invocation (an error, a crash or a timeout).',
+      metric: fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.addAlarm('FunctionThrottles', {
+      alarmDescription:
+        'An invocation was throttled: more requests arrived than the reserved concurrency allows.',
+      metric: fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.addAlarm('FunctionDurationNearTimeout', {
+      alarmDescription:
+        `An invocation ran longer than ${DURATION_ALARM_SHARE * 100}% of the ${props.timeout.toSeconds()} s timeout: ` +
+        'send fewer contacts per request, or contacts may be left unprocessed.',
+      metric: fn.metricDuration({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: timeoutMs * DURATION_ALARM_SHARE,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+    this.addAlarm('ContactsFailed', {
+      alarmDescription:
+        'Contacts could not be uploaded to Salesforce; the dashboard shows the reason codes and the log one line per contact.',
+      metric: contactsFailed,
+      threshold: props.failedContactsAlarmThreshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+
+    const failuresByReason = new cloudwatch.MathExpression({
+      expression:
+        `SEARCH('{${METRIC_NAMESPACE},FunctionName,Reason} FunctionName="${fn.functionName}" ` +
+        `MetricName="ContactsFailed"', 'Sum', ${PERIOD.toSeconds()})`,
+      usingMetrics: {},
+      // One line per reason code, labelled with it.
+      label: "${PROP('Dim.Reason')}",
+      period: PERIOD,
+    });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      // Dashboards are global to the account, so the region keeps deployments in different regions apart.
+      dashboardName: `${stackName}-${Aws.REGION}`,
+      defaultInterval: Duration.days(1),
+    });
+    this.dashboard.addWidgets(
+      graph('Invocations', [fn.metricInvocations({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
+      graph('Errors', [fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
+    );
+    this.dashboard.addWidgets(
+      graph('Contacts requested / uploaded / failed', [contactsRequested, contactsUploaded, contactsFailed]),
+      graph('Contacts failed by reason', [failuresByReason]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Duration (ms)',
+        [cloudwatch.Stats.AVERAGE, cloudwatch.Stats.p(99), cloudwatch.Stats.MAXIMUM].map((statistic) =>
+          fn.metricDuration({ period: PERIOD, statistic, label: statistic }),
+        ),
+        { value: timeoutMs, label: 'Timeout', color: cloudwatch.Color.RED },
+      ),
+      graph('Throttles', [fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Concurrent executions',
+        [fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM })],
+        { value: props.reservedConcurrency, label: 'Reserved concurrency', color: cloudwatch.Color.ORANGE },
+      ),
+    );
+  }
+
+  private addAlarm(id: string, props: Omit<cloudwatch.AlarmProps, 'evaluationPeriods'>): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName: `${Stack.of(this).stackName}-${id}`,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      // No data means no invocations, which is not a problem.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...props,
+    });
+    alarm.addAlarmAction(new actions.SnsAction(this.topic));
+  }
+}
+
+function graph(
+  title: string,
+  metrics: cloudwatch.IMetric[],
+  annotation?: cloudwatch.HorizontalAnnotation,
+): cloudwatch.GraphWidget {
+  return new cloudwatch.GraphWidget({
+    title,
+    left: metrics,
+    leftAnnotations: annotation === undefined ? undefined : [annotation],
+    width: 12,
+    height: 6,
+  });
+}
