@@ -1,1 +1,48 @@
+//! In-process HTTP emulators of the four services contact-data-sync talks to:
+//! Amazon Connect (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments),
+//! Secrets Manager (GetSecretValue) and Salesforce (OAuth token endpoint and the Connect REST
+//! API's conversation upload resources).
+//!
+//! They speak the services' real wire formats so that the function's integration tests can use
+//! the real AWS SDK clients and reqwest against them. All four share one [`World`]: the contacts,
+//! secrets, Salesforce clients, recorded uploads, injected faults and counters.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let world = emulators::sample_world("11111111-2222-4333-8444-555555555555");
+//! let emus = emulators::Emulators::start(&world).await;
+//! emulators::register_sandbox_salesforce(&world, &emus.salesforce.url());
+//! for (key, value) in emus.aws_env() {
+//!     println!("{key}={value}");
+//! }
+//! # }
+//! ```
+//!
+//! This crate is test support only; it is never linked into the function.
 
+mod aws;
+mod connect;
+mod contact_lens;
+mod fault;
+mod latency;
+mod salesforce;
+mod sample;
+mod secrets_manager;
+mod server;
+mod world;
+
+pub use connect::start_connect;
+pub use contact_lens::start_contact_lens;
+pub use fault::Fault;
+pub use salesforce::start_salesforce;
+pub use sample::{
+    SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT,
+    SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CLIENT_ID, SANDBOX_SECRET_ID,
+    SANDBOX_USERNAME, client_credentials_secret_json, generated_contacts, jwt_secret_json,
+    register_sandbox_salesforce, sample_world, test_private_key_pem, test_public_key_pem,
+};
+pub use secrets_manager::start_secrets_manager;
+pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+pub use world::{
+    CategoryMatch, ContactSpec, Segment, Service, ServiceStats, Stats, UploadRecord, World,
+};

@@ -1,0 +1,309 @@
+//! Fault injection: a test arms a [`Fault`] on a service; the next requests it matches get the
+//! fault's response instead of (or, for delays and omissions, on top of) the normal one.
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::aws::{self, Protocol};
+use crate::world::{Service, World};
+
+/// What a matched fault does.
+#[derive(Clone, Debug)]
+pub(crate) enum FaultAction {
+    /// An AWS error, rendered in the service's protocol (header `x-amzn-ErrorType` and body).
+    Aws {
+        status: u16,
+        error_type: String,
+        message: String,
+    },
+    /// A literal HTTP response (Salesforce errors, outages).
+    Http { status: u16, body: String },
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// 200 with a truncated JSON body.
+    MalformedJson,
+    /// Salesforce upload: process normally but leave this conversation out of the results.
+    OmitFromResults(String),
+}
+
+/// A fault to inject with [`World::inject`]. By default it matches any request of the service
+/// and fires once; narrow it with [`Fault::for_contact`], [`Fault::on_path`], [`Fault::after`]
+/// and repeat it with [`Fault::times`] or [`Fault::always`].
+#[derive(Clone, Debug)]
+pub struct Fault {
+    action: FaultAction,
+    headers: Vec<(String, String)>,
+    contact_id: Option<String>,
+    path_contains: Option<String>,
+    skip: u32,
+    /// None: fires forever.
+    remaining: Option<u32>,
+}
+
+impl Fault {
+    fn new(action: FaultAction) -> Fault {
+        Fault {
+            action,
+            headers: Vec::new(),
+            contact_id: None,
+            path_contains: None,
+            skip: 0,
+            remaining: Some(1),
+        }
+    }
+
+    /// An AWS error such as `aws_error(500, "InternalServiceException")`. Secrets Manager
+    /// reports its errors with status 400, Connect and Contact Lens with the type's own status.
+    pub fn aws_error(status: u16, error_type: &str) -> Fault {
+        Fault::new(FaultAction::Aws {
+            status,
+            error_type: error_type.to_owned(),
+            message: format!("Injected {error_type}"),
+        })
+    }
+
+    /// 429 ThrottlingException, the way Connect and Contact Lens throttle.
+    pub fn throttling() -> Fault {
+        Fault::aws_error(429, "ThrottlingException")
+    }
+
+    /// A Salesforce REST error: `[{"message","errorCode"}]`.
+    pub fn salesforce_error(status: u16, error_code: &str, message: &str) -> Fault {
+        let body = serde_json::json!([{ "message": message, "errorCode": error_code }]);
+        Fault::http(status, &body.to_string())
+    }
+
+    /// A Salesforce OAuth error: `{"error","error_description"}`.
+    pub fn oauth_error(status: u16, error: &str, description: &str) -> Fault {
+        let body = serde_json::json!({ "error": error, "error_description": description });
+        Fault::http(status, &body.to_string())
+    }
+
+    /// Any status with a literal body (served as JSON).
+    pub fn http(status: u16, body: &str) -> Fault {
+        Fault::new(FaultAction::Http {
+            status,
+            body: body.to_owned(),
+        })
+    }
+
+    /// Holds the request this long, then answers normally (for timeouts and deadlines).
+    pub fn delay(delay: Duration) -> Fault {
+        Fault::new(FaultAction::Delay(delay))
+    }
+
+    /// 200 with a body that is not valid JSON.
+    pub fn malformed_json() -> Fault {
+        Fault::new(FaultAction::MalformedJson)
+    }
+
+    /// Salesforce upload only: the request succeeds but its results lack this conversation.
+    pub fn omit_from_results(contact_id: &str) -> Fault {
+        Fault::new(FaultAction::OmitFromResults(contact_id.to_owned())).for_contact(contact_id)
+    }
+
+    /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
+    /// part name of a Salesforce upload, the SecretId of a Secrets Manager request).
+    pub fn for_contact(mut self, contact_id: &str) -> Fault {
+        self.contact_id = Some(contact_id.to_owned());
+        self
+    }
+
+    /// Only requests whose path contains this, e.g. "/oauth2/token" or "/conversations/upload".
+    pub fn on_path(mut self, fragment: &str) -> Fault {
+        self.path_contains = Some(fragment.to_owned());
+        self
+    }
+
+    /// Lets the first `n` matching requests through: `.after(2)` hits the third one.
+    pub fn after(mut self, n: u32) -> Fault {
+        self.skip = n;
+        self
+    }
+
+    /// Fires on `n` matching requests (default 1).
+    pub fn times(mut self, n: u32) -> Fault {
+        self.remaining = Some(n);
+        self
+    }
+
+    /// Fires on every matching request until [`World::clear_faults`].
+    pub fn always(mut self) -> Fault {
+        self.remaining = None;
+        self
+    }
+
+    /// Adds a header to the fault's response.
+    pub fn header(mut self, name: &str, value: &str) -> Fault {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds `Retry-After: <seconds>`.
+    pub fn retry_after(self, seconds: u64) -> Fault {
+        self.header("Retry-After", &seconds.to_string())
+    }
+}
+
+pub(crate) struct ArmedFault {
+    pub service: Service,
+    pub fault: Fault,
+}
+
+/// What a handler needs to know about a request to match faults against it.
+pub(crate) struct RequestInfo<'a> {
+    pub path: &'a str,
+    pub contact_ids: Vec<&'a str>,
+}
+
+/// Finds the first armed fault matching the request, uses it up and returns what it does
+/// with the extra headers of its response.
+fn take(
+    faults: &mut Vec<ArmedFault>,
+    service: Service,
+    request: &RequestInfo<'_>,
+) -> Option<(FaultAction, Vec<(String, String)>)> {
+    let index = faults.iter_mut().position(|armed| {
+        let fault = &mut armed.fault;
+        let matches = armed.service == service
+            && fault
+                .path_contains
+                .as_deref()
+                .is_none_or(|fragment| request.path.contains(fragment))
+            && fault
+                .contact_id
+                .as_deref()
+                .is_none_or(|id| request.contact_ids.contains(&id));
+        if !matches {
+            return false;
+        }
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return false;
+        }
+        true
+    })?;
+    let fault = &mut faults[index].fault;
+    let fired = (fault.action.clone(), fault.headers.clone());
+    match &mut fault.remaining {
+        Some(1) => {
+            faults.remove(index);
+        }
+        Some(n) => *n -= 1,
+        None => {}
+    }
+    Some(fired)
+}
+
+/// The outcome of checking a request against the armed faults.
+pub(crate) enum Injected {
+    /// Answer with this instead of handling the request.
+    Respond(Response),
+    /// Handle the request; for a Salesforce upload, leave this conversation out of the results.
+    Proceed { omit: Option<String> },
+}
+
+/// Checks the request against the service's faults, sleeping first when a delay fault fires.
+pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<'_>) -> Injected {
+    let fired = take(&mut world.lock().faults, service, &request);
+    let Some((action, headers)) = fired else {
+        return Injected::Proceed { omit: None };
+    };
+    let mut response = match action {
+        FaultAction::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            return Injected::Proceed { omit: None };
+        }
+        FaultAction::OmitFromResults(contact_id) => {
+            return Injected::Proceed {
+                omit: Some(contact_id),
+            };
+        }
+        FaultAction::Aws {
+            status,
+            error_type,
+            message,
+        } => match service {
+            Service::Connect | Service::ContactLens => {
+                aws::error(Protocol::RestJson, status, &error_type, &message)
+            }
+            Service::SecretsManager => aws::error(Protocol::AwsJson, status, &error_type, &message),
+            // Salesforce has no AWS error shape; the type becomes a REST errorCode.
+            Service::Salesforce => {
+                let body = serde_json::json!([{ "message": message, "errorCode": error_type }]);
+                json_response(status, body.to_string())
+            }
+        },
+        FaultAction::Http { status, body } => json_response(status, body),
+        FaultAction::MalformedJson => json_response(200, "{\"truncated\": [".to_owned()),
+    };
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    Injected::Respond(response)
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(path: &'a str, contacts: &[&'a str]) -> RequestInfo<'a> {
+        RequestInfo {
+            path,
+            contact_ids: contacts.to_vec(),
+        }
+    }
+
+    #[test]
+    fn after_and_times_pick_the_nth_matching_requests() {
+        let mut faults = vec![ArmedFault {
+            service: Service::ContactLens,
+            fault: Fault::throttling().for_contact("b").after(1).times(2),
+        }];
+        let hits: Vec<bool> = ["a", "b", "b", "a", "b", "b"]
+            .iter()
+            .map(|c| take(&mut faults, Service::ContactLens, &request("/", &[c])).is_some())
+            .collect();
+        assert_eq!(hits, [false, false, true, false, true, false]);
+        assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn faults_stay_on_their_service_and_path() {
+        let mut faults = vec![ArmedFault {
+            service: Service::Salesforce,
+            fault: Fault::http(503, "{}").on_path("/oauth2/token").always(),
+        }];
+        assert!(
+            take(
+                &mut faults,
+                Service::Connect,
+                &request("/oauth2/token", &[])
+            )
+            .is_none()
+        );
+        assert!(take(&mut faults, Service::Salesforce, &request("/upload", &[])).is_none());
+        for _ in 0..3 {
+            assert!(
+                take(
+                    &mut faults,
+                    Service::Salesforce,
+                    &request("/oauth2/token", &[])
+                )
+                .is_some()
+            );
+        }
+    }
+}

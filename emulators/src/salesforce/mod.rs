@@ -1,0 +1,305 @@
+//! Salesforce: one server plays both the login host (OAuth token endpoint) and the org's
+//! instance (Connect REST API conversation upload resources). Its own URL is the JWT audience
+//! it expects and the `instance_url` it hands out.
+
+mod oauth;
+mod upload;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::fault::{self, Injected, RequestInfo};
+use crate::server::{self, Server};
+use crate::world::{Service, World};
+
+/// What every Salesforce handler gets: the world and this server's own URL.
+#[derive(Clone)]
+pub(crate) struct Host {
+    world: World,
+    base_url: String,
+}
+
+/// Starts the Salesforce emulator on a free port.
+pub async fn start_salesforce(world: &World) -> Server {
+    start_on(world, 0).await
+}
+
+pub(crate) async fn start_on(world: &World, port: u16) -> Server {
+    let (listener, base_url) = server::bind(port).await;
+    let state = Host {
+        world: world.clone(),
+        base_url,
+    };
+    let api = Router::new()
+        .route(
+            "/services/data/{version}/connect/conversations/upload",
+            post(upload::upload).get(upload_statuses),
+        )
+        .route(
+            "/services/data/{version}/connect/conversation/{conversation_id}/entries",
+            get(conversation_entries),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), api_gate));
+    let router = Router::new()
+        .route("/services/oauth2/token", post(oauth::token))
+        .merge(api)
+        .fallback(not_found)
+        .with_state(state);
+    server::serve(listener, world, Service::Salesforce, router)
+}
+
+/// A Salesforce REST error: a JSON array of `{"message","errorCode"}`.
+pub(crate) fn rest_error(status: StatusCode, error_code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &json!([{ "message": message, "errorCode": error_code }]),
+    )
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    rest_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+    )
+}
+
+/// The conversation upload resources exist from API version 51.0 on.
+const MIN_API_VERSION: f64 = 51.0;
+/// The daily API request allowance reported in `Sforce-Limit-Info`.
+const API_LIMIT: u64 = 15_000;
+
+/// Guards every REST API route: the version must have the resource and the bearer token must
+/// be live. Answered calls count towards the API usage reported in `Sforce-Limit-Info`.
+async fn api_gate(State(state): State<Host>, request: Request, next: Next) -> Response {
+    let version_ok = request
+        .uri()
+        .path()
+        .split('/')
+        .nth(3)
+        .and_then(|v| v.strip_prefix('v'))
+        .and_then(|v| v.parse::<f64>().ok())
+        .is_some_and(|v| v >= MIN_API_VERSION);
+    if !version_ok {
+        return not_found().await;
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let usage = {
+        let mut world = state.world.lock();
+        let salesforce = &mut world.salesforce;
+        token
+            .is_some_and(|token| salesforce.tokens.contains(token))
+            .then(|| {
+                salesforce.api_usage += 1;
+                salesforce.api_usage
+            })
+    };
+    let Some(usage) = usage else {
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        );
+    };
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::try_from(format!("api-usage={usage}/{API_LIMIT}")) {
+        response.headers_mut().insert("Sforce-Limit-Info", value);
+    }
+    response
+}
+
+/// Query parameters, decoded.
+fn query_params(uri: &Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+const MAX_UPLOAD_IDS: usize = 100;
+
+/// `GET .../connect/conversations/upload?uploadIds=a,b,c`
+async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
+    let request = RequestInfo {
+        path: uri.path(),
+        contact_ids: Vec::new(),
+    };
+    if let Injected::Respond(response) =
+        fault::check(&state.world, Service::Salesforce, request).await
+    {
+        return response;
+    }
+    let params = query_params(&uri);
+    let ids: Vec<&str> = query_param(&params, "uploadIds")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "uploadIds is required",
+        );
+    }
+    if ids.len() > MAX_UPLOAD_IDS {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            &format!("At most {MAX_UPLOAD_IDS} uploadIds are allowed"),
+        );
+    }
+    let world = state.world.lock();
+    let statuses: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            match world.salesforce.uploads.iter().find(|u| u.upload_id == *id) {
+                Some(upload) => json!({
+                    "conversationId": upload.conversation_id,
+                    "errorDetail": null,
+                    "failedEntryCount": 0,
+                    "failedEntryIds": [],
+                    "lastUpdatedTimestamp": upload.received_at_ms,
+                    "status": "SUCCESS",
+                    "successEntryCount": upload.entries.len(),
+                    "uploadId": upload.upload_id,
+                }),
+                // Assumption (undocumented): Salesforce's answer for an unknown id is not
+                // published; the emulator reports it as a FAILED element rather than an error,
+                // so one bad id does not hide the others' statuses.
+                None => json!({
+                    "conversationId": null,
+                    "errorDetail": "Upload not found",
+                    "failedEntryCount": 0,
+                    "failedEntryIds": [],
+                    "lastUpdatedTimestamp": null,
+                    "status": "FAILED",
+                    "successEntryCount": 0,
+                    "uploadId": id,
+                }),
+            }
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({ "conversationBulkUploadStatuses": statuses }),
+    )
+}
+
+/// Default and maximum of `recordLimit`. The documented default is not stated; the maximum is
+/// used so that a test reading a conversation back sees all of it.
+const MAX_RECORD_LIMIT: usize = 1000;
+
+/// `GET .../connect/conversation/{id}/entries`: what the conversation holds. An entry uploaded
+/// again under the same id replaces the earlier one in place (uploads are upserts), which is
+/// what makes re-uploading a transcript idempotent.
+async fn conversation_entries(
+    State(state): State<Host>,
+    Path((_version, conversation_id)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let request = RequestInfo {
+        path: uri.path(),
+        contact_ids: vec![&conversation_id],
+    };
+    if let Injected::Respond(response) =
+        fault::check(&state.world, Service::Salesforce, request).await
+    {
+        return response;
+    }
+    let params = query_params(&uri);
+    let limit = match query_param(&params, "recordLimit").map(str::parse::<usize>) {
+        None => MAX_RECORD_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_RECORD_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                "recordLimit must be between 1 and 1000",
+            );
+        }
+    };
+    let from_end = match query_param(&params, "queryDirection") {
+        None | Some("FromStart") => false,
+        Some("FromEnd") => true,
+        Some(_) => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                "queryDirection must be FromStart or FromEnd",
+            );
+        }
+    };
+    let bound = |name| query_param(&params, name).and_then(|v| v.parse::<i64>().ok());
+    let (start, end) = (bound("startTimestamp"), bound("endTimestamp"));
+
+    let world = state.world.lock();
+    if !world.contacts.contains_key(&conversation_id) {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Conversation {conversation_id} does not exist"),
+        );
+    }
+    let mut entries: Vec<Value> = Vec::new();
+    for upload in world
+        .salesforce
+        .uploads
+        .iter()
+        .filter(|u| u.conversation_id == conversation_id)
+    {
+        for payload in &upload.entries {
+            let entry = json!({
+                "identifier": payload["id"],
+                "clientTimestamp": payload["clientSentTimestamp"],
+                "clientDuration": payload["clientDuration"],
+                "messageText": payload["messageText"],
+                "relatedRecords": payload["relatedRecords"],
+                "sender": payload["sender"],
+                "serverReceivedTimestamp": upload.received_at_ms,
+            });
+            match entries
+                .iter_mut()
+                .find(|e| e["identifier"] == entry["identifier"])
+            {
+                Some(existing) => *existing = entry,
+                None => entries.push(entry),
+            }
+        }
+    }
+    entries.retain(|e| {
+        let at = e["clientTimestamp"].as_i64().unwrap_or_default();
+        start.is_none_or(|s| at >= s) && end.is_none_or(|e| at <= e)
+    });
+    // Assumption: FromEnd returns the newest entries first.
+    if from_end {
+        entries.reverse();
+    }
+    entries.truncate(limit);
+    json_response(StatusCode::OK, &json!({ "conversationEntries": entries }))
+}

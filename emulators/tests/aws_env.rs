@@ -1,0 +1,55 @@
+//! `Emulators::aws_env` really redirects the SDK's default configuration loader. This is its own
+//! test binary because it sets process environment variables, which no other test may see.
+
+use emulators::{Emulators, SAMPLE_CJK, sample_world};
+
+#[tokio::test]
+async fn aws_env_points_default_sdk_clients_at_the_emulators() {
+    let world = sample_world("8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f");
+    let emulators = Emulators::start(&world).await;
+    emulators::register_sandbox_salesforce(&world, &emulators.salesforce.url());
+    for (key, value) in emulators.aws_env() {
+        // SAFETY: the only test in this binary, run before any client reads the environment.
+        unsafe { std::env::set_var(key, value) };
+    }
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+
+    let contact = aws_sdk_connect::Client::new(&config)
+        .describe_contact()
+        .instance_id(world.instance_id())
+        .contact_id(SAMPLE_CJK)
+        .send()
+        .await
+        .unwrap();
+    assert!(contact.contact().unwrap().agent_info().is_some());
+
+    let segments = aws_sdk_connectcontactlens::Client::new(&config)
+        .list_realtime_contact_analysis_segments()
+        .instance_id(world.instance_id())
+        .contact_id(SAMPLE_CJK)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(segments.segments().len(), 10);
+
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(emulators::SANDBOX_SECRET_ID)
+        .send()
+        .await
+        .unwrap();
+    let secret: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    assert_eq!(secret["loginUrl"], emulators.salesforce.url());
+    assert_eq!(secret["authFlow"], "jwt-bearer");
+
+    let stats = world.stats();
+    assert_eq!(
+        (
+            stats.connect.requests,
+            stats.contact_lens.requests,
+            stats.secrets_manager.requests
+        ),
+        (1, 1, 1)
+    );
+}

@@ -1,0 +1,618 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use emulators::{
+    ContactSpec, Fault, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, Server, Service,
+    World, sample_world, start_salesforce, test_private_key_pem, test_public_key_pem,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::INSTANCE_ID;
+
+const CLIENT_ID: &str = "3MVG9test.client";
+const USERNAME: &str = "integration@example.com";
+const API: &str = "/services/data/v62.0/connect";
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .try_into()
+        .unwrap()
+}
+
+fn assertion(iss: &str, sub: &str, aud: &str, exp_in_secs: i64) -> String {
+    let claims = json!({ "iss": iss, "sub": sub, "aud": aud, "exp": now_secs() + exp_in_secs });
+    let key = EncodingKey::from_rsa_pem(test_private_key_pem().as_bytes()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
+}
+
+async fn setup() -> (World, Server) {
+    let world = sample_world(INSTANCE_ID);
+    world.salesforce_jwt_client(CLIENT_ID, USERNAME, test_public_key_pem());
+    let server = start_salesforce(&world).await;
+    (world, server)
+}
+
+async fn post_token(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/services/oauth2/token", server.url()))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn jwt_grant(server: &Server, assertion: &str) -> (u16, Value) {
+    post_token(
+        server,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion),
+        ],
+    )
+    .await
+}
+
+async fn token(server: &Server) -> String {
+    let (status, body) =
+        jwt_grant(server, &assertion(CLIENT_ID, USERNAME, &server.url(), 180)).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The NDJSON lines the function should produce for a contact: offsets anchored at the agent
+/// connection, roles mapped to AGENT / END_USER.
+fn lines_for(contact: &ContactSpec) -> Vec<Value> {
+    let anchor = contact.connected_to_agent_ms.unwrap();
+    let id = &contact.contact_id;
+    let mut lines = vec![json!({"type": "conversation", "payload": {"conversationId": id}})];
+    for segment in &contact.segments {
+        let role = if segment.participant_role == "AGENT" {
+            "AGENT"
+        } else {
+            "END_USER"
+        };
+        lines.push(json!({"type": "conversationEntry", "payload": {
+            "conversationId": id,
+            "id": segment.id,
+            "clientSentTimestamp": anchor + segment.begin_offset_millis,
+            "clientDuration": segment.end_offset_millis - segment.begin_offset_millis,
+            "messageText": segment.content,
+            "sender": {"appType": "TELEPHONY_INTEGRATION", "role": role, "subject": format!("{id}{role}")},
+            "relatedRecords": [contact.voice_call_id],
+        }}));
+    }
+    lines
+}
+
+fn ndjson(lines: &[Value]) -> Vec<u8> {
+    lines
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn file(name: &str, body: Vec<u8>) -> (String, Part) {
+    (
+        name.to_owned(),
+        Part::bytes(body).file_name("transcripts.txt"),
+    )
+}
+
+async fn upload(server: &Server, token: &str, parts: Vec<(String, Part)>) -> reqwest::Response {
+    let form = parts
+        .into_iter()
+        .fold(Form::new(), |form, (name, part)| form.part(name, part));
+    reqwest::Client::new()
+        .post(format!("{}{API}/conversations/upload", server.url()))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload_results(server: &Server, token: &str, parts: Vec<(String, Part)>) -> Vec<Value> {
+    let response = upload(server, token, parts).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["conversationBulkUploadsResults"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn jwt_bearer_flow_issues_a_token_for_this_instance() {
+    let (world, server) = setup().await;
+    let (status, body) =
+        jwt_grant(&server, &assertion(CLIENT_ID, USERNAME, &server.url(), 180)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["instance_url"], server.url());
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["access_token"].as_str().is_some_and(|t| t.len() > 20));
+    assert_eq!(world.token_mints(), 1);
+}
+
+#[tokio::test]
+async fn bad_assertions_are_rejected() {
+    let (world, server) = setup().await;
+    let url = server.url();
+    let good = assertion(CLIENT_ID, USERNAME, &url, 180);
+    // Altering one character of the signature breaks it.
+    let mut tampered = good.clone().into_bytes();
+    let at = good.rfind('.').unwrap() + 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+
+    let cases = [
+        (tampered, "invalid_grant"),
+        (
+            assertion(CLIENT_ID, "someone@else", &url, 180),
+            "invalid_grant",
+        ),
+        (
+            assertion(CLIENT_ID, USERNAME, "https://login.salesforce.com", 180),
+            "invalid_grant",
+        ),
+        (assertion(CLIENT_ID, USERNAME, &url, -10), "invalid_grant"),
+        (assertion(CLIENT_ID, USERNAME, &url, 3600), "invalid_grant"),
+        (
+            assertion("unknown-client", USERNAME, &url, 180),
+            "invalid_client_id",
+        ),
+        ("not-a-jwt".to_owned(), "invalid_grant"),
+    ];
+    for (assertion, error) in cases {
+        let (status, body) = jwt_grant(&server, &assertion).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(error)),
+            "{body}"
+        );
+    }
+    assert_eq!(world.token_mints(), 0);
+    let (status, body) = post_token(&server, &[("grant_type", "password")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_flow_checks_the_secret() {
+    let (world, server) = setup().await;
+    world.salesforce_client_credentials("cc-client", "s3cret");
+    let grant = |secret: &'static str| {
+        let server = &server;
+        async move {
+            post_token(
+                server,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "cc-client"),
+                    ("client_secret", secret),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = grant("s3cret").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = grant("wrong").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
+    assert_eq!(world.token_mints(), 1);
+}
+
+#[tokio::test]
+async fn token_endpoint_faults_are_served() {
+    let (world, server) = setup().await;
+    let good = assertion(CLIENT_ID, USERNAME, &server.url(), 180);
+    world.inject(
+        Service::Salesforce,
+        Fault::http(503, "{}")
+            .on_path("/oauth2/token")
+            .retry_after(2),
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/services/oauth2/token", server.url()))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", good.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(jwt_grant(&server, &good).await.0, 200);
+}
+
+#[tokio::test]
+async fn valid_upload_is_stored_byte_for_byte_and_readable_back() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let international = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let cjk = world.contact(SAMPLE_CJK).unwrap();
+
+    let response = upload(
+        &server,
+        &token,
+        vec![
+            file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&international))),
+            file(SAMPLE_CJK, ndjson(&lines_for(&cjk))),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["sforce-limit-info"]
+            .to_str()
+            .unwrap()
+            .starts_with("api-usage=")
+    );
+    let body: Value = response.json().await.unwrap();
+    let results = body["conversationBulkUploadsResults"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["conversationIdentifier"], SAMPLE_INTERNATIONAL);
+    assert_eq!(results[1]["conversationIdentifier"], SAMPLE_CJK);
+    for result in results {
+        assert_eq!(result["status"], "SUCCESS", "{result}");
+        assert!(result["errorDetail"].is_null());
+    }
+
+    let uploads = world.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(world.upload_requests(), 1);
+    assert_eq!(uploads[1].request_index, 1);
+    let texts: Vec<&str> = uploads[1]
+        .entries
+        .iter()
+        .map(|e| e["messageText"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = cjk.segments.iter().map(|s| s.content.as_str()).collect();
+    assert_eq!(texts, expected);
+
+    // Status of both uploads plus an unknown id.
+    let ids = format!(
+        "{},{},does-not-exist",
+        results[0]["uploadId"].as_str().unwrap(),
+        results[1]["uploadId"].as_str().unwrap()
+    );
+    let statuses: Value = reqwest::Client::new()
+        .get(format!("{}{API}/conversations/upload", server.url()))
+        .query(&[("uploadIds", ids)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses = statuses["conversationBulkUploadStatuses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statuses[0]["status"], "SUCCESS");
+    assert_eq!(statuses[0]["conversationId"], SAMPLE_INTERNATIONAL);
+    assert_eq!(
+        statuses[0]["successEntryCount"],
+        international.segments.len()
+    );
+    assert_eq!(statuses[2]["status"], "FAILED");
+    assert_eq!(statuses[2]["errorDetail"], "Upload not found");
+
+    // Uploading the same transcript again replaces entries rather than duplicating them.
+    let again = upload_results(
+        &server,
+        &token,
+        vec![file(SAMPLE_CJK, ndjson(&lines_for(&cjk)))],
+    )
+    .await;
+    assert_eq!(again[0]["status"], "SUCCESS");
+    let entries: Value = reqwest::Client::new()
+        .get(format!(
+            "{}{API}/conversation/{SAMPLE_CJK}/entries",
+            server.url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = entries["conversationEntries"].as_array().unwrap();
+    assert_eq!(entries.len(), cjk.segments.len());
+    assert_eq!(entries[0]["identifier"], cjk.segments[0].id);
+    assert_eq!(entries[0]["messageText"], cjk.segments[0].content);
+    assert_eq!(entries[0]["sender"]["role"], "AGENT");
+}
+
+/// Each case breaks one rule in an otherwise valid file of SAMPLE_INTERNATIONAL.
+#[tokio::test]
+async fn every_rule_violation_fails_its_conversation() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let start = contact.initiation_ms;
+    let end = contact.disconnect_ms.unwrap();
+    type Break = Box<dyn Fn(&mut Vec<Value>)>;
+    let entry = |f: fn(&mut Value)| -> Break {
+        Box::new(move |lines: &mut Vec<Value>| f(&mut lines[2]["payload"]))
+    };
+    let cases: Vec<(&str, Break)> = vec![
+        (
+            "line 1",
+            Box::new(|l| l[0]["payload"]["conversationId"] = json!("other")),
+        ),
+        (
+            "line 1",
+            Box::new(|l| l[0]["type"] = json!("conversationEntry")),
+        ),
+        (
+            "conversationEntry",
+            Box::new(|l| l[2]["type"] = json!("entry")),
+        ),
+        (
+            "conversationId",
+            entry(|p| p["conversationId"] = json!("other")),
+        ),
+        ("payload.id", entry(|p| p["id"] = json!(""))),
+        (
+            "duplicate entry id",
+            Box::new(|l| l[2]["payload"]["id"] = l[1]["payload"]["id"].clone()),
+        ),
+        (
+            "outside the conversation",
+            Box::new(move |l| l[2]["payload"]["clientSentTimestamp"] = json!(start - 1)),
+        ),
+        (
+            "outside the conversation",
+            Box::new(move |l| l[2]["payload"]["clientSentTimestamp"] = json!(end + 1)),
+        ),
+        (
+            "clientSentTimestamp must be an integer",
+            entry(|p| p["clientSentTimestamp"] = json!(1.5e12)),
+        ),
+        ("clientDuration", entry(|p| p["clientDuration"] = json!(-1))),
+        (
+            "clientDuration",
+            entry(|p| p["clientDuration"] = json!("12")),
+        ),
+        ("messageText", entry(|p| p["messageText"] = json!(null))),
+        ("appType", entry(|p| p["sender"]["appType"] = json!("CHAT"))),
+        ("role", entry(|p| p["sender"]["role"] = json!("CUSTOMER"))),
+        ("subject", entry(|p| p["sender"]["subject"] = json!(""))),
+        (
+            "15-character",
+            entry(|p| p["relatedRecords"] = json!(["0LQ1Q000002TZtnAAA"])),
+        ),
+        (
+            "include the conversation's VoiceCall",
+            entry(|p| p["relatedRecords"] = json!(["0LQ1Q000002TAtn"])),
+        ),
+        (
+            "non-empty array",
+            entry(|p| p["relatedRecords"] = json!([])),
+        ),
+    ];
+    for (expected, break_rule) in cases {
+        let mut lines = lines_for(&contact);
+        break_rule(&mut lines);
+        let results = upload_results(
+            &server,
+            &token,
+            vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines))],
+        )
+        .await;
+        assert_eq!(results[0]["status"], "FAILED", "{expected}: {}", results[0]);
+        let detail = results[0]["errorDetail"].as_str().unwrap();
+        assert!(
+            detail.contains(expected),
+            "expected {expected:?} in {detail:?}"
+        );
+    }
+
+    let good = ndjson(&lines_for(&contact));
+    let mut invalid_utf8 = good.clone();
+    invalid_utf8.extend_from_slice(b"\xff\xfe\n");
+    let in_progress = world.contact(SAMPLE_IN_PROGRESS).unwrap();
+    let part_cases = vec![
+        ("not valid UTF-8", file(SAMPLE_INTERNATIONAL, invalid_utf8)),
+        (
+            "not valid JSON",
+            file(SAMPLE_INTERNATIONAL, b"{\"type\":\n".to_vec()),
+        ),
+        (
+            "no filename",
+            (SAMPLE_INTERNATIONAL.to_owned(), Part::bytes(good.clone())),
+        ),
+        (
+            "is not closed",
+            file(SAMPLE_IN_PROGRESS, ndjson(&lines_for(&in_progress))),
+        ),
+    ];
+    for (expected, part) in part_cases {
+        let results = upload_results(&server, &token, vec![part]).await;
+        let detail = results[0]["errorDetail"].as_str().unwrap();
+        assert!(
+            detail.contains(expected),
+            "expected {expected:?} in {detail:?}"
+        );
+    }
+    let unknown =
+        ndjson(&[json!({"type": "conversation", "payload": {"conversationId": "ghost"}})]);
+    let results = upload_results(&server, &token, vec![file("ghost", unknown)]).await;
+    assert!(
+        results[0]["errorDetail"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
+
+    assert!(
+        world.uploads().is_empty(),
+        "no failed conversation may be stored"
+    );
+}
+
+#[tokio::test]
+async fn good_and_bad_parts_get_results_in_part_order() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let international = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let mut bad = lines_for(&world.contact(SAMPLE_CJK).unwrap());
+    bad[1]["payload"]["sender"]["role"] = json!("BOT");
+    let results = upload_results(
+        &server,
+        &token,
+        vec![
+            file(SAMPLE_CJK, ndjson(&bad)),
+            file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&international))),
+            file(SAMPLE_CJK, ndjson(&bad)),
+        ],
+    )
+    .await;
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["FAILED", "SUCCESS", "FAILED"]);
+    assert!(
+        results[2]["errorDetail"]
+            .as_str()
+            .unwrap()
+            .contains("more than once")
+    );
+    let uploads = world.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].conversation_id, SAMPLE_INTERNATIONAL);
+}
+
+#[tokio::test]
+async fn malformed_or_empty_requests_are_invalid_input() {
+    let (_world, server) = setup().await;
+    let token = token(&server).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}{API}/conversations/upload", server.url());
+    let requests = [
+        client.post(&url).json(&json!({"not": "multipart"})),
+        client
+            .post(&url)
+            .header("content-type", "multipart/form-data; boundary=xyz")
+            .body("garbage without boundaries"),
+        client.post(&url).multipart(Form::new()),
+    ];
+    for request in requests {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body[0]["errorCode"], "INVALID_INPUT", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_get_401_until_a_new_one_is_minted() {
+    let (world, server) = setup().await;
+    let old = token(&server).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let parts = || vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))];
+    assert_eq!(upload(&server, &old, parts()).await.status(), 200);
+
+    world.expire_tokens();
+    let response = upload(&server, &old, parts()).await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "INVALID_SESSION_ID");
+    assert_eq!(upload(&server, "", parts()).await.status(), 401);
+
+    let fresh = token(&server).await;
+    assert_eq!(upload(&server, &fresh, parts()).await.status(), 200);
+    assert_eq!(world.token_mints(), 2);
+    // The 401s never reached the upload resource.
+    assert_eq!(world.upload_requests(), 2);
+}
+
+#[tokio::test]
+async fn upload_faults_are_served_then_used_up() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let cjk = world.contact(SAMPLE_CJK).unwrap();
+    let parts = || {
+        vec![
+            file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact))),
+            file(SAMPLE_CJK, ndjson(&lines_for(&cjk))),
+        ]
+    };
+    world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(503, "SERVER_UNAVAILABLE", "Try later")
+            .on_path("/conversations/upload")
+            .retry_after(3),
+    );
+    world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        ),
+    );
+    world.inject(Service::Salesforce, Fault::omit_from_results(SAMPLE_CJK));
+
+    let first = upload(&server, &token, parts()).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(first.headers()["retry-after"], "3");
+    let second = upload(&server, &token, parts()).await;
+    assert_eq!(second.status(), 403);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+
+    let third = upload_results(&server, &token, parts()).await;
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0]["conversationIdentifier"], SAMPLE_INTERNATIONAL);
+    // The omitted conversation was still processed.
+    assert_eq!(world.uploads().len(), 2);
+    assert_eq!(world.upload_requests(), 3);
+    assert_eq!(world.stats().salesforce.errors, 2);
+}
+
+#[tokio::test]
+async fn old_api_versions_and_too_many_ids_are_refused() {
+    let (_world, server) = setup().await;
+    let token = token(&server).await;
+    let client = reqwest::Client::new();
+    let old = client
+        .get(format!(
+            "{}/services/data/v50.0/connect/conversations/upload?uploadIds=a",
+            server.url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+
+    let ids = (0..101)
+        .map(|i| format!("id{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let too_many = client
+        .get(format!("{}{API}/conversations/upload", server.url()))
+        .query(&[("uploadIds", ids)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_many.status(), 400);
+}
