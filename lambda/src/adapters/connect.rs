@@ -30,7 +30,7 @@ impl ContactDirectory for Connect {
             .send()
             .await
             .map_err(classify)?;
-        let millis = |t: Option<&DateTime>| t.and_then(|t| t.to_millis().ok());
+        let millis = |t: Option<&DateTime>| t.map(epoch_millis);
         let incomplete = || SourceError::Other {
             message: "DescribeContact returned no contact or no InitiationTimestamp".into(),
             source: "incomplete DescribeContact response".into(),
@@ -47,5 +47,22 @@ impl ContactDirectory for Connect {
             ),
             disconnect_ms: millis(contact.disconnect_timestamp.as_ref()),
         })
+    }
+}
+
+/// Connect sends epoch seconds with a fraction, which the SDK reads through a double:
+/// truncating could put the call's start 1 ms early, and its first entry outside the call.
+fn epoch_millis(t: &DateTime) -> i64 {
+    (t.as_secs_f64() * 1000.0).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractional_seconds_round_to_the_nearest_millisecond() {
+        let t = DateTime::from_secs_f64(1_714_149_083.456);
+        assert_eq!(epoch_millis(&t), 1_714_149_083_456);
     }
 }
