@@ -1,4 +1,4 @@
-use contact_data_sync::adapters::aws::sdk_config;
+use contact_data_sync::adapters::aws::sdk_config_loader;
 use contact_data_sync::config::Config;
 use contact_data_sync::handler::Invocation;
 use contact_data_sync::{AwsClients, build_app};
@@ -9,7 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let clients = AwsClients::from_sdk_config(&sdk_config(config.retry).await);
+    let clients = AwsClients::from_sdk_config(&sdk_config_loader(config.retry).load().await);
     let app = build_app(&config, clients)?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

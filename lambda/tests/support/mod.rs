@@ -1,0 +1,187 @@
+//! Runs the real function (real SDK clients, reqwest, the real adapters) against the emulators.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::Region;
+use aws_sdk_connect::config::Credentials;
+use aws_sdk_connect::config::retry::RetryPartition;
+use contact_data_sync::adapters::aws::sdk_config_loader;
+use contact_data_sync::config::{self, Config};
+use contact_data_sync::handler::Invocation;
+use contact_data_sync::{App, AwsClients, build_app};
+use emulators::{Emulators, World, register_sandbox_salesforce};
+use serde_json::Value;
+
+pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
+pub const DOCUMENTED_UPLOAD: &str =
+    include_str!("../../../fixtures/requests/upload-transcript.json");
+
+pub struct Harness {
+    pub world: World,
+    pub emulators: Emulators,
+    pub app: App,
+}
+
+impl Harness {
+    /// The sample world with the sandbox's Salesforce connected app and secret.
+    pub async fn sample() -> Self {
+        Self::with(emulators::sample_world(INSTANCE), &[]).await
+    }
+
+    /// `settings` override the function's environment variables; retries are fast by default.
+    pub async fn with(world: World, settings: &[(&str, &str)]) -> Self {
+        let emulators = Emulators::start(&world).await;
+        register_sandbox_salesforce(&world, &emulators.salesforce.url());
+        let mut vars: HashMap<&str, &str> = HashMap::from([
+            (config::CONNECT_INSTANCE_ID, INSTANCE),
+            (config::SALESFORCE_SECRET_ID, emulators::SANDBOX_SECRET_ID),
+            (config::RETRY_BASE_DELAY_MS, "10"),
+            (config::DEADLINE_RESERVE_MS, "1000"),
+        ]);
+        vars.extend(settings.iter().copied());
+        let config = Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap();
+        let sdk = sdk_config_loader(config.retry)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                emulators::TEST_ACCESS_KEY_ID,
+                emulators::TEST_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "emulators",
+            ))
+            .load()
+            .await;
+        // The SDK shares retry state (token bucket, adaptive rate limiter) per partition across
+        // the process; each harness is its own "Lambda process".
+        static HARNESSES: AtomicUsize = AtomicUsize::new(0);
+        let partition = RetryPartition::new(format!(
+            "harness-{}",
+            HARNESSES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let clients = AwsClients {
+            connect: aws_sdk_connect::Client::from_conf(
+                aws_sdk_connect::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .endpoint_url(emulators.connect.url())
+                    .build(),
+            ),
+            contact_lens: aws_sdk_connectcontactlens::Client::from_conf(
+                aws_sdk_connectcontactlens::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .endpoint_url(emulators.contact_lens.url())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .endpoint_url(emulators.secrets_manager.url())
+                    .build(),
+            ),
+        };
+        let app = build_app(&config, clients).unwrap();
+        Self {
+            world,
+            emulators,
+            app,
+        }
+    }
+
+    pub async fn invoke(&self, request: &Value) -> Value {
+        self.invoke_within(request, Duration::from_secs(120)).await
+    }
+
+    pub async fn invoke_within(&self, request: &Value, remaining: Duration) -> Value {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let invocation = Invocation {
+            deadline_ms: now_ms + remaining.as_millis() as u64,
+            function_name: "contact-data-sync-test".into(),
+            executed_version: "$LATEST".into(),
+        };
+        self.app.handle(request, &invocation).await
+    }
+}
+
+/// `{"operation":"uploadTranscript"}` for these contacts, each related to its own VoiceCall.
+pub fn upload_request(world: &World, contact_ids: &[&str]) -> Value {
+    let payload: Vec<Value> = contact_ids
+        .iter()
+        .map(|id| {
+            let voice_call = world
+                .contact(id)
+                .map_or_else(|| "0LQ1Q000009ZZZZ".to_owned(), |c| c.voice_call_id);
+            serde_json::json!({"contactId": id, "relatedRecords": [voice_call]})
+        })
+        .collect();
+    serde_json::json!({"operation": "uploadTranscript", "payload": payload})
+}
+
+/// All `conversationBulkUploadsResults` of an uploadTranscript response, after checking each
+/// element's documented shape.
+pub fn results(response: &Value) -> Vec<Value> {
+    let elements = response.as_array().expect("the response is an array");
+    elements
+        .iter()
+        .flat_map(|element| {
+            assert_eq!(element["ExecutedVersion"], "$LATEST");
+            assert!(element["StatusCode"].is_u64(), "{element}");
+            let payload: Value =
+                serde_json::from_str(element["Payload"].as_str().expect("Payload is a string"))
+                    .expect("Payload is JSON text");
+            payload["conversationBulkUploadsResults"]
+                .as_array()
+                .expect("conversationBulkUploadsResults")
+                .clone()
+        })
+        .collect()
+}
+
+/// Results by contactId, asserting each requested contact appears exactly once and no other.
+pub fn results_by_contact(response: &Value, contact_ids: &[&str]) -> HashMap<String, Value> {
+    let mut by_contact = HashMap::new();
+    for r in results(response) {
+        let id = r["conversationIdentifier"].as_str().unwrap().to_owned();
+        assert!(
+            by_contact.insert(id.clone(), r).is_none(),
+            "{id} appears twice"
+        );
+    }
+    let mut expected: Vec<&str> = contact_ids.to_vec();
+    expected.sort();
+    let mut got: Vec<&str> = by_contact.keys().map(String::as_str).collect();
+    got.sort();
+    assert_eq!(got, expected, "every contact exactly once");
+    by_contact
+}
+
+/// The stable code at the start of a failed result's errorDetail.
+pub fn code(result: &Value) -> &str {
+    assert_eq!(result["status"], "FAILED", "{result}");
+    assert!(result["uploadId"].is_null(), "{result}");
+    result["errorDetail"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+}
+
+/// No conversation got the same entry twice.
+pub fn assert_no_duplicate_entries(world: &World) {
+    let mut seen = std::collections::HashSet::new();
+    for upload in world.uploads() {
+        for entry in &upload.entries {
+            let key = (
+                upload.conversation_id.clone(),
+                entry["id"].as_str().unwrap().to_owned(),
+            );
+            assert!(seen.insert(key.clone()), "entry uploaded twice: {key:?}");
+        }
+    }
+}

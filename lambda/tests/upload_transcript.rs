@@ -1,0 +1,559 @@
+//! uploadTranscript and fetchUploadIdsStatus through the real adapters against the emulators.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use emulators::{
+    ContactSpec, Fault, SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS,
+    SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE,
+    Service, World, generated_contacts, sample_world,
+};
+use serde_json::{Value, json};
+use support::*;
+
+const UNKNOWN_CONTACT: &str = "99999999-9999-4999-8999-999999999999";
+
+/// What the Salesforce emulator must have received for a sample contact, derived from the
+/// transcript fixture itself rather than from the function's code.
+fn expected_entries(world: &World, contact_id: &str, fixture: &str) -> Vec<Value> {
+    let contact = world.contact(contact_id).unwrap();
+    let connected = contact.connected_to_agent_ms.unwrap();
+    let fixture: Value = serde_json::from_str(fixture).unwrap();
+    let mut turns: Vec<&Value> = fixture["Segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("Transcript"))
+        .collect();
+    turns.sort_by_key(|t| t["BeginOffsetMillis"].as_i64().unwrap());
+    turns
+        .iter()
+        .map(|t| {
+            let (role, suffix) = match t["ParticipantRole"].as_str().unwrap() {
+                "AGENT" => ("AGENT", "VIRTUAL_AGENT"),
+                _ => ("END_USER", "END_USER"),
+            };
+            let begin = t["BeginOffsetMillis"].as_i64().unwrap();
+            json!({
+                "conversationId": contact_id,
+                "id": t["Id"],
+                "clientSentTimestamp": connected + begin,
+                "clientDuration": t["EndOffsetMillis"].as_i64().unwrap() - begin,
+                "messageText": t["Content"],
+                "sender": {"appType": "TELEPHONY_INTEGRATION", "role": role, "subject": format!("{contact_id}{suffix}")},
+                "relatedRecords": [contact.voice_call_id],
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn documented_example_uploads_both_transcripts_exactly() {
+    let h = Harness::sample().await;
+    let request: Value = serde_json::from_str(DOCUMENTED_UPLOAD).unwrap();
+    let response = h.invoke(&request).await;
+
+    assert_eq!(
+        response.as_array().unwrap().len(),
+        1,
+        "one upload request: {response}"
+    );
+    assert_eq!(response[0]["StatusCode"], 200);
+    let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
+    for r in by_contact.values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+        assert!(r["errorDetail"].is_null());
+        assert!(r["uploadId"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+
+    let uploads = h.world.uploads();
+    assert_eq!(uploads.len(), 2);
+    for (contact_id, fixture) in [
+        (
+            SAMPLE_INTERNATIONAL,
+            include_str!(
+                "../../emulators/fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
+            ),
+        ),
+        (
+            SAMPLE_CJK,
+            include_str!(
+                "../../emulators/fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
+            ),
+        ),
+    ] {
+        let upload = uploads
+            .iter()
+            .find(|u| u.conversation_id == contact_id)
+            .unwrap();
+        assert_eq!(upload.upload_id, by_contact[contact_id]["uploadId"]);
+        assert_eq!(
+            upload.entries,
+            expected_entries(&h.world, contact_id, fixture)
+        );
+    }
+    assert_eq!(h.world.token_mints(), 1);
+}
+
+#[tokio::test]
+async fn status_of_the_uploads_comes_back_in_the_documented_shape() {
+    let h = Harness::sample().await;
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    let upload_ids: Vec<Value> = results(&response)
+        .iter()
+        .map(|r| r["uploadId"].clone())
+        .collect();
+
+    let status = h
+        .invoke(&json!({"operation": "fetchUploadIdsStatus", "uploadIds": upload_ids}))
+        .await;
+    assert_eq!(status["StatusCode"], 200);
+    assert_eq!(status["ExecutedVersion"], "$LATEST");
+    let payload: Value = serde_json::from_str(status["Payload"].as_str().unwrap()).unwrap();
+    let statuses = payload["conversationBulkUploadStatuses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statuses.len(), 2);
+    for s in statuses {
+        assert_eq!(s["status"], "SUCCESS");
+        assert_eq!(s["successEntryCount"], 9);
+        assert!(upload_ids.contains(&s["uploadId"]));
+    }
+    // The cached token served both invocations.
+    assert_eq!(h.world.token_mints(), 1);
+}
+
+#[tokio::test]
+async fn every_contact_gets_its_own_outcome_in_a_mixed_request() {
+    let h = Harness::sample().await;
+    let ids = [
+        SAMPLE_INTERNATIONAL,
+        SAMPLE_IN_PROGRESS,
+        SAMPLE_NO_AGENT,
+        SAMPLE_ANALYSIS_RUNNING,
+        SAMPLE_NO_TRANSCRIPT,
+        SAMPLE_REALTIME_UNAVAILABLE,
+        UNKNOWN_CONTACT,
+        SAMPLE_CJK,
+    ];
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    let by_contact = results_by_contact(&response, &ids);
+
+    assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
+    assert_eq!(by_contact[SAMPLE_CJK]["status"], "SUCCESS");
+    for (id, expected) in [
+        (SAMPLE_IN_PROGRESS, "CALL_IN_PROGRESS"),
+        (SAMPLE_NO_AGENT, "NO_AGENT"),
+        (SAMPLE_ANALYSIS_RUNNING, "TRANSCRIPT_NOT_FINAL"),
+        (SAMPLE_NO_TRANSCRIPT, "NO_TRANSCRIPT"),
+        (SAMPLE_REALTIME_UNAVAILABLE, "TRANSCRIPT_UNAVAILABLE"),
+        (UNKNOWN_CONTACT, "CONTACT_NOT_FOUND"),
+    ] {
+        assert_eq!(code(&by_contact[id]), expected, "{id}");
+    }
+    // Failures before upload are listed in a last element of their own.
+    let elements = response.as_array().unwrap();
+    assert_eq!(elements.len(), 2);
+    let last: Value = serde_json::from_str(elements[1]["Payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        last["conversationBulkUploadsResults"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    // Nothing partial was uploaded.
+    let uploaded: Vec<String> = h
+        .world
+        .uploads()
+        .into_iter()
+        .map(|u| u.conversation_id)
+        .collect();
+    assert_eq!(uploaded.len(), 2);
+}
+
+#[tokio::test]
+async fn long_transcripts_are_read_across_pages_and_uploaded_in_order() {
+    let world = World::new(INSTANCE);
+    let contacts = generated_contacts(3, 250, 7);
+    for c in &contacts {
+        world.add_contact(c.clone());
+    }
+    let h = Harness::with(world, &[]).await;
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    for r in results_by_contact(&response, &ids).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    assert_eq!(
+        h.world.stats().contact_lens.requests,
+        9,
+        "3 pages of 100 for each contact"
+    );
+    for c in &contacts {
+        let upload = h
+            .world
+            .uploads()
+            .into_iter()
+            .find(|u| u.conversation_id == c.contact_id)
+            .unwrap();
+        let ids: Vec<&str> = upload
+            .entries
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = c.segments.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_throttling_storm_is_ridden_out_and_a_contact_throttled_throughout_fails_alone() {
+    let world = World::new(INSTANCE);
+    let contacts = generated_contacts(20, 20, 11);
+    for c in &contacts {
+        world.add_contact(c.clone());
+    }
+    let h = Harness::with(world, &[]).await;
+    let hopeless = contacts[3].contact_id.clone();
+    h.world
+        .inject(Service::ContactLens, Fault::throttling().times(15));
+    h.world.inject(
+        Service::ContactLens,
+        Fault::throttling().for_contact(&hopeless).always(),
+    );
+    h.world
+        .inject(Service::Connect, Fault::throttling().times(5));
+
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    let by_contact = results_by_contact(&response, &ids);
+    for (id, r) in &by_contact {
+        if *id == hopeless {
+            assert_eq!(code(r), "THROTTLED");
+        } else {
+            assert_eq!(r["status"], "SUCCESS", "{r}");
+        }
+    }
+    let stats = h.world.stats();
+    // The first fault may also hit the hopeless contact, so the two overlap.
+    assert!(stats.contact_lens.throttled >= 15, "{stats:?}");
+    assert_eq!(stats.connect.throttled, 5);
+    assert_no_duplicate_entries(&h.world);
+}
+
+#[tokio::test]
+async fn a_401_in_the_middle_of_the_batches_gets_one_new_token_and_resends() {
+    let h = Harness::with(sample_world(INSTANCE), &[("UPLOAD_BATCH_SIZE", "1")]).await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            .on_path("/conversations/upload")
+            .after(1),
+    );
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    assert_eq!(
+        response.as_array().unwrap().len(),
+        2,
+        "one element per upload request"
+    );
+    for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    assert_eq!(h.world.token_mints(), 2);
+    assert_eq!(h.world.uploads().len(), 2);
+    assert_no_duplicate_entries(&h.world);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_replaced_on_the_next_invocation() {
+    let h = Harness::sample().await;
+    let request = upload_request(&h.world, &[SAMPLE_INTERNATIONAL]);
+    h.invoke(&request).await;
+    h.world.expire_tokens();
+    let response = h.invoke(&upload_request(&h.world, &[SAMPLE_CJK])).await;
+    assert_eq!(results(&response)[0]["status"], "SUCCESS");
+    assert_eq!(h.world.token_mints(), 2);
+}
+
+#[tokio::test]
+async fn salesforce_5xx_and_429_are_retried_without_duplicating_entries() {
+    let h = Harness::sample().await;
+    let upload = "/conversations/upload";
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(503, "SERVER_UNAVAILABLE", "Try later")
+            .on_path(upload)
+            .retry_after(1),
+    );
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(429, "REQUEST_LIMIT_EXCEEDED", "Too many").on_path(upload),
+    );
+    h.world.inject(
+        Service::Salesforce,
+        Fault::http(500, "oops").on_path(upload),
+    );
+    let started = Instant::now();
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(response[0]["StatusCode"], 200);
+    for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    assert_eq!(h.world.upload_requests(), 4);
+    assert_eq!(h.world.uploads().len(), 2);
+    assert_no_duplicate_entries(&h.world);
+}
+
+#[tokio::test]
+async fn a_batch_that_keeps_failing_reports_its_contacts_and_spares_the_others() {
+    let h = Harness::with(sample_world(INSTANCE), &[("UPLOAD_BATCH_SIZE", "1")]).await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::http(
+            500,
+            "[{\"errorCode\":\"UNKNOWN_EXCEPTION\",\"message\":\"boom\"}]",
+        )
+        .for_contact(SAMPLE_CJK)
+        .always(),
+    );
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
+    assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
+    assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
+    assert!(
+        by_contact[SAMPLE_CJK]["errorDetail"]
+            .as_str()
+            .unwrap()
+            .contains("UNKNOWN_EXCEPTION: boom")
+    );
+    let failed_element = response
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Payload"].as_str().unwrap().contains(SAMPLE_CJK))
+        .unwrap();
+    assert_eq!(failed_element["StatusCode"], 500);
+}
+
+#[tokio::test]
+async fn request_limit_exceeded_is_reported_and_not_retried() {
+    let h = Harness::sample().await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+        .on_path("/conversations/upload"),
+    );
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+        assert_eq!(code(r), "SALESFORCE_LIMIT_EXCEEDED");
+    }
+    assert_eq!(h.world.upload_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_contact_missing_from_salesforces_answer_is_reported_failed() {
+    let h = Harness::sample().await;
+    h.world
+        .inject(Service::Salesforce, Fault::omit_from_results(SAMPLE_CJK));
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
+    assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
+    assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
+}
+
+#[tokio::test]
+async fn a_broken_secret_fails_every_contact_clearly_without_reading_transcripts() {
+    let cases = [
+        (
+            "{\"clientId\": TOPSECRET",
+            "CONFIGURATION_ERROR",
+            "not a JSON object",
+        ),
+        (
+            "{\"authFlow\":\"jwt-bearer\",\"loginUrl\":\"https://login.salesforce.com\",\"clientId\":\"TOPSECRET\",\"username\":\"u\"}",
+            "CONFIGURATION_ERROR",
+            "the key privateKey is missing",
+        ),
+    ];
+    for (secret, expected_code, expected_text) in cases {
+        let h = Harness::sample().await;
+        h.world.put_secret(emulators::SANDBOX_SECRET_ID, secret);
+        let response = h
+            .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+            .await;
+        for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+            assert_eq!(code(r), expected_code);
+            let detail = r["errorDetail"].as_str().unwrap();
+            assert!(detail.contains(expected_text), "{detail}");
+            assert!(!detail.contains("TOPSECRET"), "{detail}");
+        }
+        assert_eq!(h.world.stats().contact_lens.requests, 0);
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_secret_and_a_refused_grant_fail_every_contact() {
+    let h = Harness::sample().await;
+    h.world.deny_secret(emulators::SANDBOX_SECRET_ID);
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    for r in results(&response) {
+        assert_eq!(code(&r), "CONFIGURATION_ERROR");
+        assert!(
+            r["errorDetail"].as_str().unwrap().contains("access denied"),
+            "{r}"
+        );
+    }
+
+    let h = Harness::sample().await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::oauth_error(400, "invalid_grant", "user hasn't approved this consumer")
+            .on_path("/oauth2/token")
+            .always(),
+    );
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    for r in results(&response) {
+        assert_eq!(code(&r), "SALESFORCE_AUTH_FAILED");
+        assert!(
+            r["errorDetail"].as_str().unwrap().contains("invalid_grant"),
+            "{r}"
+        );
+    }
+    assert_eq!(h.world.stats().contact_lens.requests, 0);
+}
+
+#[tokio::test]
+async fn client_credentials_flow_works_too() {
+    let h = Harness::sample().await;
+    h.world
+        .salesforce_client_credentials("cc-client", "cc-secret");
+    h.world.put_secret(
+        emulators::SANDBOX_SECRET_ID,
+        &emulators::client_credentials_secret_json(
+            &h.emulators.salesforce.url(),
+            "cc-client",
+            "cc-secret",
+        ),
+    );
+    let response = h
+        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+        .await;
+    for r in results(&response) {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+}
+
+#[tokio::test]
+async fn near_the_deadline_unread_contacts_come_back_as_deadline_exceeded_in_time() {
+    let world = World::new(INSTANCE);
+    let contacts: Vec<ContactSpec> = generated_contacts(8, 5, 3);
+    for c in &contacts {
+        world.add_contact(c.clone());
+    }
+    let h = Harness::with(
+        world,
+        &[
+            ("CONTACT_CONCURRENCY", "1"),
+            ("DEADLINE_RESERVE_MS", "1000"),
+        ],
+    )
+    .await;
+    h.world
+        .set_latency(Service::ContactLens, Duration::from_millis(300));
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+
+    let remaining = Duration::from_millis(2_000);
+    let started = Instant::now();
+    let response = h
+        .invoke_within(&upload_request(&h.world, &ids), remaining)
+        .await;
+    assert!(
+        started.elapsed() < remaining,
+        "returned after {:?}",
+        started.elapsed()
+    );
+
+    let by_contact = results_by_contact(&response, &ids);
+    let late = by_contact
+        .values()
+        .filter(|r| r["status"] == "FAILED")
+        .count();
+    assert!(late >= 5, "{response}");
+    assert!(
+        by_contact
+            .values()
+            .filter(|r| r["status"] == "FAILED")
+            .all(|r| code(r) == "DEADLINE_EXCEEDED")
+    );
+    assert!(
+        by_contact.values().any(|r| r["status"] == "SUCCESS"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_answered_with_400_naming_the_field() {
+    let h = Harness::sample().await;
+    let response = h
+        .invoke(&json!({"operation":"uploadTranscript","payload":[{"contactId":"nope","relatedRecords":["0LQ1Q000002TZtn"]}]}))
+        .await;
+    assert_eq!(response["statusCode"], 400);
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("payload[0].contactId: must be")
+    );
+
+    let response = h.invoke(&json!({"operation":"purge"})).await;
+    assert!(
+        response["body"]
+            .as_str()
+            .unwrap()
+            .contains("uploadTranscript, fetchUploadIdsStatus")
+    );
+    assert_eq!(h.world.stats().connect.requests, 0);
+}
+
+#[tokio::test]
+async fn contacts_are_read_concurrently_up_to_the_limit() {
+    let world = World::new(INSTANCE);
+    let contacts = generated_contacts(12, 3, 5);
+    for c in &contacts {
+        world.add_contact(c.clone());
+    }
+    let h = Harness::with(world, &[("CONTACT_CONCURRENCY", "4")]).await;
+    h.world
+        .set_latency(Service::ContactLens, Duration::from_millis(50));
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+    h.invoke(&upload_request(&h.world, &ids)).await;
+    let in_flight = h.world.stats().contact_lens.max_in_flight;
+    assert!((2..=4).contains(&in_flight), "max in flight {in_flight}");
+}
