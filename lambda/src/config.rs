@@ -38,7 +38,8 @@ pub struct Config {
     pub upload_max_bytes: usize,
     pub retry: RetrySettings,
     /// Time kept back before the invocation deadline: no new contact starts after
-    /// `deadline - reserve`, so uploads and the response still fit.
+    /// `deadline - reserve`, so uploads and the response still fit. Capped at a quarter of
+    /// the time an invocation has left.
     pub deadline_reserve: Duration,
 }
 

@@ -20,12 +20,25 @@ pub struct Invocation {
     pub executed_version: String,
 }
 
+/// Below this a deadline cannot be epoch milliseconds (it would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 impl Invocation {
     fn deadline(&self) -> Instant {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        Instant::now() + Duration::from_millis(self.deadline_ms.saturating_sub(now_ms))
+        Instant::now() + remaining(self.deadline_ms, now_ms)
+    }
+}
+
+/// Lambda sends the deadline as epoch milliseconds; cargo-lambda's local runtime emulator
+/// sends the time left instead (600000), which is read as such.
+fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
+    if deadline_ms < EPOCH_MS_FLOOR {
+        Duration::from_millis(deadline_ms)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
     }
 }
 
@@ -83,5 +96,18 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_read_as_epoch_millis_or_as_time_left() {
+        let now = 1_795_522_717_771;
+        assert_eq!(remaining(now + 900_000, now), Duration::from_secs(900));
+        assert_eq!(remaining(now - 5, now), Duration::ZERO);
+        assert_eq!(remaining(600_000, now), Duration::from_secs(600));
     }
 }

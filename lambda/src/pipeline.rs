@@ -20,7 +20,7 @@ use crate::ports::{ContactDirectory, ConversationSink, TranscriptSource};
 const UPLOAD_CONCURRENCY: usize = 4;
 /// A transcript longer than this many pages (100 segments each) is treated as never ending.
 const MAX_PAGES: usize = 500;
-/// Time kept after the last upload for building and returning the response.
+/// Time kept after the last upload for building and returning the response (at most).
 const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy)]
@@ -89,10 +89,17 @@ where
             return self.finish(contacts, elements, early_failures, &reasons, &stats);
         }
 
-        let read_cutoff = deadline
-            .checked_sub(self.settings.deadline_reserve)
+        // A short timeout must not leave no time at all for reading: the reserve is capped at
+        // a quarter of what this invocation has left.
+        let reserve = self
+            .settings
+            .deadline_reserve
+            .min(deadline.saturating_duration_since(Instant::now()) / 4);
+        let read_cutoff = deadline.checked_sub(reserve).unwrap_or(deadline);
+        // Uploads use most of the reserve; the rest is for building the response.
+        let upload_deadline = deadline
+            .checked_sub(RESPONSE_MARGIN.min(reserve / 4))
             .unwrap_or(deadline);
-        let upload_deadline = deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline);
         let upload_slots = Semaphore::new(UPLOAD_CONCURRENCY);
 
         let mut reads = stream::iter(contacts)

@@ -499,22 +499,29 @@ async fn near_the_deadline_unread_contacts_come_back_as_deadline_exceeded_in_tim
         started.elapsed()
     );
 
+    // Reading stops 500 ms before the deadline (a quarter of the time left caps the 1 s
+    // reserve): about four contacts are read, one at a time, 300 ms each; the rest come back
+    // unread, and the ones read are still uploaded in time.
     let by_contact = results_by_contact(&response, &ids);
-    let late = by_contact
+    let late: Vec<&Value> = by_contact
         .values()
         .filter(|r| r["status"] == "FAILED")
+        .collect();
+    assert!(late.len() >= 3, "{response}");
+    for r in late {
+        assert_eq!(code(r), "DEADLINE_EXCEEDED");
+        assert!(
+            r["errorDetail"]
+                .as_str()
+                .unwrap()
+                .contains("before this contact was read")
+        );
+    }
+    let uploaded = by_contact
+        .values()
+        .filter(|r| r["status"] == "SUCCESS")
         .count();
-    assert!(late >= 5, "{response}");
-    assert!(
-        by_contact
-            .values()
-            .filter(|r| r["status"] == "FAILED")
-            .all(|r| code(r) == "DEADLINE_EXCEEDED")
-    );
-    assert!(
-        by_contact.values().any(|r| r["status"] == "SUCCESS"),
-        "{response}"
-    );
+    assert!(uploaded >= 1, "{response}");
 }
 
 #[tokio::test]
