@@ -18,6 +18,7 @@ pub const UPLOAD_MAX_BYTES: &str = "UPLOAD_MAX_BYTES";
 pub const RETRY_MAX_ATTEMPTS: &str = "RETRY_MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_MS: &str = "RETRY_BASE_DELAY_MS";
 pub const DEADLINE_RESERVE_MS: &str = "DEADLINE_RESERVE_MS";
+pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "AWS_ATTEMPT_TIMEOUT_MS";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -48,6 +49,8 @@ pub struct Config {
 pub struct RetrySettings {
     pub max_attempts: u32,
     pub base_delay: Duration,
+    /// One AWS request try; a slow page is abandoned and retried rather than waited for.
+    pub aws_attempt_timeout: Duration,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -119,6 +122,12 @@ impl Config {
             retry: RetrySettings {
                 max_attempts: number(RETRY_MAX_ATTEMPTS, 6, 1, 20)? as u32,
                 base_delay: Duration::from_millis(number(RETRY_BASE_DELAY_MS, 500, 1, 60_000)?),
+                aws_attempt_timeout: Duration::from_millis(number(
+                    AWS_ATTEMPT_TIMEOUT_MS,
+                    10_000,
+                    100,
+                    120_000,
+                )?),
             },
             deadline_reserve: Duration::from_millis(number(
                 DEADLINE_RESERVE_MS,

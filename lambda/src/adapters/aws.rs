@@ -13,8 +13,6 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::config::RetrySettings;
 use crate::ports::SourceError;
 
-/// One slow page must not use up the invocation; the SDK retries the attempt instead.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Endpoints, region and credentials come from the SDK's standard sources (environment,
@@ -32,7 +30,7 @@ pub fn sdk_config_loader(retry: RetrySettings) -> ConfigLoader {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_attempt_timeout(retry.aws_attempt_timeout)
                 .build(),
         )
 }
