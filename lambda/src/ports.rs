@@ -134,6 +134,8 @@ pub enum SalesforceError {
     SecretUnavailable(#[source] SourceError),
     #[error("the Salesforce secret is invalid: {0}")]
     SecretInvalid(#[from] crate::adapters::salesforce::credentials::CredentialsError),
+    #[error("the JWT assertion could not be signed with privateKey: {0}")]
+    AssertionSigning(#[source] jsonwebtoken::errors::Error),
     #[error("Salesforce refused the OAuth token request (HTTP {status}): {error}")]
     TokenRefused { status: u16, error: String },
     #[error("the Salesforce token endpoint could not be reached: {0}")]
@@ -155,7 +157,9 @@ pub enum SalesforceError {
 impl SalesforceError {
     pub fn failure(&self) -> Failure {
         let code = match self {
-            Self::SecretUnavailable(_) | Self::SecretInvalid(_) => FailureCode::ConfigurationError,
+            Self::SecretUnavailable(_) | Self::SecretInvalid(_) | Self::AssertionSigning(_) => {
+                FailureCode::ConfigurationError
+            }
             Self::TokenRefused { .. } | Self::TokenUnreachable(_) => {
                 FailureCode::SalesforceAuthFailed
             }

@@ -171,10 +171,7 @@ impl<S: SecretStore> Salesforce<S> {
                     &claims,
                     key,
                 )
-                .map_err(|e| SalesforceError::TokenRefused {
-                    status: 0,
-                    error: format!("the JWT assertion could not be signed: {e}"),
-                })?;
+                .map_err(SalesforceError::AssertionSigning)?;
                 (
                     token_url,
                     vec![
