@@ -5,9 +5,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use emulators::{
-    ContactSpec, Fault, SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS,
-    SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE,
-    Service, World, generated_contacts, sample_world,
+    Fault, SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL,
+    SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE, Service, World,
+    sample_world,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -51,8 +51,7 @@ fn expected_entries(world: &World, contact_id: &str, fixture: &str) -> Vec<Value
 #[tokio::test]
 async fn documented_example_uploads_both_transcripts_exactly() {
     let h = Harness::sample().await;
-    let request: Value = serde_json::from_str(DOCUMENTED_UPLOAD).unwrap();
-    let response = h.invoke(&request).await;
+    let response = h.invoke_documented().await;
 
     assert_eq!(
         response.as_array().unwrap().len(),
@@ -99,9 +98,7 @@ async fn documented_example_uploads_both_transcripts_exactly() {
 #[tokio::test]
 async fn status_of_the_uploads_comes_back_in_the_documented_shape() {
     let h = Harness::sample().await;
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     let upload_ids: Vec<Value> = results(&response)
         .iter()
         .map(|r| r["uploadId"].clone())
@@ -177,12 +174,7 @@ async fn every_contact_gets_its_own_outcome_in_a_mixed_request() {
 
 #[tokio::test]
 async fn long_transcripts_are_read_across_pages_and_uploaded_in_order() {
-    let world = World::new(INSTANCE);
-    let contacts = generated_contacts(3, 250, 7);
-    for c in &contacts {
-        world.add_contact(c.clone());
-    }
-    let h = Harness::with(world, &[]).await;
+    let (h, contacts) = Harness::generated(3, 250, 7, &[]).await;
     let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
     let response = h.invoke(&upload_request(&h.world, &ids)).await;
     for r in results_by_contact(&response, &ids).values() {
@@ -212,12 +204,7 @@ async fn long_transcripts_are_read_across_pages_and_uploaded_in_order() {
 
 #[tokio::test]
 async fn a_throttling_storm_is_ridden_out_and_a_contact_throttled_throughout_fails_alone() {
-    let world = World::new(INSTANCE);
-    let contacts = generated_contacts(20, 20, 11);
-    for c in &contacts {
-        world.add_contact(c.clone());
-    }
-    let h = Harness::with(world, &[]).await;
+    let (h, contacts) = Harness::generated(20, 20, 11, &[]).await;
     let hopeless = contacts[3].contact_id.clone();
     h.world
         .inject(Service::ContactLens, Fault::throttling().times(15));
@@ -254,9 +241,7 @@ async fn a_401_in_the_middle_of_the_batches_gets_one_new_token_and_resends() {
             .on_path("/conversations/upload")
             .after(1),
     );
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     assert_eq!(
         response.as_array().unwrap().len(),
         2,
@@ -300,9 +285,7 @@ async fn salesforce_5xx_and_429_are_retried_without_duplicating_entries() {
         Fault::http(500, "oops").on_path(upload),
     );
     let started = Instant::now();
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After was honoured"
@@ -328,9 +311,7 @@ async fn a_batch_that_keeps_failing_reports_its_contacts_and_spares_the_others()
         .for_contact(SAMPLE_CJK)
         .always(),
     );
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
     assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
@@ -361,9 +342,7 @@ async fn request_limit_exceeded_is_reported_and_not_retried() {
         )
         .on_path("/conversations/upload"),
     );
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
         assert_eq!(code(r), "SALESFORCE_LIMIT_EXCEEDED");
     }
@@ -375,9 +354,7 @@ async fn a_contact_missing_from_salesforces_answer_is_reported_failed() {
     let h = Harness::sample().await;
     h.world
         .inject(Service::Salesforce, Fault::omit_from_results(SAMPLE_CJK));
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
     assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
@@ -400,9 +377,7 @@ async fn a_broken_secret_fails_every_contact_clearly_without_reading_transcripts
     for (secret, expected_code, expected_text) in cases {
         let h = Harness::sample().await;
         h.world.put_secret(emulators::SANDBOX_SECRET_ID, secret);
-        let response = h
-            .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-            .await;
+        let response = h.invoke_documented().await;
         for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
             assert_eq!(code(r), expected_code);
             let detail = r["errorDetail"].as_str().unwrap();
@@ -417,9 +392,7 @@ async fn a_broken_secret_fails_every_contact_clearly_without_reading_transcripts
 async fn an_unreadable_secret_and_a_refused_grant_fail_every_contact() {
     let h = Harness::sample().await;
     h.world.deny_secret(emulators::SANDBOX_SECRET_ID);
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     for r in results(&response) {
         assert_eq!(code(&r), "CONFIGURATION_ERROR");
         assert!(
@@ -435,9 +408,7 @@ async fn an_unreadable_secret_and_a_refused_grant_fail_every_contact() {
             .on_path("/oauth2/token")
             .always(),
     );
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     for r in results(&response) {
         assert_eq!(code(&r), "SALESFORCE_AUTH_FAILED");
         assert!(
@@ -461,9 +432,7 @@ async fn client_credentials_flow_works_too() {
             "cc-secret",
         ),
     );
-    let response = h
-        .invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
-        .await;
+    let response = h.invoke_documented().await;
     for r in results(&response) {
         assert_eq!(r["status"], "SUCCESS", "{r}");
     }
@@ -471,13 +440,10 @@ async fn client_credentials_flow_works_too() {
 
 #[tokio::test]
 async fn near_the_deadline_unread_contacts_come_back_as_deadline_exceeded_in_time() {
-    let world = World::new(INSTANCE);
-    let contacts: Vec<ContactSpec> = generated_contacts(8, 5, 3);
-    for c in &contacts {
-        world.add_contact(c.clone());
-    }
-    let h = Harness::with(
-        world,
+    let (h, contacts) = Harness::generated(
+        8,
+        5,
+        3,
         &[
             ("CONTACT_CONCURRENCY", "1"),
             ("DEADLINE_RESERVE_MS", "1000"),
@@ -551,12 +517,7 @@ async fn bad_requests_are_answered_with_400_naming_the_field() {
 
 #[tokio::test]
 async fn contacts_are_read_concurrently_up_to_the_limit() {
-    let world = World::new(INSTANCE);
-    let contacts = generated_contacts(12, 3, 5);
-    for c in &contacts {
-        world.add_contact(c.clone());
-    }
-    let h = Harness::with(world, &[("CONTACT_CONCURRENCY", "4")]).await;
+    let (h, contacts) = Harness::generated(12, 3, 5, &[("CONTACT_CONCURRENCY", "4")]).await;
     h.world
         .set_latency(Service::ContactLens, Duration::from_millis(50));
     let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();

@@ -13,7 +13,7 @@ use contact_data_sync::adapters::aws::sdk_config_loader;
 use contact_data_sync::config::{self, Config};
 use contact_data_sync::handler::Invocation;
 use contact_data_sync::{App, AwsClients, build_app};
-use emulators::{Emulators, World, register_sandbox_salesforce};
+use emulators::{ContactSpec, Emulators, World, register_sandbox_salesforce};
 use serde_json::Value;
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
@@ -88,6 +88,27 @@ impl Harness {
             emulators,
             app,
         }
+    }
+
+    /// A world of `n` generated contacts of `segments` turns each, and those contacts.
+    pub async fn generated(
+        n: usize,
+        segments: usize,
+        seed: u64,
+        settings: &[(&str, &str)],
+    ) -> (Self, Vec<ContactSpec>) {
+        let world = World::new(INSTANCE);
+        let contacts = emulators::generated_contacts(n, segments, seed);
+        for c in &contacts {
+            world.add_contact(c.clone());
+        }
+        (Self::with(world, settings).await, contacts)
+    }
+
+    /// The documented uploadTranscript example (the two sample contacts).
+    pub async fn invoke_documented(&self) -> Value {
+        self.invoke(&serde_json::from_str(DOCUMENTED_UPLOAD).unwrap())
+            .await
     }
 
     pub async fn invoke(&self, request: &Value) -> Value {
