@@ -30,7 +30,7 @@ pub(crate) enum FaultAction {
 
 /// A fault to inject with [`World::inject`]. By default it matches any request of the service
 /// and fires once; narrow it with [`Fault::for_contact`], [`Fault::on_path`], [`Fault::after`]
-/// and repeat it with [`Fault::times`] or [`Fault::always`].
+/// and [`Fault::every`], and repeat it with [`Fault::times`] or [`Fault::always`].
 #[derive(Clone, Debug)]
 pub struct Fault {
     action: FaultAction,
@@ -38,6 +38,10 @@ pub struct Fault {
     contact_id: Option<String>,
     path_contains: Option<String>,
     skip: u32,
+    /// Fires on one matching request in this many (1: on each).
+    every: u32,
+    /// Matching requests seen since `skip` ran out, for `every`.
+    seen: u32,
     /// None: fires forever.
     remaining: Option<u32>,
 }
@@ -50,6 +54,8 @@ impl Fault {
             contact_id: None,
             path_contains: None,
             skip: 0,
+            every: 1,
+            seen: 0,
             remaining: Some(1),
         }
     }
@@ -123,6 +129,21 @@ impl Fault {
         self
     }
 
+    /// Fires on one matching request in `n`, deterministically: the first, the `n+1`-th, the
+    /// `2n+1`-th, ... (counted after those let through by [`Fault::after`]). The others pass,
+    /// and only the requests it fires on count towards [`Fault::times`]. With
+    /// [`Fault::for_contact`] the count is per contact, so it does not depend on how the
+    /// client interleaves its contacts: `throttling().for_contact(id).every(2).always()`
+    /// throttles exactly every other request about `id`.
+    ///
+    /// # Panics
+    /// When `n` is 0.
+    pub fn every(mut self, n: u32) -> Fault {
+        assert!(n > 0, "Fault::every needs n >= 1");
+        self.every = n;
+        self
+    }
+
     /// Fires on `n` matching requests (default 1).
     pub fn times(mut self, n: u32) -> Fault {
         self.remaining = Some(n);
@@ -183,7 +204,8 @@ fn take(
             fault.skip -= 1;
             return false;
         }
-        true
+        fault.seen = fault.seen.wrapping_add(1);
+        (fault.seen - 1) % fault.every == 0
     })?;
     let fault = &mut faults[index].fault;
     let fired = (fault.action.clone(), fault.headers.clone());
@@ -278,6 +300,57 @@ mod tests {
             .collect();
         assert_eq!(hits, [false, false, true, false, true, false]);
         assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn every_fires_on_one_matching_request_in_n_counting_only_its_own() {
+        let mut faults = vec![ArmedFault {
+            service: Service::ContactLens,
+            fault: Fault::throttling()
+                .for_contact("b")
+                .after(1)
+                .every(3)
+                .times(2),
+        }];
+        // b's requests: 1st let through by after(1); then fires on the 1st, 4th of the rest
+        // and is used up; a's requests never count.
+        let hits: Vec<bool> = ["b", "b", "a", "b", "b", "a", "b", "b", "b", "b", "b"]
+            .iter()
+            .map(|c| take(&mut faults, Service::ContactLens, &request("/", &[c])).is_some())
+            .collect();
+        assert_eq!(
+            hits,
+            [
+                false, true, false, false, false, false, true, false, false, false, false
+            ]
+        );
+        assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn every_lets_a_later_fault_take_the_requests_it_passes() {
+        let mut faults = vec![
+            ArmedFault {
+                service: Service::Connect,
+                fault: Fault::throttling().every(2).always(),
+            },
+            ArmedFault {
+                service: Service::Connect,
+                fault: Fault::http(500, "{}").always(),
+            },
+        ];
+        let statuses: Vec<u16> = (0..4)
+            .map(
+                |_| match take(&mut faults, Service::Connect, &request("/", &["x"])) {
+                    Some((
+                        FaultAction::Aws { status, .. } | FaultAction::Http { status, .. },
+                        _,
+                    )) => status,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(statuses, [429, 500, 429, 500]);
     }
 
     #[test]
