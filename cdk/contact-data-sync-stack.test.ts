@@ -89,11 +89,17 @@ describe('function', () => {
       SALESFORCE_SECRET_ID: { Ref: secretId },
       SALESFORCE_API_VERSION: '64.0',
     });
-    const tuned = template({ salesforceApiVersion: '62.0', contactConcurrency: '4', uploadBatchSize: '20' });
+    const tuned = template({
+      salesforceApiVersion: '62.0',
+      contactConcurrency: '4',
+      uploadBatchSize: '20',
+      contactLensRequestsPerSecond: '3',
+    });
     expect(functionOf(tuned).resource.Properties.Environment.Variables).toMatchObject({
       SALESFORCE_API_VERSION: '62.0',
       CONTACT_CONCURRENCY: '4',
       UPLOAD_BATCH_SIZE: '20',
+      CONTACT_LENS_REQUESTS_PER_SECOND: '3',
     });
   });
 
@@ -102,7 +108,10 @@ describe('function', () => {
       fs.readFileSync(path.join(__dirname, '..', 'lambda', 'env-vars.json'), 'utf8'),
     );
     const known = new Set([...declared.required, ...declared.optional]);
-    for (const context of [{}, { contactConcurrency: '4', uploadBatchSize: '20' }] as Record<string, string>[]) {
+    for (const context of [
+      {},
+      { contactConcurrency: '4', uploadBatchSize: '20', contactLensRequestsPerSecond: '3' },
+    ] as Record<string, string>[]) {
       const names = Object.keys(functionOf(template(context)).resource.Properties.Environment.Variables);
       expect(names.filter((name) => !known.has(name))).toEqual([]);
       expect(declared.required.filter((name) => !names.includes(name))).toEqual([]);

@@ -81,6 +81,9 @@ export class ContactDataSyncFunction extends Construct {
     if (settings.uploadBatchSize !== undefined) {
       environment.UPLOAD_BATCH_SIZE = String(settings.uploadBatchSize);
     }
+    if (settings.contactLensRequestsPerSecond !== undefined) {
+      environment.CONTACT_LENS_REQUESTS_PER_SECOND = String(settings.contactLensRequestsPerSecond);
+    }
 
     // Shared by both code paths, so a test with prebuilt code checks what gets deployed.
     const options: lambda.FunctionOptions = {

@@ -35,6 +35,7 @@ describe('parseSettings', () => {
         logRetentionDays: '30',
         contactConcurrency: '5',
         uploadBatchSize: '50',
+        contactLensRequestsPerSecond: '4',
         failedContactsAlarmThreshold: '3',
       }),
     ).toEqual({
@@ -49,6 +50,7 @@ describe('parseSettings', () => {
       logRetentionDays: RetentionDays.ONE_MONTH,
       contactConcurrency: 5,
       uploadBatchSize: 50,
+      contactLensRequestsPerSecond: 4,
       failedContactsAlarmThreshold: 3,
     });
   });
@@ -87,6 +89,7 @@ describe('parseSettings', () => {
     [{ logRetentionDays: '10' }, /"logRetentionDays" must be one of 1, 3, 5, 7, 14, 30, 60, 90/],
     [{ contactConcurrency: '101' }, /"contactConcurrency" must be an integer from 1 to 100/],
     [{ uploadBatchSize: '0' }, /"uploadBatchSize" must be an integer from 1 to 100/],
+    [{ contactLensRequestsPerSecond: '0' }, /"contactLensRequestsPerSecond" must be an integer from 1 to 1000/],
     [{ failedContactsAlarmThreshold: '-1' }, /"failedContactsAlarmThreshold"/],
   ])('rejects %j naming the setting', (context, message) => {
     expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);

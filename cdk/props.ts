@@ -20,6 +20,11 @@ export interface ContactDataSyncSettings {
   readonly contactConcurrency?: number;
   /** Transcripts per Salesforce upload request; the function's own default applies when absent. */
   readonly uploadBatchSize?: number;
+  /**
+   * Contact Lens requests per second from one function instance; the function's own default (1)
+   * applies when absent. Set it to the account's quota divided by the reserved concurrency.
+   */
+  readonly contactLensRequestsPerSecond?: number;
   /** Failed contacts within 5 minutes that raise the ContactsFailed alarm. */
   readonly failedContactsAlarmThreshold: number;
 }
@@ -109,6 +114,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   // Same bounds as the function's own configuration check (lambda/src/config.rs).
   const contactConcurrency = integer('contactConcurrency', 1, 100);
   const uploadBatchSize = integer('uploadBatchSize', 1, 100);
+  const contactLensRequestsPerSecond = integer('contactLensRequestsPerSecond', 1, 1000);
   const failedContactsAlarmThreshold = integer('failedContactsAlarmThreshold', 1, 100000);
 
   if (errors.length > 0 || connectInstanceId === undefined) {
@@ -127,6 +133,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     logRetentionDays: (logRetentionDays as RetentionDays | undefined) ?? DEFAULTS.logRetentionDays,
     contactConcurrency,
     uploadBatchSize,
+    contactLensRequestsPerSecond,
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
   };
 }

@@ -25,6 +25,7 @@ mod connect;
 mod contact_lens;
 mod fault;
 mod latency;
+mod runtime_api;
 mod salesforce;
 mod sample;
 mod secrets_manager;
@@ -34,6 +35,7 @@ mod world;
 pub use connect::start_connect;
 pub use contact_lens::start_contact_lens;
 pub use fault::Fault;
+pub use runtime_api::{InvokeError, MAX_PAYLOAD_BYTES, RuntimeApi};
 pub use salesforce::start_salesforce;
 pub use sample::{
     SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT,

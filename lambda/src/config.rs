@@ -3,6 +3,7 @@
 //! The names are an interface: the CDK stack sets them and operators read them in the README.
 //! `lambda/env-vars.json` lists them for both sides; a test below keeps this file and it in step.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -19,6 +20,7 @@ pub const RETRY_MAX_ATTEMPTS: &str = "RETRY_MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_MS: &str = "RETRY_BASE_DELAY_MS";
 pub const DEADLINE_RESERVE_MS: &str = "DEADLINE_RESERVE_MS";
 pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "AWS_ATTEMPT_TIMEOUT_MS";
+pub const CONTACT_LENS_REQUESTS_PER_SECOND: &str = "CONTACT_LENS_REQUESTS_PER_SECOND";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -33,6 +35,10 @@ pub struct Config {
     pub salesforce_api_version: String,
     /// Contacts fetched from Contact Lens at the same time.
     pub contact_concurrency: usize,
+    /// Pace of Contact Lens requests from one function instance. Staying under the account's
+    /// quota matters: throttled retries draw on the SDK's retry budget, and once that is spent
+    /// contacts fail as THROTTLED.
+    pub contact_lens_rate: NonZeroU32,
     /// Conversations per Salesforce upload request.
     pub upload_batch_size: usize,
     /// Upper bound on one upload request's body.
@@ -112,10 +118,19 @@ impl Config {
             salesforce_secret_id,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
+            // The quota is not published by AWS; 1 request/second (burst 2) is the lowest
+            // figure reported, so the default never relies on more.
+            contact_lens_rate: NonZeroU32::new(number(
+                CONTACT_LENS_REQUESTS_PER_SECOND,
+                1,
+                1,
+                1_000,
+            )? as u32)
+            .expect("the range starts at 1"),
             upload_batch_size: number(UPLOAD_BATCH_SIZE, 25, 1, 100)? as usize,
             upload_max_bytes: number(
                 UPLOAD_MAX_BYTES,
-                64 * 1024 * 1024,
+                8 * 1024 * 1024,
                 64 * 1024,
                 MAX_UPLOAD_BYTES as u64,
             )? as usize,

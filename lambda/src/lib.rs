@@ -53,7 +53,11 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
     Ok(Handler {
         pipeline: Pipeline {
             contacts: Connect::new(clients.connect, config.connect_instance_id.clone()),
-            transcripts: ContactLens::new(clients.contact_lens, config.connect_instance_id.clone()),
+            transcripts: ContactLens::new(
+                clients.contact_lens,
+                config.connect_instance_id.clone(),
+                config.contact_lens_rate,
+            ),
             sink,
             settings: PipelineSettings {
                 contact_concurrency: config.contact_concurrency,

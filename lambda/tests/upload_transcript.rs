@@ -525,3 +525,24 @@ async fn contacts_are_read_concurrently_up_to_the_limit() {
     let in_flight = h.world.stats().contact_lens.max_in_flight;
     assert!((2..=4).contains(&in_flight), "max in flight {in_flight}");
 }
+
+#[tokio::test]
+async fn contact_lens_requests_are_paced_under_the_quota_instead_of_throttled() {
+    let (h, contacts) =
+        Harness::generated(10, 3, 13, &[("CONTACT_LENS_REQUESTS_PER_SECOND", "10")]).await;
+    h.world.set_contact_lens_quota(20.0, 2);
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+    let started = Instant::now();
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    for r in results_by_contact(&response, &ids).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    let stats = h.world.stats().contact_lens;
+    assert_eq!((stats.requests, stats.throttled), (10, 0), "{stats:?}");
+    // Ten requests, one every 100 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(850),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,5 +1,9 @@
 //! Contact Lens ListRealtimeContactAnalysisSegments.
 
+use std::num::NonZeroU32;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
 use super::aws::classify;
 use crate::domain::transcript::Turn;
 use crate::ports::{SegmentPage, SourceError, TranscriptSource};
@@ -10,13 +14,22 @@ const PAGE_SIZE: i32 = 100;
 pub struct ContactLens {
     client: aws_sdk_connectcontactlens::Client,
     instance_id: String,
+    /// Spaces requests evenly under the quota instead of provoking 429s: every contact read at
+    /// the same time, and every warm invocation, shares it.
+    pace: DefaultDirectRateLimiter,
 }
 
 impl ContactLens {
-    pub fn new(client: aws_sdk_connectcontactlens::Client, instance_id: String) -> Self {
+    pub fn new(
+        client: aws_sdk_connectcontactlens::Client,
+        instance_id: String,
+        requests_per_second: NonZeroU32,
+    ) -> Self {
+        let quota = Quota::per_second(requests_per_second).allow_burst(NonZeroU32::MIN);
         Self {
             client,
             instance_id,
+            pace: RateLimiter::direct(quota),
         }
     }
 }
@@ -27,6 +40,7 @@ impl TranscriptSource for ContactLens {
         contact_id: &str,
         next_token: Option<String>,
     ) -> Result<SegmentPage, SourceError> {
+        self.pace.until_ready().await;
         let output = self
             .client
             .list_realtime_contact_analysis_segments()
