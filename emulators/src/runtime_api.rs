@@ -125,9 +125,6 @@ impl RuntimeApi {
     /// Starts on a free port, for a function of this name (it appears in the invoked ARN).
     pub async fn start(function_name: &str) -> RuntimeApi {
         let (listener, _) = server::bind(0).await;
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
         let (queue, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             function_arn: format!(
@@ -153,18 +150,7 @@ impl RuntimeApi {
             // The 6 MB limit is checked by the handlers, which must also fail the invocation.
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                eprintln!("runtime API on {addr} stopped: {e}");
-            }
-        });
+        let (addr, shutdown) = server::spawn_server(listener, router, "runtime API");
         RuntimeApi {
             addr,
             shared,

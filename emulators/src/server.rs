@@ -59,13 +59,26 @@ pub(crate) fn serve(
     service: Service,
     router: Router,
 ) -> Server {
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
     let router = router.layer(middleware::from_fn_with_state(
         (world.clone(), service),
         observe,
     ));
+    let (addr, shutdown) = spawn_server(listener, router, "emulator");
+    Server {
+        addr,
+        shutdown: Some(shutdown),
+    }
+}
+
+/// Serves `router` in a background task until the returned sender fires or is dropped.
+pub(crate) fn spawn_server(
+    listener: TcpListener,
+    router: Router,
+    what: &'static str,
+) -> (SocketAddr, oneshot::Sender<()>) {
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let stopped = async {
@@ -75,13 +88,10 @@ pub(crate) fn serve(
             .with_graceful_shutdown(stopped)
             .await
         {
-            eprintln!("emulator on {addr} stopped: {e}");
+            eprintln!("{what} on {addr} stopped: {e}");
         }
     });
-    Server {
-        addr,
-        shutdown: Some(shutdown),
-    }
+    (addr, shutdown)
 }
 
 /// Decrements the in-flight count even when the client abandons the request mid-way.
