@@ -198,22 +198,11 @@ impl<S: SecretStore> Salesforce<S> {
         };
 
         let attempt = || async {
-            let response = self
-                .http
-                .post(token_url.clone())
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| Attempt::Retryable {
-                    error: SalesforceError::TokenUnreachable(e),
-                    retry_after: None,
-                })?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| Attempt::Retryable {
-                error: SalesforceError::TokenUnreachable(e),
-                retry_after: None,
-            })?;
+            let (status, headers, body) = exchange(
+                self.http.post(token_url.clone()).form(&form),
+                SalesforceError::TokenUnreachable,
+            )
+            .await?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -299,19 +288,8 @@ impl<S: SecretStore> Salesforce<S> {
         loop {
             let current = token.clone();
             let attempt = || async {
-                let response = build(&current)
-                    .send()
-                    .await
-                    .map_err(|e| Attempt::Retryable {
-                        error: SalesforceError::Transport(e),
-                        retry_after: None,
-                    })?;
-                let status = response.status();
-                let headers = response.headers().clone();
-                let body = response.bytes().await.map_err(|e| Attempt::Retryable {
-                    error: SalesforceError::Transport(e),
-                    retry_after: None,
-                })?;
+                let (status, headers, body) =
+                    exchange(build(&current), SalesforceError::Transport).await?;
                 if status == StatusCode::UNAUTHORIZED {
                     return Err(Attempt::Unauthorized);
                 }
@@ -411,6 +389,23 @@ impl<S: SecretStore> ConversationSink for Salesforce<S> {
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     }
+}
+
+/// Sends one request and reads its whole body. A request that gets no answer is worth another
+/// try; `unreachable` says what that failure means for this endpoint.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    unreachable: fn(reqwest::Error) -> SalesforceError,
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), Attempt> {
+    let retry = |e| Attempt::Retryable {
+        error: unreachable(e),
+        retry_after: None,
+    };
+    let response = request.send().await.map_err(retry)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(retry)?;
+    Ok((status, headers, body))
 }
 
 fn is_transient(status: StatusCode) -> bool {
