@@ -310,5 +310,6 @@ fn name(service: Service) -> &'static str {
         Service::ContactLens => "ContactLens",
         Service::SecretsManager => "SecretsManager",
         Service::Salesforce => "Salesforce",
+        Service::Ssm => "SSM",
     }
 }

@@ -238,7 +238,10 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         contact_lens: service(Service::ContactLens),
         secrets_manager: service(Service::SecretsManager),
         salesforce: service(Service::Salesforce),
+        ssm: service(Service::Ssm),
         token_mints: after.token_mints - before.token_mints,
         upload_requests: after.upload_requests - before.upload_requests,
+        secret_writes: after.secret_writes - before.secret_writes,
+        parameter_writes: after.parameter_writes - before.parameter_writes,
     }
 }

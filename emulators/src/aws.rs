@@ -1,9 +1,12 @@
-//! What the three AWS emulators share: the SigV4 `Authorization` header check and the two
-//! error shapes (restJson1 for Connect and Contact Lens, awsJson1.1 for Secrets Manager).
+//! What the AWS emulators share: the SigV4 `Authorization` header check and the two error
+//! shapes (restJson1 for Connect and Contact Lens, awsJson1.1 for Secrets Manager and SSM).
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::fault::{self, Injected, RequestInfo};
+use crate::world::{Service, World};
 
 /// Region the emulated account lives in (ARNs, credential scope of the test environment).
 pub(crate) const REGION: &str = "us-east-1";
@@ -16,7 +19,7 @@ pub(crate) enum Protocol {
 }
 
 /// An AWS error. Both protocols get the type in `x-amzn-ErrorType`, which the SDKs read first;
-/// awsJson1.1 also carries it in the body's `__type`, as Secrets Manager does.
+/// awsJson1.1 also carries it in the body's `__type`, as Secrets Manager and SSM do.
 pub(crate) fn error(protocol: Protocol, status: u16, error_type: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (content_type, body) = match protocol {
@@ -87,6 +90,38 @@ pub(crate) fn reject_unsigned(
                  <key>/<date>/<region>/{service}/aws4_request"
             ),
         ))
+    }
+}
+
+/// AccessDeniedException (awsJson1.1) as IAM words it for the function's role; `action` is the
+/// IAM action, e.g. `ssm:PutParameter`.
+pub(crate) fn access_denied(action: &str, resource: &str) -> Response {
+    error(
+        Protocol::AwsJson,
+        400,
+        "AccessDeniedException",
+        &format!(
+            "User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/contact-data-sync is not authorized \
+             to perform: {action} on resource: {resource}"
+        ),
+    )
+}
+
+/// The injected fault's answer, if one applies; faults aimed with [`crate::Fault::for_contact`]
+/// match any of `ids` (a secret's id and name, or parameter names).
+pub(crate) async fn check_faults(
+    world: &World,
+    service: Service,
+    path: &str,
+    ids: Vec<&str>,
+) -> Result<(), Response> {
+    let request = RequestInfo {
+        path,
+        contact_ids: ids,
+    };
+    match fault::check(world, service, request).await {
+        Injected::Respond(response) => Err(response),
+        Injected::Proceed { .. } => Ok(()),
     }
 }
 

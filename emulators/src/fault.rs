@@ -60,8 +60,9 @@ impl Fault {
         }
     }
 
-    /// An AWS error such as `aws_error(500, "InternalServiceException")`. Secrets Manager
-    /// reports its errors with status 400, Connect and Contact Lens with the type's own status.
+    /// An AWS error such as `aws_error(500, "InternalServiceException")`. Secrets Manager and
+    /// SSM report client errors with status 400, Connect and Contact Lens with the type's own
+    /// status.
     pub fn aws_error(status: u16, error_type: &str) -> Fault {
         Fault::new(FaultAction::Aws {
             status,
@@ -111,7 +112,8 @@ impl Fault {
     }
 
     /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
-    /// part name of a Salesforce upload, the SecretId of a Secrets Manager request).
+    /// part name of a Salesforce upload, the SecretId of a Secrets Manager request, one of the
+    /// parameter names of an SSM request).
     pub fn for_contact(mut self, contact_id: &str) -> Fault {
         self.contact_id = Some(contact_id.to_owned());
         self
@@ -251,7 +253,9 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
             Service::Connect | Service::ContactLens => {
                 aws::error(Protocol::RestJson, status, &error_type, &message)
             }
-            Service::SecretsManager => aws::error(Protocol::AwsJson, status, &error_type, &message),
+            Service::SecretsManager | Service::Ssm => {
+                aws::error(Protocol::AwsJson, status, &error_type, &message)
+            }
             // Salesforce has no AWS error shape; the type becomes a REST errorCode.
             Service::Salesforce => {
                 let body = serde_json::json!([{ "message": message, "errorCode": error_type }]);

@@ -1,11 +1,12 @@
-//! In-process HTTP emulators of the four services contact-data-sync talks to:
-//! Amazon Connect (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments),
-//! Secrets Manager (GetSecretValue) and Salesforce (OAuth token endpoint and the Connect REST
-//! API's conversation upload resources).
+//! In-process HTTP emulators of the services contact-data-sync talks to: Amazon Connect
+//! (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments), Secrets Manager
+//! (GetSecretValue, PutSecretValue), SSM Parameter Store (GetParameters, PutParameter) and
+//! Salesforce (OAuth token endpoint and the Connect REST API's conversation upload resources).
 //!
 //! They speak the services' real wire formats so that the function's integration tests can use
-//! the real AWS SDK clients and reqwest against them. All four share one [`World`]: the contacts,
-//! secrets, Salesforce clients, recorded uploads, injected faults and counters.
+//! the real AWS SDK clients and reqwest against them. All of them share one [`World`]: the
+//! contacts, secrets, parameters, Salesforce clients, recorded uploads, injected faults and
+//! counters.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -30,21 +31,25 @@ mod salesforce;
 mod sample;
 mod secrets_manager;
 mod server;
+mod ssm;
 mod world;
 
 pub use connect::start_connect;
 pub use contact_lens::start_contact_lens;
 pub use fault::Fault;
 pub use runtime_api::{InvokeError, MAX_PAYLOAD_BYTES, RuntimeApi};
-pub use salesforce::start_salesforce;
+pub use salesforce::{start_salesforce, start_salesforce_on};
 pub use sample::{
     SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT,
-    SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CLIENT_ID, SANDBOX_SECRET_ID,
-    SANDBOX_USERNAME, client_credentials_secret_json, generated_contacts, jwt_secret_json,
-    register_sandbox_salesforce, sample_world, test_private_key_pem, test_public_key_pem,
+    SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CALL_CENTER, SANDBOX_CLIENT_ID,
+    SANDBOX_SECRET_ID, SANDBOX_USERNAME, SCV_STALE_TOKEN, client_credentials_secret_json,
+    generated_contacts, jwt_secret_json, register_sandbox_salesforce, register_scv_salesforce,
+    sample_world, scv_secret_json, scv_secret_name, scv_token_key, scv_token_secret_name,
+    test_private_key_pem, test_public_key_pem,
 };
 pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+pub use ssm::start_ssm;
 pub use world::{
     CategoryMatch, ContactSpec, Segment, Service, ServiceStats, Stats, UploadRecord, World,
 };

@@ -1,5 +1,6 @@
 //! Sample data: the documented example contacts plus one contact per failure path, generated
-//! contacts for benchmarks, the test RSA keypair and the function's secret JSON.
+//! contacts for benchmarks, the test RSA keypair, the function's secret JSON and the Service
+//! Cloud Voice (SCV) secrets and parameters the function can read instead.
 //!
 //! Sample contacts (all in [`sample_world`]):
 //!
@@ -34,6 +35,13 @@ pub const SAMPLE_REALTIME_UNAVAILABLE: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1
 pub const SANDBOX_CLIENT_ID: &str = "3MVG9emulator.sandbox.consumer.key";
 pub const SANDBOX_USERNAME: &str = "integration@contact-data-sync.example";
 pub const SANDBOX_SECRET_ID: &str = "contact-data-sync/salesforce";
+/// The call center whose SCV secrets and parameters the sandbox holds (see
+/// [`register_scv_salesforce`]).
+pub const SANDBOX_CALL_CENTER: &str = "SandboxCallCenter";
+/// What SCV's token-cache secret and parameter hold in the sandbox: shaped like a Salesforce
+/// access token, but never issued by the emulator (hex is all it mints), so the API answers
+/// 401 INVALID_SESSION_ID to it, as to an expired token SCV left behind.
+pub const SCV_STALE_TOKEN: &str = "00DEMU000000000!AQ4AQStaleTokenLeftInTheScvSecretNotIssued";
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -92,6 +100,102 @@ pub fn register_sandbox_salesforce(world: &World, salesforce_url: &str) {
         test_private_key_pem(),
     );
     world.put_secret(SANDBOX_SECRET_ID, &secret);
+}
+
+/// The name of the secret an SCV deployment keeps its Salesforce connection in.
+pub fn scv_secret_name(call_center: &str) -> String {
+    format!("{call_center}-salesforce-secret")
+}
+
+/// The name of the secret SCV caches its Salesforce access token in.
+pub fn scv_token_secret_name(call_center: &str) -> String {
+    format!("{call_center}-salesforce-access-token-secret")
+}
+
+/// The key of the access token inside [`scv_token_secret_name`]'s JSON, which is also the name
+/// of the SSM parameter older deployments cache it in.
+pub fn scv_token_key(call_center: &str) -> String {
+    scv_key(call_center, "access-token")
+}
+
+/// SCV names its JWT values `<call center>-salesforce-rest-api-<what>`, both as keys of its
+/// secret and as SSM parameter names.
+fn scv_key(call_center: &str, what: &str) -> String {
+    format!("{call_center}-salesforce-rest-api-{what}")
+}
+
+/// The SCV secret: the JWT bearer values of the sandbox connected app ([`SANDBOX_CLIENT_ID`],
+/// [`SANDBOX_USERNAME`], [`test_private_key_pem`]) plus the full token URL, the REST API base
+/// (`.../services/data/vNN.N/`) and the JWT audience.
+pub fn scv_secret_json(
+    call_center: &str,
+    auth_endpoint: &str,
+    rest_api_endpoint_base: &str,
+    audience: &str,
+) -> String {
+    let mut secret = serde_json::Map::new();
+    let mut put = |key: String, value: &str| secret.insert(key, Value::from(value));
+    put("CALL_CENTER_API_NAME".into(), call_center);
+    put("SALESFORCE_AUTH_ENDPOINT".into(), auth_endpoint);
+    put(
+        "SALESFORCE_REST_API_ENDPOINT_BASE".into(),
+        rest_api_endpoint_base,
+    );
+    for (what, value) in scv_jwt_values(audience) {
+        put(scv_key(call_center, what), value);
+    }
+    Value::Object(secret).to_string()
+}
+
+/// The JWT bearer values SCV keeps under [`scv_key`] names, in its secret and in SSM.
+fn scv_jwt_values(audience: &str) -> [(&'static str, &str); 4] {
+    [
+        ("auth-consumer-key", SANDBOX_CLIENT_ID),
+        ("auth-private-key", test_private_key_pem()),
+        ("audience", audience),
+        ("subject", SANDBOX_USERNAME),
+    ]
+}
+
+/// Sets up Salesforce the way an SCV deployment for `call_center` sees it: the sandbox JWT
+/// connected app (as [`register_sandbox_salesforce`] registers it; doing both is harmless),
+/// the SCV secret (token URL on `login_url`, audience `login_url`, REST API base
+/// `rest_api_endpoint_base`, e.g. a second Salesforce server's `{url}/services/data/v62.0/`),
+/// the token-cache secret holding [`SCV_STALE_TOKEN`], and the SSM parameters of older
+/// deployments: the four JWT values (the private key a SecureString) and the stale token (a
+/// SecureString).
+pub fn register_scv_salesforce(
+    world: &World,
+    call_center: &str,
+    login_url: &str,
+    rest_api_endpoint_base: &str,
+) {
+    world.salesforce_jwt_client(SANDBOX_CLIENT_ID, SANDBOX_USERNAME, test_public_key_pem());
+    let login_url = login_url.trim_end_matches('/');
+    let auth_endpoint = format!("{login_url}/services/oauth2/token");
+    world.put_secret(
+        &scv_secret_name(call_center),
+        &scv_secret_json(
+            call_center,
+            &auth_endpoint,
+            rest_api_endpoint_base,
+            login_url,
+        ),
+    );
+    let token_cache = json!({ scv_token_key(call_center): SCV_STALE_TOKEN });
+    world.put_secret(
+        &scv_token_secret_name(call_center),
+        &token_cache.to_string(),
+    );
+    for (what, value) in scv_jwt_values(login_url) {
+        let type_ = if what == "auth-private-key" {
+            "SecureString"
+        } else {
+            "String"
+        };
+        world.put_parameter(&scv_key(call_center, what), value, type_);
+    }
+    world.put_parameter(&scv_token_key(call_center), SCV_STALE_TOKEN, "SecureString");
 }
 
 /// A world holding the sample contacts of the table above.
@@ -490,6 +594,117 @@ mod tests {
         assert!(get(SAMPLE_ANALYSIS_RUNNING).analysis_running);
         assert!(get(SAMPLE_NO_TRANSCRIPT).segments.is_empty());
         assert!(!get(SAMPLE_REALTIME_UNAVAILABLE).realtime_available);
+    }
+
+    #[test]
+    fn scv_secret_has_exactly_the_scv_keys() {
+        let secret: Value = serde_json::from_str(&scv_secret_json(
+            "CC",
+            "https://login.example/services/oauth2/token",
+            "https://org.example/services/data/v62.0/",
+            "https://login.example",
+        ))
+        .unwrap();
+        let mut keys: Vec<&str> = secret
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "CALL_CENTER_API_NAME",
+                "CC-salesforce-rest-api-audience",
+                "CC-salesforce-rest-api-auth-consumer-key",
+                "CC-salesforce-rest-api-auth-private-key",
+                "CC-salesforce-rest-api-subject",
+                "SALESFORCE_AUTH_ENDPOINT",
+                "SALESFORCE_REST_API_ENDPOINT_BASE",
+            ]
+        );
+        assert_eq!(secret["CALL_CENTER_API_NAME"], "CC");
+        assert_eq!(
+            secret["CC-salesforce-rest-api-audience"],
+            "https://login.example"
+        );
+        assert_eq!(
+            secret["CC-salesforce-rest-api-auth-consumer-key"],
+            SANDBOX_CLIENT_ID
+        );
+        assert_eq!(secret["CC-salesforce-rest-api-subject"], SANDBOX_USERNAME);
+        assert_eq!(
+            secret["CC-salesforce-rest-api-auth-private-key"],
+            test_private_key_pem()
+        );
+        assert_eq!(scv_token_key("CC"), "CC-salesforce-rest-api-access-token");
+        assert_eq!(scv_secret_name("CC"), "CC-salesforce-secret");
+        assert_eq!(
+            scv_token_secret_name("CC"),
+            "CC-salesforce-access-token-secret"
+        );
+    }
+
+    #[test]
+    fn scv_registration_stores_secrets_and_parameters_and_may_be_repeated() {
+        let world = World::new("instance");
+        register_sandbox_salesforce(&world, "http://login");
+        for _ in 0..2 {
+            register_scv_salesforce(
+                &world,
+                "CC",
+                "http://login/",
+                "http://api/services/data/v62.0/",
+            );
+        }
+        assert_eq!(world.lock().salesforce.jwt_clients.len(), 1);
+        let secret: Value =
+            serde_json::from_str(&world.secret_value("CC-salesforce-secret").unwrap()).unwrap();
+        assert_eq!(
+            secret["SALESFORCE_AUTH_ENDPOINT"],
+            "http://login/services/oauth2/token"
+        );
+        assert_eq!(secret["CC-salesforce-rest-api-audience"], "http://login");
+        assert_eq!(
+            secret["SALESFORCE_REST_API_ENDPOINT_BASE"],
+            "http://api/services/data/v62.0/"
+        );
+        let cache = world
+            .secret_value("CC-salesforce-access-token-secret")
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&cache).unwrap(),
+            json!({ "CC-salesforce-rest-api-access-token": SCV_STALE_TOKEN })
+        );
+        let parameter = |name: &str| world.parameter(name);
+        assert_eq!(
+            parameter("CC-salesforce-rest-api-access-token").as_deref(),
+            Some(SCV_STALE_TOKEN)
+        );
+        assert_eq!(
+            parameter("CC-salesforce-rest-api-auth-private-key").as_deref(),
+            Some(test_private_key_pem())
+        );
+        assert_eq!(
+            parameter("CC-salesforce-rest-api-audience").as_deref(),
+            Some("http://login")
+        );
+        let state = world.lock();
+        let type_of = |name: &str| state.parameters[name].type_.name();
+        assert_eq!(
+            type_of("CC-salesforce-rest-api-auth-private-key"),
+            "SecureString"
+        );
+        assert_eq!(
+            type_of("CC-salesforce-rest-api-access-token"),
+            "SecureString"
+        );
+        assert_eq!(
+            type_of("CC-salesforce-rest-api-auth-consumer-key"),
+            "String"
+        );
+        assert_eq!(type_of("CC-salesforce-rest-api-subject"), "String");
     }
 
     #[test]

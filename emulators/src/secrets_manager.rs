@@ -1,5 +1,5 @@
-//! Secrets Manager GetSecretValue (awsJson1.1): `POST /` with
-//! `X-Amz-Target: secretsmanager.GetSecretValue`.
+//! Secrets Manager GetSecretValue and PutSecretValue (awsJson1.1): `POST /` with
+//! `X-Amz-Target: secretsmanager.GetSecretValue` or `secretsmanager.PutSecretValue`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::aws::{self, ACCOUNT_ID, Protocol, REGION};
-use crate::fault::{self, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::world::{Service, World, splitmix64};
 
@@ -34,6 +33,14 @@ struct GetSecretValueRequest {
     secret_id: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutSecretValueRequest {
+    secret_id: String,
+    secret_string: String,
+    client_request_token: Option<String>,
+}
+
 async fn dispatch(
     State(world): State<World>,
     uri: Uri,
@@ -44,57 +51,32 @@ async fn dispatch(
         return denied;
     }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    if target != Some("secretsmanager.GetSecretValue") {
-        return aws::error(
+    let outcome = match target {
+        Some("secretsmanager.GetSecretValue") => get_secret_value(&world, uri.path(), &body).await,
+        Some("secretsmanager.PutSecretValue") => put_secret_value(&world, uri.path(), &body).await,
+        _ => Err(aws::error(
             Protocol::AwsJson,
             400,
             "UnknownOperationException",
-            "The Secrets Manager emulator only implements GetSecretValue",
-        );
-    }
-    let request: GetSecretValueRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return aws::error(
-                Protocol::AwsJson,
-                400,
-                "InvalidRequestException",
-                &format!("Malformed request: {e}"),
-            );
-        }
+            "The Secrets Manager emulator only implements GetSecretValue and PutSecretValue",
+        )),
     };
+    outcome.unwrap_or_else(|error| error)
+}
+
+/// Every early answer (errors, injected faults) is the `Err` side, so the steps chain with `?`.
+type Outcome = Result<Response, Response>;
+
+async fn get_secret_value(world: &World, path: &str, body: &[u8]) -> Outcome {
+    let request: GetSecretValueRequest = serde_json::from_slice(body).map_err(malformed)?;
     let name = secret_name(&request.secret_id);
-    let fault_request = RequestInfo {
-        path: uri.path(),
-        contact_ids: vec![&request.secret_id, name],
-    };
-    if let Injected::Respond(response) =
-        fault::check(&world, Service::SecretsManager, fault_request).await
-    {
-        return response;
-    }
+    check_faults(world, path, &request.secret_id, name).await?;
     let state = world.lock();
     if state.denied_secrets.contains(name) {
-        return aws::error(
-            Protocol::AwsJson,
-            400,
-            "AccessDeniedException",
-            &format!(
-                "User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/contact-data-sync is not \
-                 authorized to perform: secretsmanager:GetSecretValue on resource: {}",
-                request.secret_id
-            ),
-        );
+        return Err(access_denied("GetSecretValue", &request.secret_id));
     }
-    let Some(secret) = state.secrets.get(name) else {
-        return aws::error(
-            Protocol::AwsJson,
-            400,
-            "ResourceNotFoundException",
-            "Secrets Manager can't find the specified secret.",
-        );
-    };
-    aws::ok(
+    let secret = state.secrets.get(name).ok_or_else(not_found)?;
+    Ok(aws::ok(
         Protocol::AwsJson,
         &json!({
             "ARN": secret_arn(name),
@@ -104,6 +86,80 @@ async fn dispatch(
             "VersionStages": ["AWSCURRENT"],
             "CreatedDate": secret.created_ms as f64 / 1000.0,
         }),
+    ))
+}
+
+/// Stores a new version and makes it AWSCURRENT. The SDKs always send a ClientRequestToken
+/// (an idempotency token), reused when they retry: a retry of the call that made the current
+/// version changes nothing, while the same token with another value is refused, as Secrets
+/// Manager does. Earlier versions are not kept, so only the current one is compared.
+async fn put_secret_value(world: &World, path: &str, body: &[u8]) -> Outcome {
+    let request: PutSecretValueRequest = serde_json::from_slice(body).map_err(malformed)?;
+    let name = secret_name(&request.secret_id);
+    check_faults(world, path, &request.secret_id, name).await?;
+    let mut state = world.lock();
+    if state.denied_secret_writes.contains(name) {
+        return Err(access_denied("PutSecretValue", &request.secret_id));
+    }
+    let current = state.secrets.get(name).ok_or_else(not_found)?;
+    let replayed = request.client_request_token.as_deref() == Some(current.version_id.as_str());
+    if replayed && current.value != request.secret_string {
+        return Err(aws::error(
+            Protocol::AwsJson,
+            400,
+            "ResourceExistsException",
+            "You can't modify an existing version, you can only create a new version.",
+        ));
+    }
+    if !replayed {
+        let version_id = match request.client_request_token {
+            Some(token) => token,
+            None => state.next_uuid(),
+        };
+        state.store_secret(name, &request.secret_string, version_id);
+    }
+    state.stats.secret_writes += 1;
+    let version_id = &state.secrets[name].version_id;
+    Ok(aws::ok(
+        Protocol::AwsJson,
+        &json!({
+            "ARN": secret_arn(name),
+            "Name": name,
+            "VersionId": version_id,
+            "VersionStages": ["AWSCURRENT"],
+        }),
+    ))
+}
+
+fn malformed(error: serde_json::Error) -> Response {
+    aws::error(
+        Protocol::AwsJson,
+        400,
+        "InvalidRequestException",
+        &format!("Malformed request: {error}"),
+    )
+}
+
+/// Faults aimed with [`crate::Fault::for_contact`] match the SecretId as sent or the name.
+async fn check_faults(
+    world: &World,
+    path: &str,
+    secret_id: &str,
+    name: &str,
+) -> Result<(), Response> {
+    aws::check_faults(world, Service::SecretsManager, path, vec![secret_id, name]).await
+}
+
+fn access_denied(action: &str, secret_id: &str) -> Response {
+    aws::access_denied(&format!("secretsmanager:{action}"), secret_id)
+}
+
+fn not_found() -> Response {
+    aws::error(
+        Protocol::AwsJson,
+        400,
+        "ResourceNotFoundException",
+        "Secrets Manager can't find the specified secret.",
     )
 }
 

@@ -1,5 +1,5 @@
 //! Running an emulator: binding a loopback port, the middleware every emulator shares
-//! (counters, latency, request log) and the [`Emulators`] bundle of all four.
+//! (counters, latency, request log) and the [`Emulators`] bundle of all of them.
 
 use std::net::SocketAddr;
 
@@ -148,14 +148,16 @@ pub struct Ports {
     pub contact_lens: u16,
     pub secrets_manager: u16,
     pub salesforce: u16,
+    pub ssm: u16,
 }
 
-/// All four emulators over one [`World`].
+/// All the emulators over one [`World`].
 pub struct Emulators {
     pub connect: Server,
     pub contact_lens: Server,
     pub secrets_manager: Server,
     pub salesforce: Server,
+    pub ssm: Server,
 }
 
 /// Dummy credentials: the emulators only check that requests are signed.
@@ -163,7 +165,7 @@ pub const TEST_ACCESS_KEY_ID: &str = "AKIAEMULATORTEST0001";
 pub const TEST_SECRET_ACCESS_KEY: &str = "emulator/test/secret/access/key/0000000";
 
 impl Emulators {
-    /// Starts all four on free ports.
+    /// Starts them all on free ports.
     pub async fn start(world: &World) -> Emulators {
         Emulators::start_on(world, Ports::default()).await
     }
@@ -173,7 +175,8 @@ impl Emulators {
             connect: crate::connect::start_on(world, ports.connect).await,
             contact_lens: crate::contact_lens::start_on(world, ports.contact_lens).await,
             secrets_manager: crate::secrets_manager::start_on(world, ports.secrets_manager).await,
-            salesforce: crate::salesforce::start_on(world, ports.salesforce).await,
+            salesforce: crate::salesforce::start_salesforce_on(world, ports.salesforce).await,
+            ssm: crate::ssm::start_on(world, ports.ssm).await,
         }
     }
 
@@ -190,6 +193,7 @@ impl Emulators {
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER",
                 self.secrets_manager.url(),
             ),
+            ("AWS_ENDPOINT_URL_SSM", self.ssm.url()),
             ("AWS_REGION", crate::aws::REGION.to_owned()),
             ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY.to_owned()),

@@ -10,13 +10,14 @@ use jsonwebtoken::DecodingKey;
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
 
-/// The four emulated services; used to aim faults and latency and to read counters.
+/// The emulated services; used to aim faults and latency and to read counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
     Connect,
     ContactLens,
     SecretsManager,
     Salesforce,
+    Ssm,
 }
 
 impl Service {
@@ -26,6 +27,7 @@ impl Service {
             Service::ContactLens => "contact-lens",
             Service::SecretsManager => "secrets-manager",
             Service::Salesforce => "salesforce",
+            Service::Ssm => "ssm",
         }
     }
 }
@@ -122,8 +124,13 @@ pub struct Stats {
     pub contact_lens: ServiceStats,
     pub secrets_manager: ServiceStats,
     pub salesforce: ServiceStats,
+    pub ssm: ServiceStats,
     pub token_mints: u64,
     pub upload_requests: u64,
+    /// Successful Secrets Manager PutSecretValue calls.
+    pub secret_writes: u64,
+    /// Successful SSM PutParameter calls.
+    pub parameter_writes: u64,
 }
 
 impl Stats {
@@ -133,6 +140,7 @@ impl Stats {
             Service::ContactLens => self.contact_lens,
             Service::SecretsManager => self.secrets_manager,
             Service::Salesforce => self.salesforce,
+            Service::Ssm => self.ssm,
         }
     }
 
@@ -142,6 +150,7 @@ impl Stats {
             Service::ContactLens => &mut self.contact_lens,
             Service::SecretsManager => &mut self.secrets_manager,
             Service::Salesforce => &mut self.salesforce,
+            Service::Ssm => &mut self.ssm,
         }
     }
 }
@@ -150,6 +159,41 @@ pub(crate) struct Secret {
     pub value: String,
     pub version_id: String,
     pub created_ms: i64,
+}
+
+/// The three SSM parameter types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParameterType {
+    String,
+    StringList,
+    SecureString,
+}
+
+impl ParameterType {
+    pub fn from_name(name: &str) -> Option<ParameterType> {
+        match name {
+            "String" => Some(ParameterType::String),
+            "StringList" => Some(ParameterType::StringList),
+            "SecureString" => Some(ParameterType::SecureString),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ParameterType::String => "String",
+            ParameterType::StringList => "StringList",
+            ParameterType::SecureString => "SecureString",
+        }
+    }
+}
+
+/// The current version of an SSM parameter; earlier versions are not kept.
+pub(crate) struct Parameter {
+    pub value: String,
+    pub type_: ParameterType,
+    pub version: u64,
+    pub modified_ms: i64,
 }
 
 pub(crate) struct JwtClient {
@@ -173,6 +217,9 @@ pub(crate) struct State {
     pub contacts: HashMap<String, ContactSpec>,
     pub secrets: HashMap<String, Secret>,
     pub denied_secrets: HashSet<String>,
+    pub denied_secret_writes: HashSet<String>,
+    pub parameters: HashMap<String, Parameter>,
+    pub denied_parameters: HashSet<String>,
     pub salesforce: SalesforceState,
     pub faults: Vec<ArmedFault>,
     pub latency: HashMap<Service, Duration>,
@@ -204,6 +251,29 @@ impl State {
             b & 0xffff_ffff_ffff
         )
     }
+
+    /// Makes `value` the secret's current version, creating the secret if needed.
+    pub fn store_secret(&mut self, name: &str, value: &str, version_id: String) {
+        let secret = Secret {
+            value: value.to_owned(),
+            version_id,
+            created_ms: now_ms(),
+        };
+        self.secrets.insert(name.to_owned(), secret);
+    }
+
+    /// Stores a new version of a parameter (version 1 for a new one); returns its number.
+    pub fn store_parameter(&mut self, name: &str, value: &str, type_: ParameterType) -> u64 {
+        let version = self.parameters.get(name).map_or(0, |p| p.version) + 1;
+        let parameter = Parameter {
+            value: value.to_owned(),
+            type_,
+            version,
+            modified_ms: now_ms(),
+        };
+        self.parameters.insert(name.to_owned(), parameter);
+        version
+    }
 }
 
 pub(crate) fn splitmix64(seed: u64) -> u64 {
@@ -233,6 +303,9 @@ impl World {
             contacts: HashMap::new(),
             secrets: HashMap::new(),
             denied_secrets: HashSet::new(),
+            denied_secret_writes: HashSet::new(),
+            parameters: HashMap::new(),
+            denied_parameters: HashSet::new(),
             salesforce: SalesforceState::default(),
             faults: Vec::new(),
             latency: HashMap::new(),
@@ -284,28 +357,65 @@ impl World {
     pub fn put_secret(&self, name: &str, secret_string: &str) {
         let mut state = self.lock();
         let version_id = state.next_uuid();
-        let secret = Secret {
-            value: secret_string.to_owned(),
-            version_id,
-            created_ms: now_ms(),
-        };
-        state.secrets.insert(name.to_owned(), secret);
+        state.store_secret(name, secret_string, version_id);
+    }
+
+    /// The secret's current SecretString, e.g. to see what a client wrote with PutSecretValue.
+    pub fn secret_value(&self, name: &str) -> Option<String> {
+        self.lock().secrets.get(name).map(|s| s.value.clone())
     }
 
     /// Makes GetSecretValue on this name answer AccessDeniedException, as when the function's
-    /// role lacks `secretsmanager:GetSecretValue` on it.
+    /// role lacks `secretsmanager:GetSecretValue` on it. Writes are governed separately, by
+    /// [`World::deny_secret_writes`], as IAM governs the two actions.
     pub fn deny_secret(&self, name: &str) {
         self.lock().denied_secrets.insert(name.to_owned());
     }
 
-    /// Registers a connected app for the JWT bearer flow.
+    /// Makes PutSecretValue on this name answer AccessDeniedException while reads still work:
+    /// a role allowed `secretsmanager:GetSecretValue` but not `secretsmanager:PutSecretValue`.
+    pub fn deny_secret_writes(&self, name: &str) {
+        self.lock().denied_secret_writes.insert(name.to_owned());
+    }
+
+    /// Stores an SSM parameter (a new version if it exists) of type `type_`: "String",
+    /// "StringList" or "SecureString".
+    ///
+    /// # Panics
+    /// On any other type: a broken test setup.
+    pub fn put_parameter(&self, name: &str, value: &str, type_: &str) {
+        let type_ = ParameterType::from_name(type_)
+            .unwrap_or_else(|| panic!("put_parameter: {type_:?} is not an SSM parameter type"));
+        self.lock().store_parameter(name, value, type_);
+    }
+
+    /// The parameter's current value, in plain text whatever its type.
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.lock().parameters.get(name).map(|p| p.value.clone())
+    }
+
+    /// The parameter's current version: 1 when created, one more per overwrite.
+    pub fn parameter_version(&self, name: &str) -> Option<u64> {
+        self.lock().parameters.get(name).map(|p| p.version)
+    }
+
+    /// Makes every SSM call naming this parameter answer AccessDeniedException, as when the
+    /// function's role lacks `ssm:GetParameters` and `ssm:PutParameter` on it.
+    pub fn deny_parameter(&self, name: &str) {
+        self.lock().denied_parameters.insert(name.to_owned());
+    }
+
+    /// Registers a connected app for the JWT bearer flow, replacing any app registered under
+    /// the same client id (so registering the sandbox app twice is harmless).
     ///
     /// # Panics
     /// When `public_key_pem` is not an RSA public key in PEM form: a broken test setup.
     pub fn salesforce_jwt_client(&self, client_id: &str, username: &str, public_key_pem: &str) {
         let key = DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
             .expect("salesforce_jwt_client needs an RSA public key in PEM form");
-        self.lock().salesforce.jwt_clients.push(JwtClient {
+        let clients = &mut self.lock().salesforce.jwt_clients;
+        clients.retain(|c| c.client_id != client_id);
+        clients.push(JwtClient {
             client_id: client_id.to_owned(),
             username: username.to_owned(),
             key,
@@ -422,6 +532,22 @@ mod tests {
         assert_ne!(a[0], a[1]);
         assert_eq!(a[0].len(), 36);
         assert_eq!(a[0].matches('-').count(), 4);
+    }
+
+    #[test]
+    fn parameters_get_a_new_version_per_write() {
+        let world = World::new("i");
+        world.put_parameter("p", "one", "String");
+        world.put_parameter("p", "two", "SecureString");
+        assert_eq!(world.parameter("p").as_deref(), Some("two"));
+        assert_eq!(world.parameter_version("p"), Some(2));
+        assert_eq!(world.parameter_version("other"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "not an SSM parameter type")]
+    fn unknown_parameter_types_are_a_setup_error() {
+        World::new("i").put_parameter("p", "v", "Binary");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! `Emulators::aws_env` really redirects the SDK's default configuration loader. This is its own
 //! test binary because it sets process environment variables, which no other test may see.
 
-use emulators::{Emulators, SAMPLE_CJK, sample_world};
+use emulators::{Emulators, SAMPLE_CJK, SANDBOX_CALL_CENTER, SCV_STALE_TOKEN, sample_world};
 
 #[tokio::test]
 async fn aws_env_points_default_sdk_clients_at_the_emulators() {
     let world = sample_world("8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f");
     let emulators = Emulators::start(&world).await;
-    emulators::register_sandbox_salesforce(&world, &emulators.salesforce.url());
+    let login_url = emulators.salesforce.url();
+    emulators::register_sandbox_salesforce(&world, &login_url);
+    emulators::register_scv_salesforce(&world, SANDBOX_CALL_CENTER, &login_url, &login_url);
     for (key, value) in emulators.aws_env() {
         // SAFETY: the only test in this binary, run before any client reads the environment.
         unsafe { std::env::set_var(key, value) };
@@ -43,13 +45,24 @@ async fn aws_env_points_default_sdk_clients_at_the_emulators() {
     assert_eq!(secret["loginUrl"], emulators.salesforce.url());
     assert_eq!(secret["authFlow"], "jwt-bearer");
 
+    let token = emulators::scv_token_key(SANDBOX_CALL_CENTER);
+    let parameters = aws_sdk_ssm::Client::new(&config)
+        .get_parameters()
+        .names(&token)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parameters.parameters()[0].value(), Some(SCV_STALE_TOKEN));
+
     let stats = world.stats();
     assert_eq!(
         (
             stats.connect.requests,
             stats.contact_lens.requests,
-            stats.secrets_manager.requests
+            stats.secrets_manager.requests,
+            stats.ssm.requests
         ),
-        (1, 1, 1)
+        (1, 1, 1, 1)
     );
 }

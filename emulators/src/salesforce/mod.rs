@@ -1,6 +1,8 @@
 //! Salesforce: one server plays both the login host (OAuth token endpoint) and the org's
 //! instance (Connect REST API conversation upload resources). Its own URL is the JWT audience
-//! it expects and the `instance_url` it hands out.
+//! it expects and the `instance_url` it hands out. Servers started on the same [`World`] are
+//! one org: a token minted by one is good on all, so one can be the login host and another
+//! the REST API base a Service Cloud Voice secret names.
 
 mod oauth;
 mod upload;
@@ -26,10 +28,12 @@ pub(crate) struct Host {
 
 /// Starts the Salesforce emulator on a free port.
 pub async fn start_salesforce(world: &World) -> Server {
-    start_on(world, 0).await
+    start_salesforce_on(world, 0).await
 }
 
-pub(crate) async fn start_on(world: &World, port: u16) -> Server {
+/// Starts a Salesforce emulator on `port` (0 = a free one), e.g. a second host of the same org
+/// outside [`crate::Emulators`].
+pub async fn start_salesforce_on(world: &World, port: u16) -> Server {
     let (listener, base_url) = server::bind(port).await;
     let state = Host {
         world: world.clone(),
@@ -86,14 +90,8 @@ const API_LIMIT: u64 = 15_000;
 /// Guards every REST API route: the version must have the resource and the bearer token must
 /// be live. Answered calls count towards the API usage reported in `Sforce-Limit-Info`.
 async fn api_gate(State(state): State<Host>, request: Request, next: Next) -> Response {
-    let version_ok = request
-        .uri()
-        .path()
-        .split('/')
-        .nth(3)
-        .and_then(|v| v.strip_prefix('v'))
-        .and_then(|v| v.parse::<f64>().ok())
-        .is_some_and(|v| v >= MIN_API_VERSION);
+    let version_ok =
+        api_version(request.uri().path()).is_some_and(|version| version >= MIN_API_VERSION);
     if !version_ok {
         return not_found().await;
     }
@@ -124,6 +122,19 @@ async fn api_gate(State(state): State<Host>, request: Request, next: Next) -> Re
         response.headers_mut().insert("Sforce-Limit-Info", value);
     }
     response
+}
+
+/// The version of a `/services/data/vNN.N/...` path. Salesforce knows no other spelling
+/// (`v62`, `v62.00`, `vlatest`), and a bare float parse would let `vinf` or `v1e3` through.
+fn api_version(path: &str) -> Option<f64> {
+    let version = path.split('/').nth(3)?.strip_prefix('v')?;
+    let (major, minor) = version.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(major) && minor.len() == 1 && digits(minor) {
+        version.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Query parameters, decoded.
@@ -302,4 +313,21 @@ async fn conversation_entries(
     }
     entries.truncate(limit);
     json_response(StatusCode::OK, &json!({ "conversationEntries": entries }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_must_be_spelled_vnn_n() {
+        let version = |v: &str| api_version(&format!("/services/data/{v}/connect/x"));
+        assert_eq!(version("v62.0"), Some(62.0));
+        assert_eq!(version("v51.0"), Some(51.0));
+        for bad in [
+            "v62", "v62.00", "v.0", "62.0", "vinf", "v1e3.0", "v62.0a", "vlatest",
+        ] {
+            assert_eq!(version(bad), None, "{bad}");
+        }
+    }
 }

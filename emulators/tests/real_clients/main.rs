@@ -4,7 +4,9 @@
 mod connect;
 mod contact_lens;
 mod salesforce;
+mod scv;
 mod secrets_manager;
+mod ssm;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_connect::config::Credentials;

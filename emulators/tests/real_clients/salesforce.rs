@@ -23,7 +23,7 @@ fn now_secs() -> i64 {
         .unwrap()
 }
 
-fn assertion(iss: &str, sub: &str, aud: &str, exp_in_secs: i64) -> String {
+pub(crate) fn assertion(iss: &str, sub: &str, aud: &str, exp_in_secs: i64) -> String {
     let claims = json!({ "iss": iss, "sub": sub, "aud": aud, "exp": now_secs() + exp_in_secs });
     let key = EncodingKey::from_rsa_pem(test_private_key_pem().as_bytes()).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
@@ -67,7 +67,7 @@ async fn token(server: &Server) -> String {
 
 /// The NDJSON lines the function should produce for a contact: offsets anchored at the agent
 /// connection, roles mapped to AGENT / END_USER.
-fn lines_for(contact: &ContactSpec) -> Vec<Value> {
+pub(crate) fn lines_for(contact: &ContactSpec) -> Vec<Value> {
     let anchor = contact.connected_to_agent_ms.unwrap();
     let id = &contact.contact_id;
     let mut lines = vec![json!({"type": "conversation", "payload": {"conversationId": id}})];
@@ -90,7 +90,7 @@ fn lines_for(contact: &ContactSpec) -> Vec<Value> {
     lines
 }
 
-fn ndjson(lines: &[Value]) -> Vec<u8> {
+pub(crate) fn ndjson(lines: &[Value]) -> Vec<u8> {
     lines
         .iter()
         .map(|l| format!("{l}\n"))
@@ -98,7 +98,7 @@ fn ndjson(lines: &[Value]) -> Vec<u8> {
         .into_bytes()
 }
 
-fn file(name: &str, body: Vec<u8>) -> (String, Part) {
+pub(crate) fn file(name: &str, body: Vec<u8>) -> (String, Part) {
     (
         name.to_owned(),
         Part::bytes(body).file_name("transcripts.txt"),
@@ -615,4 +615,76 @@ async fn old_api_versions_and_too_many_ids_are_refused() {
         .await
         .unwrap();
     assert_eq!(too_many.status(), 400);
+}
+
+#[tokio::test]
+async fn api_answers_under_any_version_from_51_0_spelled_vnn_n() {
+    let (_world, server) = setup().await;
+    let token = token(&server).await;
+    let statuses = |version: &str| {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/services/data/{version}/connect/conversations/upload?uploadIds=a",
+                server.url()
+            ))
+            .bearer_auth(&token)
+            .send()
+    };
+    for version in ["v51.0", "v62.0", "v64.0"] {
+        assert_eq!(statuses(version).await.unwrap().status(), 200, "{version}");
+    }
+    for version in ["v50.0", "v62", "v62.00", "vlatest", "vinf", "62.0"] {
+        let response = statuses(version).await.unwrap();
+        assert_eq!(response.status(), 404, "{version}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+            "{version}"
+        );
+    }
+}
+
+/// How a Service Cloud Voice org is reached: the token from the login host, the API calls on
+/// the REST base its secret names, here another server of the same world.
+#[tokio::test]
+async fn servers_on_one_world_share_tokens_and_uploads() {
+    let (world, login) = setup().await;
+    let api = start_salesforce(&world).await;
+    let token = token(&login).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let results = upload_results(
+        &api,
+        &token,
+        vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))],
+    )
+    .await;
+    assert_eq!(results[0]["status"], "SUCCESS", "{results:?}");
+    assert_eq!(world.uploads().len(), 1);
+
+    // Read back through the login host, with the same token.
+    let entries: Value = reqwest::Client::new()
+        .get(format!(
+            "{}{API}/conversation/{SAMPLE_INTERNATIONAL}/entries",
+            login.url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        entries["conversationEntries"].as_array().unwrap().len(),
+        contact.segments.len()
+    );
+
+    // Revoking tokens revokes them on every server.
+    world.expire_tokens();
+    let parts = vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))];
+    assert_eq!(upload(&api, &token, parts).await.status(), 401);
+    // Each server still expects assertions addressed to itself.
+    let (status, body) = jwt_grant(&api, &assertion(CLIENT_ID, USERNAME, &login.url(), 180)).await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_grant")));
 }
