@@ -4,12 +4,11 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
 import { parseSettings } from './props';
-import { INSTANCE_ID, buildStack } from './test-support';
+import { INSTANCE_ID, KMS_KEY_ARN, KMS_KEY_ARN_2, MODES, buildStack, scvSecretArn, scvTokenSecretArn } from './test-support';
 // The module object itself, which cargo-lambda-cdk calls into, so a spy on it takes effect.
 import childProcess = require('node:child_process');
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:salesforce/oauth-AbCdEf';
-const KMS_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const SECRET_ARN = scvSecretArn('Main');
 
 const template = (context: Record<string, string> = {}) => Template.fromStack(buildStack(context));
 
@@ -36,6 +35,19 @@ function onlyResource(t: Template, type: string): { id: string; resource: Json }
 }
 
 const functionOf = (t: Template) => onlyResource(t, 'AWS::Lambda::Function');
+const environmentOf = (t: Template) => functionOf(t).resource.Properties.Environment.Variables;
+/** An ARN in this stack's partition, region and account, as CDK renders it. */
+const stackArn = (service: string, resource: string) => ({
+  'Fn::Join': [
+    '',
+    ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${resource}`],
+  ],
+});
+const regionalService = (service: string) => ({ 'Fn::Join': ['', [`${service}.`, { Ref: 'AWS::Region' }, '.amazonaws.com']] });
+const SSM_PARAMETERS = ['auth-private-key', 'auth-consumer-key', 'audience', 'subject', 'access-token'].map((suffix) =>
+  stackArn('ssm', `parameter/AcmeCallCenter-salesforce-rest-api-${suffix}`),
+);
+const [PRIVATE_KEY_PARAMETER, , , , ACCESS_TOKEN_PARAMETER] = SSM_PARAMETERS;
 const rolePolicyStatements = (t: Template) =>
   onlyResource(t, 'AWS::IAM::Policy').resource.Properties.PolicyDocument.Statement;
 
@@ -81,21 +93,14 @@ describe('function', () => {
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 14 });
   });
 
-  test('sets the environment the function reads', () => {
-    const t = template();
-    const secretId = onlyResource(t, 'AWS::SecretsManager::Secret').id;
-    expect(functionOf(t).resource.Properties.Environment.Variables).toEqual({
-      CONNECT_INSTANCE_ID: INSTANCE_ID,
-      SALESFORCE_SECRET_ID: { Ref: secretId },
-      SALESFORCE_API_VERSION: '64.0',
-    });
+  test('passes the tuning settings to the function', () => {
     const tuned = template({
       salesforceApiVersion: '62.0',
       contactConcurrency: '4',
       uploadBatchSize: '20',
       contactLensRequestsPerSecond: '3',
     });
-    expect(functionOf(tuned).resource.Properties.Environment.Variables).toMatchObject({
+    expect(environmentOf(tuned)).toMatchObject({
       SALESFORCE_API_VERSION: '62.0',
       CONTACT_CONCURRENCY: '4',
       UPLOAD_BATCH_SIZE: '20',
@@ -103,19 +108,72 @@ describe('function', () => {
     });
   });
 
-  test('uses only environment variable names declared in lambda/env-vars.json, and all required ones', () => {
-    const declared: { required: string[]; optional: string[] } = JSON.parse(
+  describe('points the function at the Salesforce credentials', () => {
+    const common = { CONNECT_INSTANCE_ID: INSTANCE_ID, SALESFORCE_API_VERSION: '64.0' };
+
+    test('a created secret', () => {
+      const t = template();
+      expect(environmentOf(t)).toEqual({
+        ...common,
+        SALESFORCE_SECRET_ID: { Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id },
+      });
+    });
+
+    test('an imported SCV secret alone', () => {
+      expect(environmentOf(template(MODES['imported SCV secret']))).toEqual({ ...common, SALESFORCE_SECRET_ID: SECRET_ARN });
+    });
+
+    test.each(['SCV secrets with extras and token caches', 'SCV secrets with extras and token caches, KMS keys'])(
+      '%s: the lists comma-joined',
+      (mode) => {
+        expect(environmentOf(template(MODES[mode]))).toEqual({
+          ...common,
+          SALESFORCE_SECRET_ID: SECRET_ARN,
+          SALESFORCE_EXTRA_SECRET_IDS: `${scvSecretArn('Emea')},${scvSecretArn('Apac')}`,
+          SALESFORCE_TOKEN_SECRET_ID: scvTokenSecretArn('Main'),
+          SALESFORCE_EXTRA_TOKEN_SECRET_IDS: scvTokenSecretArn('Emea'),
+        });
+      },
+    );
+
+    test('a created secret and an extra SCV org', () => {
+      const t = template(MODES['created secret and an extra SCV org']);
+      expect(environmentOf(t)).toEqual({
+        ...common,
+        SALESFORCE_SECRET_ID: { Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id },
+        SALESFORCE_EXTRA_SECRET_IDS: scvSecretArn('Emea'),
+      });
+    });
+
+    test.each(['SCV SSM parameters', 'SCV SSM parameters, KMS key'])('%s: the call center and the org URLs', (mode) => {
+      expect(environmentOf(template(MODES[mode]))).toEqual({
+        ...common,
+        SALESFORCE_SSM_CALL_CENTER: 'AcmeCallCenter',
+        SALESFORCE_AUTH_ENDPOINT: 'https://acme.my.salesforce.com/services/oauth2/token',
+        SALESFORCE_REST_API_ENDPOINT_BASE: 'https://acme.my.salesforce.com',
+      });
+    });
+  });
+
+  describe('sets environment variables as lambda/env-vars.json declares them', () => {
+    const declared: { required: string[]; salesforceSourceOneOf: string[][]; optional: string[] } = JSON.parse(
       fs.readFileSync(path.join(__dirname, '..', 'lambda', 'env-vars.json'), 'utf8'),
     );
-    const known = new Set([...declared.required, ...declared.optional]);
-    for (const context of [
-      {},
-      { contactConcurrency: '4', uploadBatchSize: '20', contactLensRequestsPerSecond: '3' },
-    ] as Record<string, string>[]) {
-      const names = Object.keys(functionOf(template(context)).resource.Properties.Environment.Variables);
-      expect(names.filter((name) => !known.has(name))).toEqual([]);
-      expect(declared.required.filter((name) => !names.includes(name))).toEqual([]);
-    }
+    const tuning = { contactConcurrency: '4', uploadBatchSize: '20', contactLensRequestsPerSecond: '3' };
+
+    test.each(Object.entries(MODES))('%s', (_mode, context) => {
+      const known = new Set([...declared.required, ...declared.salesforceSourceOneOf.flat(), ...declared.optional]);
+      for (const settings of [context, { ...context, ...tuning }]) {
+        const names = Object.keys(environmentOf(template(settings)));
+        expect(names.filter((name) => !known.has(name))).toEqual([]);
+        expect(declared.required.filter((name) => !names.includes(name))).toEqual([]);
+        // Exactly one source group is complete, and no variable of another group is set.
+        const complete = declared.salesforceSourceOneOf.filter((group) => group.every((name) => names.includes(name)));
+        const touched = declared.salesforceSourceOneOf.filter((group) => group.some((name) => names.includes(name)));
+        expect(complete).toHaveLength(1);
+        expect(touched).toEqual(complete);
+      }
+    });
   });
 
   test('the cargo-lambda build gets the same function settings as prebuilt code', () => {
@@ -143,12 +201,7 @@ describe('function', () => {
 });
 
 describe('IAM', () => {
-  const connectArn = (suffix: string) => ({
-    'Fn::Join': [
-      '',
-      ['arn:', { Ref: 'AWS::Partition' }, ':connect:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:instance/${INSTANCE_ID}${suffix}`],
-    ],
-  });
+  const connectArn = (suffix: string) => stackArn('connect', `instance/${INSTANCE_ID}${suffix}`);
   const logsStatement = (t: Template) => ({
     Effect: 'Allow',
     Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -159,12 +212,27 @@ describe('IAM', () => {
     Action: ['connect:DescribeContact', 'connect:ListRealtimeContactAnalysisSegments'],
     Resource: [connectArn(''), connectArn('/contact/*')],
   };
+  /** The role's statements after the log group and Connect ones every mode shares. */
+  const salesforceStatements = (t: Template) => {
+    const [logs, connect, ...rest] = rolePolicyStatements(t);
+    expect([logs, connect]).toEqual([logsStatement(t), connectStatement]);
+    return rest;
+  };
+  const viaSecretsManager = { StringEquals: { 'kms:ViaService': regionalService('secretsmanager') } };
+  const scvSecretsRead = {
+    Effect: 'Allow',
+    Action: 'secretsmanager:GetSecretValue',
+    Resource: [SECRET_ARN, scvSecretArn('Emea'), scvSecretArn('Apac'), scvTokenSecretArn('Main'), scvTokenSecretArn('Emea')],
+  };
+  const tokenCachesWrite = {
+    Effect: 'Allow',
+    Action: 'secretsmanager:PutSecretValue',
+    Resource: [scvTokenSecretArn('Main'), scvTokenSecretArn('Emea')],
+  };
 
-  test('the role gets exactly its log group, the Connect instance and the created secret', () => {
+  test('a created secret: exactly its log group, the Connect instance and the secret', () => {
     const t = template();
-    expect(rolePolicyStatements(t)).toEqual([
-      logsStatement(t),
-      connectStatement,
+    expect(salesforceStatements(t)).toEqual([
       {
         Effect: 'Allow',
         Action: 'secretsmanager:GetSecretValue',
@@ -173,23 +241,83 @@ describe('IAM', () => {
     ]);
   });
 
-  test('an imported secret is read by its ARN, and decrypted only through Secrets Manager with its key', () => {
-    const t = template({ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: KMS_KEY_ARN });
-    expect(rolePolicyStatements(t)).toEqual([
-      logsStatement(t),
-      connectStatement,
-      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SECRET_ARN },
+  test('a created secret and an extra SCV org: both are read', () => {
+    const t = template(MODES['created secret and an extra SCV org']);
+    expect(salesforceStatements(t)).toEqual([
       {
         Effect: 'Allow',
-        Action: 'kms:Decrypt',
-        Resource: KMS_KEY_ARN,
-        Condition: {
-          StringEquals: {
-            'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
-          },
-        },
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: [{ Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id }, scvSecretArn('Emea')],
       },
     ]);
+  });
+
+  test('an imported secret is read by its ARN; the AWS managed key needs no grant', () => {
+    expect(salesforceStatements(template(MODES['imported SCV secret']))).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SECRET_ARN },
+    ]);
+  });
+
+  test('an imported secret with a customer managed key is decrypted only through Secrets Manager', () => {
+    expect(salesforceStatements(template(MODES['imported KMS-encrypted secret without token caches']))).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SECRET_ARN },
+      { Effect: 'Allow', Action: 'kms:Decrypt', Resource: KMS_KEY_ARN, Condition: viaSecretsManager },
+    ]);
+  });
+
+  test('SCV secrets: every secret is read, only the token caches are written', () => {
+    expect(salesforceStatements(template(MODES['SCV secrets with extras and token caches']))).toEqual([
+      scvSecretsRead,
+      tokenCachesWrite,
+    ]);
+  });
+
+  test('SCV secrets with customer managed keys: writing a token also generates a data key', () => {
+    expect(salesforceStatements(template(MODES['SCV secrets with extras and token caches, KMS keys']))).toEqual([
+      scvSecretsRead,
+      tokenCachesWrite,
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: [KMS_KEY_ARN, KMS_KEY_ARN_2],
+        Condition: viaSecretsManager,
+      },
+    ]);
+  });
+
+  describe.each([
+    ['SCV SSM parameters', stackArn('kms', 'key/*')],
+    ['SCV SSM parameters, KMS key', KMS_KEY_ARN],
+  ])('%s', (mode, key) => {
+    test('reads the five parameters, writes the access token, and uses the key for those SecureStrings only', () => {
+      const t = template(MODES[mode]);
+      t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      const viaParameterStore = (parameters: Json) => ({
+        StringEquals: {
+          'kms:ViaService': regionalService('ssm'),
+          'kms:EncryptionContext:PARAMETER_ARN': parameters,
+        },
+      });
+      expect(salesforceStatements(t)).toEqual([
+        { Effect: 'Allow', Action: 'ssm:GetParameters', Resource: SSM_PARAMETERS },
+        { Effect: 'Allow', Action: 'ssm:PutParameter', Resource: ACCESS_TOKEN_PARAMETER },
+        {
+          Effect: 'Allow',
+          Action: 'kms:Decrypt',
+          Resource: key,
+          Condition: viaParameterStore([PRIVATE_KEY_PARAMETER, ACCESS_TOKEN_PARAMETER]),
+        },
+        { Effect: 'Allow', Action: 'kms:Encrypt', Resource: key, Condition: viaParameterStore(ACCESS_TOKEN_PARAMETER) },
+      ]);
+    });
+
+    test('the parameter ARNs name the parameters without a leading slash', () => {
+      expect(SSM_PARAMETERS.map(render)).toEqual(
+        ['auth-private-key', 'auth-consumer-key', 'audience', 'subject', 'access-token'].map(
+          (suffix) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/AcmeCallCenter-salesforce-rest-api-${suffix}`,
+        ),
+      );
+    });
   });
 
   test('the role is assumable by Lambda only and has no managed policies', () => {
@@ -200,13 +328,10 @@ describe('IAM', () => {
     ]);
   });
 
-  test.each<Record<string, string>>([
-    {},
-    { salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: KMS_KEY_ARN, alarmEmail: 'ops@example.com' },
-  ])(
-    'no statement has a wildcard action or a "*" resource (%j), except the alarm key policy',
-    (context) => {
-      const statements = allStatements(template(context));
+  test.each(Object.entries(MODES))(
+    'no statement has a wildcard action or a "*" resource (%s, alarm email), except the alarm key policy',
+    (_mode, context) => {
+      const statements = allStatements(template({ ...context, alarmEmail: 'ops@example.com' }));
       expect(statements.length).toBeGreaterThan(0);
       const keyPolicy = statements.filter(({ type }) => type === 'AWS::KMS::Key').map(({ statement }) => statement);
       const others = statements.filter(({ type }) => type !== 'AWS::KMS::Key').map(({ statement }) => statement);
@@ -246,13 +371,8 @@ describe('Salesforce secret', () => {
     expect(resource.UpdateReplacePolicy).toBe('Retain');
   });
 
-  test('is imported by ARN instead of created when salesforceSecretArn is set', () => {
-    const t = template({ salesforceSecretArn: SECRET_ARN });
-    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    expect(functionOf(t).resource.Properties.Environment.Variables.SALESFORCE_SECRET_ID).toBe(SECRET_ARN);
-    t.hasOutput('SalesforceSecretArn', { Value: SECRET_ARN });
-    // No customer managed key given: the AWS managed key needs no grant.
-    expect(rolePolicyStatements(t).map((s: Json) => s.Action)).not.toContain('kms:Decrypt');
+  test.each(Object.keys(MODES).filter((mode) => !mode.startsWith('created')))('is not created: %s', (mode) => {
+    template(MODES[mode]).resourceCountIs('AWS::SecretsManager::Secret', 0);
   });
 });
 
@@ -408,6 +528,10 @@ describe('outputs', () => {
     expect(Object.keys(t.findOutputs('*')).sort()).toEqual(
       ['AlarmTopicArn', 'DashboardName', 'FunctionArn', 'FunctionName', 'InvokeExample', 'SalesforceSecretArn'],
     );
+    t.hasOutput('SalesforceSecretArn', {
+      Value: { Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id },
+      Description: Match.stringLikeRegexp('put-secret-value'),
+    });
     t.hasOutput('FunctionName', { Value: { Ref: fn } });
     t.hasOutput('FunctionArn', { Value: { 'Fn::GetAtt': [fn, 'Arn'] } });
     t.hasOutput('AlarmTopicArn', { Value: { Ref: onlyResource(t, 'AWS::SNS::Topic').id } });
@@ -416,5 +540,24 @@ describe('outputs', () => {
       `aws lambda invoke --function-name \${${fn}} --cli-binary-format raw-in-base64-out ` +
         `--payload '{"operation":"uploadTranscript","payload":[{"contactId":"faaa3a21-5990-48cd-a035-e85ca8c861ff","relatedRecords":["0LQ1Q000002TZtn"]}]}' response.json`,
     );
+  });
+
+  test('name the imported default secret, which belongs to SCV and is not to be overwritten', () => {
+    const t = template(MODES['SCV secrets with extras and token caches']);
+    const outputs = t.findOutputs('*');
+    expect(outputs.SalesforceSecretArn.Value).toBe(SECRET_ARN);
+    expect(outputs.SalesforceSecretArn.Description).not.toMatch(/put-secret-value/);
+  });
+
+  test('name the SCV call center instead of a secret in SSM mode, and keep the invoke command', () => {
+    const t = template(MODES['SCV SSM parameters']);
+    expect(Object.keys(t.findOutputs('*')).sort()).toEqual(
+      ['AlarmTopicArn', 'DashboardName', 'FunctionArn', 'FunctionName', 'InvokeExample', 'SalesforceSsmCallCenter'],
+    );
+    t.hasOutput('SalesforceSsmCallCenter', {
+      Value: 'AcmeCallCenter',
+      Description: Match.stringLikeRegexp('salesforce-rest-api-'),
+    });
+    expect(render(t.findOutputs('InvokeExample').InvokeExample.Value)).toMatch(/^aws lambda invoke --function-name /);
   });
 });

@@ -1,10 +1,11 @@
 import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { ContactDataSyncFunction } from './function';
+import { ContactDataSyncFunction, SalesforceCredentials } from './function';
 import { Monitoring } from './monitoring';
 import { ContactDataSyncSettings } from './props';
-import { SalesforceSecret } from './salesforce-secret';
+import { SalesforceSecrets } from './salesforce-secret';
+import { ScvSsmParameters } from './scv-ssm-parameters';
 
 export interface ContactDataSyncStackProps extends StackProps {
   readonly settings: ContactDataSyncSettings;
@@ -31,13 +32,10 @@ export class ContactDataSyncStack extends Stack {
       ...stackProps,
     });
 
-    const salesforceSecret = new SalesforceSecret(this, 'SalesforceSecret', {
-      existingSecretArn: settings.salesforceSecretArn,
-      existingSecretKmsKeyArn: settings.salesforceSecretKmsKeyArn,
-    });
+    const salesforce = this.salesforceCredentials(settings.salesforce);
     const { function: fn } = new ContactDataSyncFunction(this, 'ContactDataSync', {
       settings,
-      salesforceSecret,
+      salesforce,
       code: functionCode,
     });
     const monitoring = new Monitoring(this, 'Monitoring', {
@@ -50,10 +48,6 @@ export class ContactDataSyncStack extends Stack {
 
     new CfnOutput(this, 'FunctionName', { value: fn.functionName });
     new CfnOutput(this, 'FunctionArn', { value: fn.functionArn });
-    new CfnOutput(this, 'SalesforceSecretArn', {
-      description: 'Put the Salesforce OAuth settings here (aws secretsmanager put-secret-value)',
-      value: salesforceSecret.secret.secretArn,
-    });
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
     new CfnOutput(this, 'InvokeExample', {
@@ -62,5 +56,29 @@ export class ContactDataSyncStack extends Stack {
         `aws lambda invoke --function-name ${fn.functionName} --cli-binary-format raw-in-base64-out ` +
         `--payload '${EXAMPLE_PAYLOAD}' response.json`,
     });
+  }
+
+  /** The Salesforce credentials the settings point at, with an output saying where they are. */
+  private salesforceCredentials(settings: ContactDataSyncSettings['salesforce']): SalesforceCredentials {
+    if (settings.kind === 'scvSsm') {
+      new CfnOutput(this, 'SalesforceSsmCallCenter', {
+        description:
+          'SCV call center whose SSM parameters <name>-salesforce-rest-api-* the function reads ' +
+          '(and whose access token it rewrites)',
+        value: settings.callCenter,
+      });
+      return new ScvSsmParameters(this, 'SalesforceSsmParameters', settings);
+    }
+    // The construct ID keeps the created secret's logical ID, so updating a stack keeps its secret.
+    const secrets = new SalesforceSecrets(this, 'SalesforceSecret', settings);
+    new CfnOutput(this, 'SalesforceSecretArn', {
+      // An imported secret belongs to SCV, which reads it too: nobody should overwrite it from here.
+      description:
+        settings.secretArn === undefined
+          ? 'Put the Salesforce OAuth settings here (aws secretsmanager put-secret-value)'
+          : "The default org's existing Salesforce secret the function reads",
+      value: secrets.secretArn,
+    });
+    return secrets;
   }
 }

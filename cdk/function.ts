@@ -6,15 +6,22 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { ContactDataSyncSettings } from './props';
-import { SalesforceSecret } from './salesforce-secret';
 
 /** The Cargo workspace at the repository root; cargo-lambda builds the binary from there. */
 const CARGO_MANIFEST = path.join(__dirname, '..', 'Cargo.toml');
 const BINARY_NAME = 'contact-data-sync';
 
+/** Where the function finds the Salesforce credentials: Secrets Manager secrets or SSM parameters. */
+export interface SalesforceCredentials {
+  /** The variables that tell the function where to look (names declared in lambda/env-vars.json). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Grants the role exactly the reads and writes the function makes on the credentials. */
+  grantUse(role: iam.IRole): void;
+}
+
 export interface ContactDataSyncFunctionProps {
   readonly settings: ContactDataSyncSettings;
-  readonly salesforceSecret: SalesforceSecret;
+  readonly salesforce: SalesforceCredentials;
   /**
    * Prebuilt code: a directory holding the `bootstrap` executable.
    *
@@ -41,7 +48,8 @@ export class ContactDataSyncFunction extends Construct {
     // Built by hand rather than with AWSLambdaBasicExecutionRole, whose Logs grant covers every log group.
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'contact-data-sync: read Contact Lens transcripts of one Connect instance and the Salesforce secret',
+      description:
+        'contact-data-sync: read Contact Lens transcripts of one Connect instance and the Salesforce credentials',
     });
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -62,7 +70,7 @@ export class ContactDataSyncFunction extends Construct {
         resources: [instanceArn, contactsArn],
       }),
     );
-    props.salesforceSecret.grantRead(role);
+    props.salesforce.grantUse(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
       reason:
@@ -72,7 +80,7 @@ export class ContactDataSyncFunction extends Construct {
 
     const environment: Record<string, string> = {
       CONNECT_INSTANCE_ID: settings.connectInstanceId,
-      SALESFORCE_SECRET_ID: props.salesforceSecret.secret.secretArn,
+      ...props.salesforce.environment,
       SALESFORCE_API_VERSION: settings.salesforceApiVersion,
     };
     if (settings.contactConcurrency !== undefined) {

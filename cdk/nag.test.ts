@@ -2,18 +2,21 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
-import { buildStack } from './test-support';
+import { MODES, buildStack } from './test-support';
 
 const VARIANTS: Record<string, Record<string, string>> = {
-  'created secret': {},
-  'imported KMS-encrypted secret, alarm email, tuning': {
-    salesforceSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:salesforce/oauth-AbCdEf',
-    salesforceSecretKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  ...MODES,
+  'SCV secrets with KMS keys, alarm email, tuning': {
+    ...MODES['SCV secrets with extras and token caches, KMS keys'],
     alarmEmail: 'ops@example.com',
     contactConcurrency: '4',
     uploadBatchSize: '20',
   },
 };
+
+const CONTACT_WILDCARD =
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/11111111-2222-3333-4444-555555555555/contact/*]';
+const SSM_KEY_WILDCARD = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]';
 
 /** Every acknowledgement in the tree as [rule id, reason]. */
 function acknowledgements(root: IConstruct): [string, string][] {
@@ -44,12 +47,14 @@ describe.each(Object.entries(VARIANTS))('cdk-nag AwsSolutions (%s)', (_name, con
   });
 });
 
-test('the default stack acknowledges exactly the contact wildcard and secret rotation, with reasons', () => {
-  const acks = acknowledgements(buildStack());
-  expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([
-    'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/11111111-2222-3333-4444-555555555555/contact/*]',
-    'AwsSolutions-SMG4',
-  ]);
+test.each([
+  ['created secret', [CONTACT_WILDCARD, 'AwsSolutions-SMG4']],
+  ['SCV secrets with extras and token caches, KMS keys', [CONTACT_WILDCARD]],
+  ['SCV SSM parameters', [CONTACT_WILDCARD, SSM_KEY_WILDCARD]],
+  ['SCV SSM parameters, KMS key', [CONTACT_WILDCARD]],
+])('%s: acknowledges exactly the expected rules, with reasons', (mode, expected) => {
+  const acks = acknowledgements(buildStack(MODES[mode]));
+  expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([...expected].sort());
   for (const [, reason] of acks) {
     expect(reason.length).toBeGreaterThan(60);
   }

@@ -4,6 +4,15 @@ import { DEFAULTS, parseSettings } from './props';
 const INSTANCE_ID = '11111111-2222-3333-4444-555555555555';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:salesforce/oauth-AbCdEf';
 const KMS_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const KMS_KEY_ARN_2 = 'arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+// SCV names its secrets after the call center: <name>-salesforce-secret, <name>-salesforce-access-token-secret.
+const scvSecret = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-salesforce-secret-Ab12Cd`;
+const scvToken = (name: string) =>
+  `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-salesforce-access-token-secret-Ef34Gh`;
+const AUTH_ENDPOINT = 'https://acme.my.salesforce.com/services/oauth2/token';
+const REST_BASE = 'https://acme.my.salesforce.com';
+const SSM = { scvSsmCallCenter: 'AcmeCallCenter', salesforceAuthEndpoint: AUTH_ENDPOINT, salesforceRestApiEndpointBase: REST_BASE };
+const NO_SECRETS = { kind: 'secrets', extraSecretArns: [], extraTokenSecretArns: [], kmsKeyArns: [] };
 
 const parse = (context: Record<string, unknown>) => parseSettings((key) => context[key]);
 
@@ -11,6 +20,7 @@ describe('parseSettings', () => {
   test('applies the defaults when only the instance ID is given', () => {
     expect(parse({ connectInstanceId: INSTANCE_ID })).toEqual({
       connectInstanceId: INSTANCE_ID,
+      salesforce: NO_SECRETS,
       salesforceApiVersion: '64.0',
       memorySize: 256,
       timeoutSeconds: 900,
@@ -40,8 +50,7 @@ describe('parseSettings', () => {
       }),
     ).toEqual({
       connectInstanceId: INSTANCE_ID,
-      salesforceSecretArn: SECRET_ARN,
-      salesforceSecretKmsKeyArn: KMS_KEY_ARN,
+      salesforce: { ...NO_SECRETS, secretArn: SECRET_ARN, kmsKeyArns: [KMS_KEY_ARN] },
       alarmEmail: 'ops@example.com',
       salesforceApiVersion: '62.0',
       memorySize: 512,
@@ -62,9 +71,120 @@ describe('parseSettings', () => {
   });
 
   test('treats an empty value as not given', () => {
-    expect(parse({ connectInstanceId: INSTANCE_ID, alarmEmail: '', memorySize: '' })).toEqual(
-      parse({ connectInstanceId: INSTANCE_ID }),
-    );
+    expect(
+      parse({ connectInstanceId: INSTANCE_ID, alarmEmail: '', memorySize: '', extraSalesforceSecretArns: [], tokenSecretArn: '' }),
+    ).toEqual(parse({ connectInstanceId: INSTANCE_ID }));
+  });
+
+  describe('Service Cloud Voice secrets', () => {
+    const expected = {
+      ...NO_SECRETS,
+      secretArn: scvSecret('Main'),
+      extraSecretArns: [scvSecret('Emea'), scvSecret('Apac')],
+      tokenSecretArn: scvToken('Main'),
+      extraTokenSecretArns: [scvToken('Emea'), scvToken('Apac')],
+      kmsKeyArns: [KMS_KEY_ARN, KMS_KEY_ARN_2],
+    };
+
+    test('takes the lists comma-separated, as `-c key=a,b` delivers them', () => {
+      const settings = parse({
+        connectInstanceId: INSTANCE_ID,
+        salesforceSecretArn: scvSecret('Main'),
+        extraSalesforceSecretArns: ` ${scvSecret('Emea')}, ${scvSecret('Apac')} `,
+        tokenSecretArn: scvToken('Main'),
+        extraTokenSecretArns: `${scvToken('Emea')},${scvToken('Apac')}`,
+        salesforceSecretKmsKeyArn: `${KMS_KEY_ARN},${KMS_KEY_ARN_2}`,
+      });
+      expect(settings.salesforce).toEqual(expected);
+    });
+
+    test('takes the lists as JSON arrays, as cdk.json delivers them', () => {
+      const settings = parse({
+        connectInstanceId: INSTANCE_ID,
+        salesforceSecretArn: scvSecret('Main'),
+        extraSalesforceSecretArns: [scvSecret('Emea'), scvSecret('Apac')],
+        tokenSecretArn: scvToken('Main'),
+        extraTokenSecretArns: [scvToken('Emea'), scvToken('Apac')],
+        salesforceSecretKmsKeyArn: [KMS_KEY_ARN, KMS_KEY_ARN_2],
+      });
+      expect(settings.salesforce).toEqual(expected);
+    });
+
+    test('extra org secrets may accompany a created default secret', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, extraSalesforceSecretArns: scvSecret('Emea') }).salesforce).toEqual({
+        ...NO_SECRETS,
+        extraSecretArns: [scvSecret('Emea')],
+      });
+    });
+
+    test.each([
+      [{ extraSalesforceSecretArns: `${scvSecret('Emea')},salesforce-secret` }, /"extraSalesforceSecretArns" entries must each be the complete ARN of a Secrets Manager secret[^\n]*, got "salesforce-secret"/],
+      [{ extraSalesforceSecretArns: [scvSecret('Emea'), 42] }, /"extraSalesforceSecretArns" entries must each be the complete ARN[^\n]*, got "42"/],
+      [{ extraSalesforceSecretArns: `${scvSecret('Emea')},,${scvSecret('Apac')}` }, /"extraSalesforceSecretArns" entries must each be[^\n]*, got ""/],
+      [{ extraSalesforceSecretArns: `${scvSecret('Emea')},${scvSecret('Emea')}` }, new RegExp(`"extraSalesforceSecretArns" lists "${scvSecret('Emea')}" more than once`)],
+      [{ extraTokenSecretArns: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token' }, /"extraTokenSecretArns" entries must each be the complete ARN[^\n]*, got "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token"/],
+      [{ salesforceSecretArn: scvSecret('Main'), extraSalesforceSecretArns: scvSecret('Main') }, new RegExp(`"extraSalesforceSecretArns" entry "${scvSecret('Main')}" is already given in "salesforceSecretArn"`)],
+      [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: scvSecret('Main') }, new RegExp(`"tokenSecretArn" entry "${scvSecret('Main')}" is already given in "salesforceSecretArn"`)],
+      [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: scvToken('Main'), extraTokenSecretArns: scvToken('Main') }, new RegExp(`"extraTokenSecretArns" entry "${scvToken('Main')}" is already given in "tokenSecretArn"`)],
+      [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: 'Main-salesforce-access-token-secret' }, /"tokenSecretArn" must be the complete ARN of a Secrets Manager secret/],
+      [{ tokenSecretArn: scvToken('Main') }, /"tokenSecretArn" is the token cache of an imported SCV secret: set "salesforceSecretArn" too/],
+      [{ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: `${KMS_KEY_ARN},alias/aws/secretsmanager` }, /"salesforceSecretKmsKeyArn" entries must each be a KMS key ARN, got "alias\/aws\/secretsmanager"/],
+      [{ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: [KMS_KEY_ARN, KMS_KEY_ARN] }, new RegExp(`"salesforceSecretKmsKeyArn" lists "${KMS_KEY_ARN}" more than once`)],
+    ])('rejects %j naming the setting and the entry', (context, message) => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
+    });
+
+    test('a KMS key applies to any imported secret, the extra ones included', () => {
+      expect(
+        parse({ connectInstanceId: INSTANCE_ID, extraSalesforceSecretArns: scvSecret('Emea'), salesforceSecretKmsKeyArn: KMS_KEY_ARN }).salesforce,
+      ).toEqual({ ...NO_SECRETS, extraSecretArns: [scvSecret('Emea')], kmsKeyArns: [KMS_KEY_ARN] });
+    });
+  });
+
+  describe('Service Cloud Voice SSM parameters', () => {
+    test('reads the call center and the org URLs, with or without a KMS key', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, ...SSM }).salesforce).toEqual({
+        kind: 'scvSsm',
+        callCenter: 'AcmeCallCenter',
+        authEndpoint: AUTH_ENDPOINT,
+        restApiEndpointBase: REST_BASE,
+      });
+      expect(parse({ connectInstanceId: INSTANCE_ID, ...SSM, scvSsmKmsKeyArn: KMS_KEY_ARN }).salesforce).toEqual({
+        kind: 'scvSsm',
+        callCenter: 'AcmeCallCenter',
+        authEndpoint: AUTH_ENDPOINT,
+        restApiEndpointBase: REST_BASE,
+        kmsKeyArn: KMS_KEY_ARN,
+      });
+    });
+
+    test.each([
+      [{ ...SSM, scvSsmCallCenter: '1CallCenter' }, /"scvSsmCallCenter" must be an SCV call center API name/],
+      [{ ...SSM, scvSsmCallCenter: 'Acme-Call-Center' }, /"scvSsmCallCenter" must be an SCV call center API name/],
+      [{ ...SSM, scvSsmCallCenter: '/Acme' }, /"scvSsmCallCenter"/],
+      [{ ...SSM, scvSsmCallCenter: `A${'b'.repeat(80)}` }, /"scvSsmCallCenter"/],
+      [{ ...SSM, salesforceAuthEndpoint: undefined }, /"salesforceAuthEndpoint" is required with "scvSsmCallCenter"/],
+      [{ ...SSM, salesforceRestApiEndpointBase: '' }, /"salesforceRestApiEndpointBase" is required with "scvSsmCallCenter"/],
+      [{ ...SSM, salesforceAuthEndpoint: 'http://acme.my.salesforce.com/services/oauth2/token' }, /"salesforceAuthEndpoint" must be an https URL, got "http:/],
+      [{ ...SSM, salesforceRestApiEndpointBase: 'acme.my.salesforce.com' }, /"salesforceRestApiEndpointBase" must be an https URL, got "acme.my.salesforce.com"/],
+      [{ ...SSM, salesforceRestApiEndpointBase: 'https://acme my.salesforce.com' }, /"salesforceRestApiEndpointBase" must be an https URL/],
+      [{ ...SSM, scvSsmKmsKeyArn: 'alias/aws/ssm' }, /"scvSsmKmsKeyArn" must be a KMS key ARN, got "alias\/aws\/ssm"/],
+      [{ ...SSM, salesforceSecretArn: SECRET_ARN }, /"scvSsmCallCenter" reads the Salesforce credentials from SSM parameters, not from secrets: remove "salesforceSecretArn" or "scvSsmCallCenter"/],
+      [{ ...SSM, salesforceSecretArn: SECRET_ARN, tokenSecretArn: scvToken('Main') }, /remove "salesforceSecretArn", "tokenSecretArn" or "scvSsmCallCenter"/],
+      [{ ...SSM, extraSalesforceSecretArns: scvSecret('Emea') }, /remove "extraSalesforceSecretArns" or "scvSsmCallCenter"/],
+      [{ ...SSM, salesforceSecretKmsKeyArn: KMS_KEY_ARN }, /"salesforceSecretKmsKeyArn" applies only to imported secrets/],
+      [{ salesforceAuthEndpoint: AUTH_ENDPOINT }, /"salesforceAuthEndpoint" applies only to SCV's SSM parameters: set "scvSsmCallCenter" too/],
+      [{ salesforceRestApiEndpointBase: REST_BASE }, /"salesforceRestApiEndpointBase" applies only to SCV's SSM parameters: set "scvSsmCallCenter" too/],
+      [{ scvSsmKmsKeyArn: KMS_KEY_ARN }, /"scvSsmKmsKeyArn" applies only to SCV's SSM parameters: set "scvSsmCallCenter" too/],
+    ])('rejects %j naming the setting', (context, message) => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
+    });
+
+    test('reports every missing and conflicting setting at once', () => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, scvSsmCallCenter: 'Acme', salesforceSecretArn: SECRET_ARN })).toThrow(
+        /remove "salesforceSecretArn"[\s\S]*"salesforceAuthEndpoint" is required[\s\S]*"salesforceRestApiEndpointBase" is required/,
+      );
+    });
   });
 
   test.each([
@@ -75,8 +195,8 @@ describe('parseSettings', () => {
     // A partial ARN (without the random suffix) would need a wildcard in the IAM grant.
     [{ salesforceSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:salesforce' }, /"salesforceSecretArn"/],
     [{ salesforceSecretArn: 'arn:aws:s3:::bucket-AbCdEf' }, /"salesforceSecretArn"/],
-    [{ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: 'alias/aws/secretsmanager' }, /"salesforceSecretKmsKeyArn" must be a KMS key ARN/],
-    [{ salesforceSecretKmsKeyArn: KMS_KEY_ARN }, /"salesforceSecretKmsKeyArn" applies only to an imported secret/],
+    [{ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: 'alias/aws/secretsmanager' }, /"salesforceSecretKmsKeyArn" entries must each be a KMS key ARN/],
+    [{ salesforceSecretKmsKeyArn: KMS_KEY_ARN }, /"salesforceSecretKmsKeyArn" applies only to imported secrets: set "salesforceSecretArn" or "extraSalesforceSecretArns" too/],
     [{ alarmEmail: 'ops' }, /"alarmEmail" must be an email address/],
     [{ salesforceApiVersion: '64' }, /"salesforceApiVersion" must be a Salesforce API version/],
     [{ salesforceApiVersion: 'v64.0' }, /"salesforceApiVersion"/],

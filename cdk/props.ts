@@ -4,10 +4,8 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 export interface ContactDataSyncSettings {
   /** Amazon Connect instance whose contacts the function reads (lower-case UUID). */
   readonly connectInstanceId: string;
-  /** Complete ARN of an existing Salesforce OAuth secret; absent means the stack creates one. */
-  readonly salesforceSecretArn?: string;
-  /** Customer managed KMS key encrypting the imported secret, if any. */
-  readonly salesforceSecretKmsKeyArn?: string;
+  /** Where the function reads the Salesforce credentials: Secrets Manager or SCV's SSM parameters. */
+  readonly salesforce: SalesforceSecretsSettings | ScvSsmSettings;
   /** Address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
   /** Salesforce REST API version, e.g. "64.0". */
@@ -29,6 +27,40 @@ export interface ContactDataSyncSettings {
   readonly failedContactsAlarmThreshold: number;
 }
 
+/**
+ * Salesforce credentials in Secrets Manager: a secret the stack creates, or Service Cloud Voice's
+ * own secrets (one per org, each with a token-cache secret) that the function reads as they are.
+ */
+export interface SalesforceSecretsSettings {
+  readonly kind: 'secrets';
+  /** Complete ARN of the default org's existing secret (`salesforceSecretArn`); absent means the stack creates one. */
+  readonly secretArn?: string;
+  /** Complete ARNs of other orgs' secrets a request may select (`extraSalesforceSecretArns`). */
+  readonly extraSecretArns: readonly string[];
+  /** Complete ARN of the default org's token-cache secret (`tokenSecretArn`), which the function rewrites. */
+  readonly tokenSecretArn?: string;
+  /** Complete ARNs of the other orgs' token-cache secrets (`extraTokenSecretArns`). */
+  readonly extraTokenSecretArns: readonly string[];
+  /** Customer managed KMS keys encrypting the imported secrets (`salesforceSecretKmsKeyArn`). */
+  readonly kmsKeyArns: readonly string[];
+}
+
+/**
+ * Salesforce credentials in the SSM parameters of an older Service Cloud Voice deployment,
+ * `<callCenter>-salesforce-rest-api-*`, which hold no URLs; so the settings carry them.
+ */
+export interface ScvSsmSettings {
+  readonly kind: 'scvSsm';
+  /** The SCV call center API name that prefixes the parameter names (`scvSsmCallCenter`). */
+  readonly callCenter: string;
+  /** Full OAuth token URL of the org (`salesforceAuthEndpoint`). */
+  readonly authEndpoint: string;
+  /** REST base URL of the org (`salesforceRestApiEndpointBase`). */
+  readonly restApiEndpointBase: string;
+  /** Customer managed KMS key of the SecureString parameters (`scvSsmKmsKeyArn`); absent means aws/ssm. */
+  readonly kmsKeyArn?: string;
+}
+
 export const DEFAULTS = {
   salesforceApiVersion: '64.0',
   memorySize: 256,
@@ -45,7 +77,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // The complete ARN (with the 6-character suffix Secrets Manager appends) names exactly one
 // secret, so the IAM grant needs no wildcard.
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const SECRET_ARN_EXPECTED = 'the complete ARN of a Secrets Manager secret (ending in the 6-character suffix)';
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]+$/;
+// SCV call center API names; they prefix the SSM parameter names, so nothing else may slip in.
+const CALL_CENTER = /^[A-Za-z][A-Za-z0-9_]{0,79}$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const API_VERSION = /^\d+\.\d$/;
 const RETENTION_DAYS = new Set<number>(
@@ -63,68 +98,37 @@ export type SettingLookup = (key: string) => unknown;
  */
 export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   const errors: string[] = [];
-  const raw = (key: string): string | undefined => {
-    const value = lookup(key);
-    if (value === undefined || value === null || value === '') return undefined;
-    return String(value).trim();
-  };
-  const text = (key: string, pattern: RegExp, expected: string): string | undefined => {
-    const value = raw(key);
-    if (value !== undefined && !pattern.test(value)) {
-      errors.push(`"${key}" must be ${expected}, got "${value}"`);
-      return undefined;
-    }
-    return value;
-  };
-  const integer = (key: string, min: number, max: number): number | undefined => {
-    const value = raw(key);
-    if (value === undefined) return undefined;
-    const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
-    if (!(parsed >= min && parsed <= max)) {
-      errors.push(`"${key}" must be an integer from ${min} to ${max}, got "${value}"`);
-      return undefined;
-    }
-    return parsed;
-  };
+  const read = new SettingReader(lookup, errors);
 
-  const connectInstanceId = text('connectInstanceId', UUID, 'an Amazon Connect instance ID (UUID)');
-  if (raw('connectInstanceId') === undefined) {
+  const connectInstanceId = read.text('connectInstanceId', UUID, 'an Amazon Connect instance ID (UUID)');
+  if (!read.given('connectInstanceId')) {
     errors.push('"connectInstanceId" is required: pass -c connectInstanceId=<Amazon Connect instance ID>');
   }
-  const salesforceSecretArn = text(
-    'salesforceSecretArn',
-    SECRET_ARN,
-    'the complete ARN of a Secrets Manager secret (ending in the 6-character suffix)',
-  );
-  const salesforceSecretKmsKeyArn = text('salesforceSecretKmsKeyArn', KMS_KEY_ARN, 'a KMS key ARN');
-  if (salesforceSecretKmsKeyArn !== undefined && raw('salesforceSecretArn') === undefined) {
-    errors.push('"salesforceSecretKmsKeyArn" applies only to an imported secret: set "salesforceSecretArn" too');
-  }
-  const alarmEmail = text('alarmEmail', EMAIL, 'an email address');
-  const salesforceApiVersion = text('salesforceApiVersion', API_VERSION, 'a Salesforce API version like "64.0"');
-  const memorySize = integer('memorySize', 128, 10240);
-  const timeoutSeconds = integer('timeoutSeconds', 1, 900);
-  const reservedConcurrency = integer('reservedConcurrency', 1, 1000);
-  const logRetentionDays = integer('logRetentionDays', 1, RetentionDays.INFINITE);
+  const salesforce = parseSalesforce(read, errors);
+  const alarmEmail = read.text('alarmEmail', EMAIL, 'an email address');
+  const salesforceApiVersion = read.text('salesforceApiVersion', API_VERSION, 'a Salesforce API version like "64.0"');
+  const memorySize = read.integer('memorySize', 128, 10240);
+  const timeoutSeconds = read.integer('timeoutSeconds', 1, 900);
+  const reservedConcurrency = read.integer('reservedConcurrency', 1, 1000);
+  const logRetentionDays = read.integer('logRetentionDays', 1, RetentionDays.INFINITE);
   if (logRetentionDays !== undefined && !RETENTION_DAYS.has(logRetentionDays)) {
     errors.push(
       `"logRetentionDays" must be one of ${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')}, got "${logRetentionDays}"`,
     );
   }
   // Same bounds as the function's own configuration check (lambda/src/config.rs).
-  const contactConcurrency = integer('contactConcurrency', 1, 100);
-  const uploadBatchSize = integer('uploadBatchSize', 1, 100);
-  const contactLensRequestsPerSecond = integer('contactLensRequestsPerSecond', 1, 1000);
-  const failedContactsAlarmThreshold = integer('failedContactsAlarmThreshold', 1, 100000);
+  const contactConcurrency = read.integer('contactConcurrency', 1, 100);
+  const uploadBatchSize = read.integer('uploadBatchSize', 1, 100);
+  const contactLensRequestsPerSecond = read.integer('contactLensRequestsPerSecond', 1, 1000);
+  const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
 
-  if (errors.length > 0 || connectInstanceId === undefined) {
+  if (errors.length > 0 || connectInstanceId === undefined || salesforce === undefined) {
     throw new Error(`Invalid contact-data-sync settings:\n  - ${errors.join('\n  - ')}`);
   }
   return {
     // IAM matches resource ARNs case-sensitively and Connect writes instance IDs in lower case.
     connectInstanceId: connectInstanceId.toLowerCase(),
-    salesforceSecretArn,
-    salesforceSecretKmsKeyArn,
+    salesforce,
     alarmEmail,
     salesforceApiVersion: salesforceApiVersion ?? DEFAULTS.salesforceApiVersion,
     memorySize: memorySize ?? DEFAULTS.memorySize,
@@ -136,4 +140,145 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     contactLensRequestsPerSecond,
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
   };
+}
+
+/** The secret settings, each of which imports a secret; scvSsmCallCenter excludes them all. */
+const SECRET_KEYS = ['salesforceSecretArn', 'extraSalesforceSecretArns', 'tokenSecretArn', 'extraTokenSecretArns'];
+/** The settings only the SSM parameters need. */
+const SSM_ONLY_KEYS = ['salesforceAuthEndpoint', 'salesforceRestApiEndpointBase', 'scvSsmKmsKeyArn'];
+
+/** The Salesforce credential settings, or undefined after recording why they are invalid. */
+function parseSalesforce(read: SettingReader, errors: string[]): ContactDataSyncSettings['salesforce'] | undefined {
+  const secretArn = read.text('salesforceSecretArn', SECRET_ARN, SECRET_ARN_EXPECTED);
+  const extraSecretArns = read.list('extraSalesforceSecretArns', SECRET_ARN, SECRET_ARN_EXPECTED);
+  const tokenSecretArn = read.text('tokenSecretArn', SECRET_ARN, SECRET_ARN_EXPECTED);
+  const extraTokenSecretArns = read.list('extraTokenSecretArns', SECRET_ARN, SECRET_ARN_EXPECTED);
+  const kmsKeyArns = read.list('salesforceSecretKmsKeyArn', KMS_KEY_ARN, 'a KMS key ARN');
+  const callCenter = read.text(
+    'scvSsmCallCenter',
+    CALL_CENTER,
+    'an SCV call center API name (a letter, then letters, digits or _, at most 80)',
+  );
+  const authEndpoint = read.httpsUrl('salesforceAuthEndpoint');
+  const restApiEndpointBase = read.httpsUrl('salesforceRestApiEndpointBase');
+  const ssmKmsKeyArn = read.text('scvSsmKmsKeyArn', KMS_KEY_ARN, 'a KMS key ARN');
+
+  // One secret in two roles would, for instance, let the function overwrite credentials with a token.
+  const roleOf = new Map<string, string>();
+  for (const [key, arns] of [
+    ['salesforceSecretArn', secretArn === undefined ? [] : [secretArn]],
+    ['extraSalesforceSecretArns', extraSecretArns],
+    ['tokenSecretArn', tokenSecretArn === undefined ? [] : [tokenSecretArn]],
+    ['extraTokenSecretArns', extraTokenSecretArns],
+  ] as const) {
+    for (const arn of arns) {
+      const earlier = roleOf.get(arn);
+      if (earlier !== undefined) errors.push(`"${key}" entry "${arn}" is already given in "${earlier}"`);
+      roleOf.set(arn, key);
+    }
+  }
+  if (read.given('tokenSecretArn') && !read.given('salesforceSecretArn')) {
+    errors.push('"tokenSecretArn" is the token cache of an imported SCV secret: set "salesforceSecretArn" too');
+  }
+  if (read.given('salesforceSecretKmsKeyArn') && !SECRET_KEYS.some((key) => read.given(key))) {
+    errors.push(
+      '"salesforceSecretKmsKeyArn" applies only to imported secrets: ' +
+        'set "salesforceSecretArn" or "extraSalesforceSecretArns" too',
+    );
+  }
+
+  if (!read.given('scvSsmCallCenter')) {
+    for (const key of SSM_ONLY_KEYS.filter((k) => read.given(k))) {
+      errors.push(`"${key}" applies only to SCV's SSM parameters: set "scvSsmCallCenter" too`);
+    }
+    return { kind: 'secrets', secretArn, extraSecretArns, tokenSecretArn, extraTokenSecretArns, kmsKeyArns };
+  }
+  const conflicting = SECRET_KEYS.filter((key) => read.given(key));
+  if (conflicting.length > 0) {
+    errors.push(
+      `"scvSsmCallCenter" reads the Salesforce credentials from SSM parameters, not from secrets: ` +
+        `remove ${conflicting.map((key) => `"${key}"`).join(', ')} or "scvSsmCallCenter"`,
+    );
+  }
+  for (const [key, example] of [
+    ['salesforceAuthEndpoint', 'https://<My Domain>.my.salesforce.com/services/oauth2/token'],
+    ['salesforceRestApiEndpointBase', 'https://<My Domain>.my.salesforce.com'],
+  ]) {
+    if (!read.given(key)) errors.push(`"${key}" is required with "scvSsmCallCenter": pass -c ${key}=${example}`);
+  }
+  if (callCenter === undefined || authEndpoint === undefined || restApiEndpointBase === undefined) return undefined;
+  return { kind: 'scvSsm', callCenter, authEndpoint, restApiEndpointBase, kmsKeyArn: ssmKmsKeyArn };
+}
+
+/** Reads raw settings one by one, recording every malformed one. */
+class SettingReader {
+  constructor(
+    private readonly lookup: SettingLookup,
+    private readonly errors: string[],
+  ) {}
+
+  /** Whether the setting has a value; empty ones count as not given. */
+  public given(key: string): boolean {
+    const value = this.lookup(key);
+    return !(value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0));
+  }
+
+  private raw(key: string): string | undefined {
+    return this.given(key) ? String(this.lookup(key)).trim() : undefined;
+  }
+
+  public text(key: string, pattern: RegExp, expected: string): string | undefined {
+    const value = this.raw(key);
+    if (value !== undefined && !pattern.test(value)) {
+      this.errors.push(`"${key}" must be ${expected}, got "${value}"`);
+      return undefined;
+    }
+    return value;
+  }
+
+  public integer(key: string, min: number, max: number): number | undefined {
+    const value = this.raw(key);
+    if (value === undefined) return undefined;
+    const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(parsed >= min && parsed <= max)) {
+      this.errors.push(`"${key}" must be an integer from ${min} to ${max}, got "${value}"`);
+      return undefined;
+    }
+    return parsed;
+  }
+
+  /** A list: comma-separated from `-c key=a,b`, or a JSON array from cdk.json. */
+  public list(key: string, pattern: RegExp, expected: string): string[] {
+    if (!this.given(key)) return [];
+    const value = this.lookup(key);
+    const entries = (Array.isArray(value) ? value.map(String) : String(value).split(',')).map((entry) => entry.trim());
+    const valid: string[] = [];
+    for (const entry of entries) {
+      if (!pattern.test(entry)) {
+        this.errors.push(`"${key}" entries must each be ${expected}, got "${entry}"`);
+      } else if (valid.includes(entry)) {
+        this.errors.push(`"${key}" lists "${entry}" more than once`);
+      } else {
+        valid.push(entry);
+      }
+    }
+    return valid;
+  }
+
+  public httpsUrl(key: string): string | undefined {
+    const value = this.raw(key);
+    if (value === undefined) return undefined;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    // The function sends the signed JWT and the bearer token there: only TLS to a named host will do.
+    if (url === undefined || url.protocol !== 'https:' || url.hostname === '' || /\s/.test(value)) {
+      this.errors.push(`"${key}" must be an https URL, got "${value}"`);
+      return undefined;
+    }
+    return value;
+  }
 }

@@ -2,13 +2,8 @@ import { Aws, RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-
-export interface SalesforceSecretProps {
-  /** Complete ARN of an existing secret; absent means a placeholder secret is created. */
-  readonly existingSecretArn?: string;
-  /** Customer managed KMS key encrypting the existing secret. */
-  readonly existingSecretKmsKeyArn?: string;
-}
+import { SalesforceCredentials } from './function';
+import { SalesforceSecretsSettings } from './props';
 
 /**
  * Placeholder for the JWT bearer flow. Operators overwrite it with put-secret-value after
@@ -22,20 +17,70 @@ export const PLACEHOLDER_SECRET = {
   privateKey: 'REPLACE_WITH_PEM_PRIVATE_KEY',
 } as const;
 
-/** The Secrets Manager secret holding the Salesforce OAuth settings, created or imported. */
-export class SalesforceSecret extends Construct {
-  public readonly secret: secretsmanager.ISecret;
-  private readonly kmsKeyArn?: string;
+/**
+ * The Secrets Manager secrets holding the Salesforce OAuth settings: the default org's secret,
+ * created or imported, plus imported Service Cloud Voice secrets of other orgs and the
+ * token-cache secrets the function rewrites after minting a token.
+ */
+export class SalesforceSecrets extends Construct implements SalesforceCredentials {
+  /** ARN of the default org's secret. */
+  public readonly secretArn: string;
+  public readonly environment: Readonly<Record<string, string>>;
+  private readonly readArns: string[];
+  private readonly tokenArns: string[];
+  private readonly kmsKeyArns: readonly string[];
 
-  constructor(scope: Construct, id: string, props: SalesforceSecretProps) {
+  constructor(scope: Construct, id: string, settings: SalesforceSecretsSettings) {
     super(scope, id);
-    this.kmsKeyArn = props.existingSecretKmsKeyArn;
+    this.secretArn = settings.secretArn ?? this.createSecret().secretArn;
+    this.tokenArns = [
+      ...(settings.tokenSecretArn === undefined ? [] : [settings.tokenSecretArn]),
+      ...settings.extraTokenSecretArns,
+    ];
+    this.readArns = [this.secretArn, ...settings.extraSecretArns, ...this.tokenArns];
+    this.kmsKeyArns = settings.kmsKeyArns;
 
-    if (props.existingSecretArn !== undefined) {
-      this.secret = secretsmanager.Secret.fromSecretCompleteArn(this, 'Imported', props.existingSecretArn);
-      return;
+    const environment: Record<string, string> = { SALESFORCE_SECRET_ID: this.secretArn };
+    if (settings.extraSecretArns.length > 0) {
+      environment.SALESFORCE_EXTRA_SECRET_IDS = settings.extraSecretArns.join(',');
     }
+    if (settings.tokenSecretArn !== undefined) {
+      environment.SALESFORCE_TOKEN_SECRET_ID = settings.tokenSecretArn;
+    }
+    if (settings.extraTokenSecretArns.length > 0) {
+      environment.SALESFORCE_EXTRA_TOKEN_SECRET_IDS = settings.extraTokenSecretArns.join(',');
+    }
+    this.environment = environment;
+  }
 
+  /**
+   * Grants reading every secret and rewriting the token caches, and using the customer managed
+   * keys for that through Secrets Manager only.
+   */
+  public grantUse(role: iam.IRole): void {
+    // Only GetSecretValue: ISecret.grantRead would add DescribeSecret, which the function never calls.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: this.readArns }),
+    );
+    if (this.tokenArns.length > 0) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['secretsmanager:PutSecretValue'], resources: this.tokenArns }),
+      );
+    }
+    if (this.kmsKeyArns.length > 0) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          // Storing a new token version encrypts it under the secret's key: GenerateDataKey.
+          actions: this.tokenArns.length > 0 ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
+          resources: [...this.kmsKeyArns],
+          // Usable only through Secrets Manager, not to decrypt anything else under those keys.
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
+        }),
+      );
+    }
+  }
+
+  private createSecret(): secretsmanager.Secret {
     const secret = new secretsmanager.Secret(this, 'Secret', {
       description: 'Salesforce OAuth settings for contact-data-sync (replace the placeholders after deploying)',
       secretObjectValue: Object.fromEntries(
@@ -50,27 +95,6 @@ export class SalesforceSecret extends Construct {
         'The secret holds a Salesforce connected-app key or client secret, which is rotated in Salesforce ' +
         'and then stored with put-secret-value; no Lambda rotator can mint a new one.',
     });
-    this.secret = secret;
-  }
-
-  /** Grants reading the secret value, and decrypting it when a customer managed key protects it. */
-  public grantRead(grantee: iam.IGrantable): void {
-    // Only GetSecretValue: ISecret.grantRead would add DescribeSecret, which the function never calls.
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [this.secret.secretArn],
-      }),
-    );
-    if (this.kmsKeyArn !== undefined) {
-      grantee.grantPrincipal.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [this.kmsKeyArn],
-          // Usable only through Secrets Manager, not to decrypt anything else under that key.
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
-        }),
-      );
-    }
+    return secret;
   }
 }

@@ -12,6 +12,12 @@ use crate::domain::ids::is_connect_id;
 
 pub const CONNECT_INSTANCE_ID: &str = "CONNECT_INSTANCE_ID";
 pub const SALESFORCE_SECRET_ID: &str = "SALESFORCE_SECRET_ID";
+pub const SALESFORCE_EXTRA_SECRET_IDS: &str = "SALESFORCE_EXTRA_SECRET_IDS";
+pub const SALESFORCE_TOKEN_SECRET_ID: &str = "SALESFORCE_TOKEN_SECRET_ID";
+pub const SALESFORCE_EXTRA_TOKEN_SECRET_IDS: &str = "SALESFORCE_EXTRA_TOKEN_SECRET_IDS";
+pub const SALESFORCE_SSM_CALL_CENTER: &str = "SALESFORCE_SSM_CALL_CENTER";
+pub const SALESFORCE_AUTH_ENDPOINT: &str = "SALESFORCE_AUTH_ENDPOINT";
+pub const SALESFORCE_REST_API_ENDPOINT_BASE: &str = "SALESFORCE_REST_API_ENDPOINT_BASE";
 pub const SALESFORCE_API_VERSION: &str = "SALESFORCE_API_VERSION";
 pub const CONTACT_CONCURRENCY: &str = "CONTACT_CONCURRENCY";
 pub const UPLOAD_BATCH_SIZE: &str = "UPLOAD_BATCH_SIZE";
@@ -31,7 +37,7 @@ const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub connect_instance_id: String,
-    pub salesforce_secret_id: String,
+    pub salesforce: OrgSettings,
     pub salesforce_api_version: String,
     /// Contacts fetched from Contact Lens at the same time.
     pub contact_concurrency: usize,
@@ -50,6 +56,29 @@ pub struct Config {
     pub deadline_reserve: Duration,
 }
 
+/// Where one Salesforce org's credentials are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// A Secrets Manager secret in the project's format or SCV's.
+    Secret(String),
+    /// The SSM parameters of an older SCV deployment, with its token URL and REST base.
+    Ssm {
+        call_center: String,
+        auth_endpoint: String,
+        rest_api_endpoint_base: String,
+    },
+}
+
+/// The Salesforce orgs the function serves; a request picks one with `secretName`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgSettings {
+    pub default: CredentialSource,
+    pub extra_secret_ids: Vec<String>,
+    /// The default org's token-cache secret.
+    pub token_secret_id: Option<String>,
+    pub extra_token_secret_ids: Vec<String>,
+}
+
 /// Shared by the AWS SDK clients (adaptive mode) and the Salesforce client.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetrySettings {
@@ -63,6 +92,11 @@ pub struct RetrySettings {
 pub enum ConfigError {
     #[error("environment variable {0} is required")]
     Missing(&'static str),
+    #[error(
+        "set either SALESFORCE_SECRET_ID (a Secrets Manager secret) or SALESFORCE_SSM_CALL_CENTER \
+         with SALESFORCE_AUTH_ENDPOINT and SALESFORCE_REST_API_ENDPOINT_BASE (SSM parameters){0}"
+    )]
+    SalesforceSource(&'static str),
     #[error("environment variable {name} {rule}, got {value:?}")]
     Invalid {
         name: &'static str,
@@ -89,7 +123,7 @@ impl Config {
                 &connect_instance_id,
             ));
         }
-        let salesforce_secret_id = required(SALESFORCE_SECRET_ID)?;
+        let salesforce = org_settings(&get)?;
         let salesforce_api_version =
             get(SALESFORCE_API_VERSION).unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
         if !is_api_version(&salesforce_api_version) {
@@ -115,7 +149,7 @@ impl Config {
 
         Ok(Config {
             connect_instance_id,
-            salesforce_secret_id,
+            salesforce,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
             // The quota is not published by AWS; 1 request/second (burst 2) is the lowest
@@ -152,6 +186,74 @@ impl Config {
             )?),
         })
     }
+}
+
+fn org_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<OrgSettings, ConfigError> {
+    let list = |name: &'static str| -> Vec<String> {
+        get(name).map_or_else(Vec::new, |raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    };
+    let token_secret_id = get(SALESFORCE_TOKEN_SECRET_ID).map(|v| v.trim().to_owned());
+    let default = match (get(SALESFORCE_SECRET_ID), get(SALESFORCE_SSM_CALL_CENTER)) {
+        (Some(_), Some(_)) => return Err(ConfigError::SalesforceSource(", not both")),
+        (None, None) => return Err(ConfigError::SalesforceSource("")),
+        (Some(id), None) => CredentialSource::Secret(id.trim().to_owned()),
+        (None, Some(call_center)) => {
+            let call_center = call_center.trim().to_owned();
+            if !is_call_center_name(&call_center) {
+                return Err(invalid(
+                    SALESFORCE_SSM_CALL_CENTER,
+                    "must be a call center API name (a letter, then letters, digits or _)",
+                    &call_center,
+                ));
+            }
+            if token_secret_id.is_some() {
+                return Err(invalid(
+                    SALESFORCE_TOKEN_SECRET_ID,
+                    "applies to SALESFORCE_SECRET_ID; with SALESFORCE_SSM_CALL_CENTER the token is \
+                     shared through its access-token parameter, so leave it unset",
+                    token_secret_id.as_deref().unwrap_or_default(),
+                ));
+            }
+            let url = |name: &'static str| -> Result<String, ConfigError> {
+                let value = get(name).ok_or(ConfigError::SalesforceSource(
+                    "; SALESFORCE_SSM_CALL_CENTER needs both URLs",
+                ))?;
+                if !is_web_url(&value) {
+                    return Err(invalid(name, "must be an https URL", &value));
+                }
+                Ok(value.trim().to_owned())
+            };
+            CredentialSource::Ssm {
+                call_center,
+                auth_endpoint: url(SALESFORCE_AUTH_ENDPOINT)?,
+                rest_api_endpoint_base: url(SALESFORCE_REST_API_ENDPOINT_BASE)?,
+            }
+        }
+    };
+    Ok(OrgSettings {
+        default,
+        extra_secret_ids: list(SALESFORCE_EXTRA_SECRET_IDS),
+        token_secret_id,
+        extra_token_secret_ids: list(SALESFORCE_EXTRA_TOKEN_SECRET_IDS),
+    })
+}
+
+/// Salesforce API names: a letter, then letters, digits or underscores.
+fn is_call_center_name(name: &str) -> bool {
+    name.len() <= 80
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A first check only; the https-or-loopback rule is applied where the URL is used.
+fn is_web_url(value: &str) -> bool {
+    url::Url::parse(value.trim()).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
 }
 
 fn invalid(name: &'static str, rule: impl Into<String>, value: &str) -> ConfigError {
@@ -216,8 +318,85 @@ mod tests {
         );
         assert_eq!(
             config(&[(CONNECT_INSTANCE_ID, INSTANCE)]),
-            Err(ConfigError::Missing(SALESFORCE_SECRET_ID))
+            Err(ConfigError::SalesforceSource(""))
         );
+    }
+
+    #[test]
+    fn salesforce_orgs_come_from_secrets_or_ssm() {
+        let c = config(&[
+            (CONNECT_INSTANCE_ID, INSTANCE),
+            (SALESFORCE_SECRET_ID, "ACME-salesforce-secret"),
+            (SALESFORCE_EXTRA_SECRET_IDS, " arn:a , ,arn:b"),
+            (
+                SALESFORCE_TOKEN_SECRET_ID,
+                "ACME-salesforce-access-token-secret",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.salesforce,
+            OrgSettings {
+                default: CredentialSource::Secret("ACME-salesforce-secret".into()),
+                extra_secret_ids: vec!["arn:a".into(), "arn:b".into()],
+                token_secret_id: Some("ACME-salesforce-access-token-secret".into()),
+                extra_token_secret_ids: vec![],
+            }
+        );
+
+        let ssm = [
+            (CONNECT_INSTANCE_ID, INSTANCE),
+            (SALESFORCE_SSM_CALL_CENTER, "ACME_CC"),
+            (
+                SALESFORCE_AUTH_ENDPOINT,
+                "https://login.salesforce.com/services/oauth2/token",
+            ),
+            (
+                SALESFORCE_REST_API_ENDPOINT_BASE,
+                "https://acme.my.salesforce.com/services/data/v62.0",
+            ),
+        ];
+        assert_eq!(
+            config(&ssm).unwrap().salesforce.default,
+            CredentialSource::Ssm {
+                call_center: "ACME_CC".into(),
+                auth_endpoint: "https://login.salesforce.com/services/oauth2/token".into(),
+                rest_api_endpoint_base: "https://acme.my.salesforce.com/services/data/v62.0".into(),
+            }
+        );
+
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = ssm.to_vec();
+            vars.extend_from_slice(extra);
+            config(&vars).unwrap_err().to_string()
+        };
+        assert!(with(&[(SALESFORCE_SECRET_ID, "x")]).ends_with("(SSM parameters), not both"));
+        assert!(
+            with(&[(SALESFORCE_TOKEN_SECRET_ID, "x")])
+                .starts_with("environment variable SALESFORCE_TOKEN_SECRET_ID applies to")
+        );
+        let mut no_base = ssm.to_vec();
+        no_base.pop();
+        assert!(
+            config(&no_base)
+                .unwrap_err()
+                .to_string()
+                .ends_with("SALESFORCE_SSM_CALL_CENTER needs both URLs")
+        );
+        for (name, value) in [
+            (SALESFORCE_SSM_CALL_CENTER, "1abc"),
+            (SALESFORCE_SSM_CALL_CENTER, "a-b"),
+            (SALESFORCE_AUTH_ENDPOINT, "login.salesforce.com"),
+        ] {
+            let mut vars = ssm.to_vec();
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {name} must")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -248,15 +427,29 @@ mod tests {
     #[test]
     fn env_vars_file_lists_exactly_the_variables_read() {
         let read = RefCell::new(BTreeSet::new());
-        Config::from_lookup(|name| {
-            read.borrow_mut().insert(name.to_owned());
-            match name {
-                CONNECT_INSTANCE_ID => Some(INSTANCE.to_owned()),
-                SALESFORCE_SECRET_ID => Some("sf".to_owned()),
-                _ => None,
-            }
-        })
-        .unwrap();
+        for source in [
+            vec![(SALESFORCE_SECRET_ID, "sf")],
+            vec![
+                (SALESFORCE_SSM_CALL_CENTER, "CC"),
+                (SALESFORCE_AUTH_ENDPOINT, "https://login.salesforce.com"),
+                (
+                    SALESFORCE_REST_API_ENDPOINT_BASE,
+                    "https://x.my.salesforce.com",
+                ),
+            ],
+        ] {
+            Config::from_lookup(|name| {
+                read.borrow_mut().insert(name.to_owned());
+                if name == CONNECT_INSTANCE_ID {
+                    return Some(INSTANCE.to_owned());
+                }
+                source
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap();
+        }
 
         let file: serde_json::Value =
             serde_json::from_str(include_str!("../env-vars.json")).unwrap();
@@ -270,6 +463,15 @@ mod tests {
         };
         let mut all = listed("required");
         all.extend(listed("optional"));
+        for group in file["salesforceSourceOneOf"].as_array().unwrap() {
+            all.extend(
+                group
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned()),
+            );
+        }
         assert_eq!(read.into_inner(), all);
 
         let missing = config(&[]).unwrap_err();

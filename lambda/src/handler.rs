@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::domain::outcome::{bad_request, invoke_result, render_upload_response};
-use crate::domain::request::{Request, parse_request};
+use crate::domain::request::{Request, parse_org_choice, parse_request};
 use crate::metrics::emf_records;
 use crate::pipeline::Pipeline;
-use crate::ports::{ContactDirectory, ConversationSink, TranscriptSource};
+use crate::ports::{ContactDirectory, ConversationSink, SalesforceOrgs, TranscriptSource};
 
 /// What the handler needs from the Lambda invocation context.
 #[derive(Debug, Clone)]
@@ -42,19 +42,25 @@ fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
     }
 }
 
-pub struct Handler<C, T, S> {
-    pub pipeline: Pipeline<C, T, S>,
+pub struct Handler<C, T, O> {
+    pub pipeline: Pipeline<C, T>,
+    pub orgs: O,
 }
 
-impl<C, T, S> Handler<C, T, S>
+impl<C, T, O> Handler<C, T, O>
 where
     C: ContactDirectory,
     T: TranscriptSource,
-    S: ConversationSink,
+    O: SalesforceOrgs,
 {
     pub async fn handle(&self, event: &Value, invocation: &Invocation) -> Value {
-        let request = match parse_request(event) {
-            Ok(request) => request,
+        // The whole request is checked, org included, before any AWS call.
+        let parsed = parse_request(event).and_then(|request| {
+            let sink = self.orgs.select(&parse_org_choice(event)?)?;
+            Ok((request, sink))
+        });
+        let (request, sink) = match parsed {
+            Ok(parsed) => parsed,
             Err(e) => {
                 tracing::warn!(error = %e, "bad request");
                 return bad_request(&e.to_string());
@@ -62,7 +68,10 @@ where
         };
         match request {
             Request::UploadTranscript(contacts) => {
-                let report = self.pipeline.upload(&contacts, invocation.deadline()).await;
+                let report = self
+                    .pipeline
+                    .upload(&sink, &contacts, invocation.deadline())
+                    .await;
                 for o in &report.outcomes {
                     tracing::info!(
                         contactId = %o.contact_id,
@@ -83,18 +92,16 @@ where
                 }
                 render_upload_response(&report.elements, &invocation.executed_version)
             }
-            Request::FetchUploadIdsStatus(ids) => {
-                match self.pipeline.sink.upload_status(&ids).await {
-                    Ok(answer) => {
-                        invoke_result(answer.status, &invocation.executed_version, answer.body)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "fetchUploadIdsStatus failed");
-                        let payload = json!({ "error": e.failure().error_detail() }).to_string();
-                        invoke_result(e.status_code(), &invocation.executed_version, payload)
-                    }
+            Request::FetchUploadIdsStatus(ids) => match sink.upload_status(&ids).await {
+                Ok(answer) => {
+                    invoke_result(answer.status, &invocation.executed_version, answer.body)
                 }
-            }
+                Err(e) => {
+                    tracing::error!(error = %e, "fetchUploadIdsStatus failed");
+                    let payload = json!({ "error": e.failure().error_detail() }).to_string();
+                    invoke_result(e.status_code(), &invocation.executed_version, payload)
+                }
+            },
         }
     }
 }

@@ -17,18 +17,20 @@ use adapters::connect::Connect;
 use adapters::contact_lens::ContactLens;
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
+use adapters::ssm::Ssm;
 use config::Config;
 use handler::Handler;
 use pipeline::{Pipeline, PipelineSettings};
 
 /// The function as deployed: real adapters around the pipeline.
-pub type App = Handler<Connect, ContactLens, Salesforce<SecretsManager>>;
+pub type App = Handler<Connect, ContactLens, Salesforce<SecretsManager, Ssm>>;
 
 /// The AWS SDK clients, built once per cold start.
 pub struct AwsClients {
     pub connect: aws_sdk_connect::Client,
     pub contact_lens: aws_sdk_connectcontactlens::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl AwsClients {
@@ -37,18 +39,20 @@ impl AwsClients {
             connect: aws_sdk_connect::Client::new(sdk),
             contact_lens: aws_sdk_connectcontactlens::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
         }
     }
 }
 
 pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::Error> {
-    let sink = Salesforce::new(
+    let orgs = Salesforce::new(
         SecretsManager::new(clients.secrets),
+        Ssm::new(clients.ssm),
         SalesforceSettings {
-            secret_id: config.salesforce_secret_id.clone(),
             api_version: config.salesforce_api_version.clone(),
             retry: config.retry,
         },
+        config.salesforce.clone(),
     )?;
     Ok(Handler {
         pipeline: Pipeline {
@@ -58,7 +62,6 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
                 config.connect_instance_id.clone(),
                 config.contact_lens_rate,
             ),
-            sink,
             settings: PipelineSettings {
                 contact_concurrency: config.contact_concurrency,
                 upload_batch_size: config.upload_batch_size,
@@ -66,5 +69,6 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
                 deadline_reserve: config.deadline_reserve,
             },
         },
+        orgs,
     })
 }

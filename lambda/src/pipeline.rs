@@ -31,10 +31,9 @@ pub struct PipelineSettings {
     pub deadline_reserve: Duration,
 }
 
-pub struct Pipeline<C, T, S> {
+pub struct Pipeline<C, T> {
     pub contacts: C,
     pub transcripts: T,
-    pub sink: S,
     pub settings: PipelineSettings,
 }
 
@@ -67,19 +66,24 @@ struct ReadStats {
 
 type ReadResult = Result<ConversationFile, Failure>;
 
-impl<C, T, S> Pipeline<C, T, S>
+impl<C, T> Pipeline<C, T>
 where
     C: ContactDirectory,
     T: TranscriptSource,
-    S: ConversationSink,
 {
-    pub async fn upload(&self, contacts: &[ContactRequest], deadline: Instant) -> UploadReport {
+    /// Uploads the contacts' transcripts to the org behind `sink`.
+    pub async fn upload<S: ConversationSink>(
+        &self,
+        sink: &S,
+        contacts: &[ContactRequest],
+        deadline: Instant,
+    ) -> UploadReport {
         let mut stats: HashMap<&str, ReadStats> = HashMap::new();
         let mut early_failures: Vec<BulkUploadResult> = Vec::new();
         let mut reasons: HashMap<String, FailureCode> = HashMap::new();
         let mut elements: Vec<(usize, ResponseElement)> = Vec::new();
 
-        if let Err(e) = self.sink.prepare().await {
+        if let Err(e) = sink.prepare().await {
             let failure = e.failure();
             tracing::error!(error = %e, "Salesforce is not usable; no contact was read");
             for c in contacts {
@@ -151,7 +155,7 @@ where
                         let slots = &upload_slots;
                         uploads.push(async move {
                             let _slot = slots.acquire().await.expect("the semaphore is never closed");
-                            (index, self.upload_batch(batch, upload_deadline).await)
+                            (index, self.upload_batch(sink, batch, upload_deadline).await)
                         });
                     }
                 }
@@ -270,8 +274,9 @@ where
         ))
     }
 
-    async fn upload_batch(
+    async fn upload_batch<S: ConversationSink>(
         &self,
+        sink: &S,
         batch: Vec<ConversationFile>,
         deadline: Instant,
     ) -> (ResponseElement, Vec<(String, FailureCode)>) {
@@ -290,7 +295,7 @@ where
                 reasons,
             )
         };
-        match timeout_at(deadline, self.sink.upload(&batch)).await {
+        match timeout_at(deadline, sink.upload(&batch)).await {
             Ok(Ok(response)) => {
                 let (results, omitted) = reconcile_batch(&ids, response.results);
                 let reasons = results

@@ -5,7 +5,9 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
+use crate::domain::request::RequestError;
 use crate::domain::transcript::{ContactDetails, ConversationFile, Turn};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,12 +39,63 @@ pub trait TranscriptSource: Send + Sync {
     ) -> impl Future<Output = Result<SegmentPage, SourceError>> + Send;
 }
 
-/// Secrets Manager GetSecretValue.
+/// Secrets Manager GetSecretValue and PutSecretValue.
 pub trait SecretStore: Send + Sync {
     fn secret_string(
         &self,
         secret_id: &str,
     ) -> impl Future<Output = Result<String, SourceError>> + Send;
+
+    /// Stores a new current version of the secret.
+    fn put_secret_string(
+        &self,
+        secret_id: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// One SSM parameter, decrypted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    pub value: String,
+    /// "String", "StringList" or "SecureString".
+    pub kind: String,
+}
+
+impl std::fmt::Debug for Parameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parameter")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SSM Parameter Store GetParameters (with decryption) and PutParameter.
+pub trait ParameterStore: Send + Sync {
+    /// The parameters that exist among `names` (at most 10); missing ones are simply absent.
+    fn parameters(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Parameter>, SourceError>> + Send;
+
+    /// Overwrites (or creates) a parameter of this kind.
+    fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        kind: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// The Salesforce orgs the function may upload to; a request picks one with `secretName`.
+pub trait SalesforceOrgs: Send + Sync {
+    type Sink: ConversationSink;
+
+    /// The org a request names, or the default one. A name the function is not configured
+    /// with is an error naming the field, found before any AWS call.
+    fn select(&self, choice: &OrgChoice) -> Result<Self::Sink, RequestError>;
 }
 
 /// Salesforce's Connect REST conversation upload resources.
@@ -132,7 +185,9 @@ impl SourceError {
 pub enum SalesforceError {
     #[error("the Salesforce secret could not be read: {0}")]
     SecretUnavailable(#[source] SourceError),
-    #[error("the Salesforce secret is invalid: {0}")]
+    #[error("the Salesforce SSM parameters could not be read: {0}")]
+    ParametersUnavailable(#[source] SourceError),
+    #[error("the Salesforce credentials are invalid: {0}")]
     SecretInvalid(#[from] crate::adapters::salesforce::credentials::CredentialsError),
     #[error("the JWT assertion could not be signed with privateKey: {0}")]
     AssertionSigning(#[source] jsonwebtoken::errors::Error),
@@ -157,9 +212,10 @@ pub enum SalesforceError {
 impl SalesforceError {
     pub fn failure(&self) -> Failure {
         let code = match self {
-            Self::SecretUnavailable(_) | Self::SecretInvalid(_) | Self::AssertionSigning(_) => {
-                FailureCode::ConfigurationError
-            }
+            Self::SecretUnavailable(_)
+            | Self::ParametersUnavailable(_)
+            | Self::SecretInvalid(_)
+            | Self::AssertionSigning(_) => FailureCode::ConfigurationError,
             Self::TokenRefused { .. } | Self::TokenUnreachable(_) => {
                 FailureCode::SalesforceAuthFailed
             }

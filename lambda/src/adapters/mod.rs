@@ -5,3 +5,4 @@ pub mod connect;
 pub mod contact_lens;
 pub mod salesforce;
 pub mod secrets;
+pub mod ssm;

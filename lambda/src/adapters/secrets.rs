@@ -1,4 +1,4 @@
-//! Secrets Manager GetSecretValue.
+//! Secrets Manager GetSecretValue and PutSecretValue.
 
 use super::aws::classify;
 use crate::ports::{SecretStore, SourceError};
@@ -26,5 +26,16 @@ impl SecretStore for SecretsManager {
             message: "the secret has no SecretString (binary secrets are not supported)".into(),
             source: "SecretString missing".into(),
         })
+    }
+
+    async fn put_secret_string(&self, secret_id: &str, value: &str) -> Result<(), SourceError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod ids;
+pub mod org;
 pub mod outcome;
 pub mod request;
 pub mod transcript;

@@ -9,11 +9,14 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::ids::{is_connect_id, salesforce_id_15};
+use super::org::OrgChoice;
 
 pub const MAX_CONTACTS: usize = 100;
 pub const MAX_UPLOAD_IDS: usize = 100;
 pub const MAX_RELATED_RECORDS: usize = 100;
 const MAX_UPLOAD_ID_LEN: usize = 64;
+/// Secrets Manager names are at most 512 characters, and ARNs a little longer.
+const MAX_SECRET_REF_LEN: usize = 2048;
 pub const OPERATIONS: [&str; 2] = ["uploadTranscript", "fetchUploadIdsStatus"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +38,7 @@ pub struct ContactRequest {
 pub struct RequestError(String);
 
 impl RequestError {
-    fn field(field: impl std::fmt::Display, rule: impl std::fmt::Display) -> Self {
+    pub fn field(field: impl std::fmt::Display, rule: impl std::fmt::Display) -> Self {
         Self(format!("{field}: {rule}"))
     }
 }
@@ -67,6 +70,32 @@ pub fn parse_request(event: &Value) -> Result<Request, RequestError> {
             format!("{}, got {}", unsupported_operation(), quoted(other)),
         )),
     }
+}
+
+/// The optional `secretName` and `accessTokenSecretName` of either operation.
+pub fn parse_org_choice(event: &Value) -> Result<OrgChoice, RequestError> {
+    let field = |name: &str| -> Result<Option<String>, RequestError> {
+        match event.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_SECRET_REF_LEN => {
+                Ok(Some(s.trim().to_owned()))
+            }
+            Some(other) => Err(RequestError::field(
+                name,
+                format!(
+                    "must be the name or ARN of a Secrets Manager secret (1 to {MAX_SECRET_REF_LEN} characters), got {}",
+                    match other {
+                        Value::String(s) => quoted(s),
+                        v => kind(v).to_owned(),
+                    }
+                ),
+            )),
+        }
+    };
+    Ok(OrgChoice {
+        secret_name: field("secretName")?,
+        access_token_secret_name: field("accessTokenSecretName")?,
+    })
 }
 
 fn unsupported_operation() -> String {
@@ -219,7 +248,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Echoes a bad value, shortened so that a huge string cannot flood the response.
-fn quoted(s: &str) -> String {
+pub fn quoted(s: &str) -> String {
     const LIMIT: usize = 64;
     if s.chars().count() <= LIMIT {
         format!("{s:?}")
@@ -390,5 +419,38 @@ mod tests {
         let e = err(json!({"operation": "x".repeat(10_000)}));
         assert!(e.len() < 300, "{}", e.len());
         assert!(e.contains("(10000 characters)"));
+    }
+
+    #[test]
+    fn org_fields_are_optional_names_or_arns() {
+        assert_eq!(
+            parse_org_choice(&json!({"operation":"fetchUploadIdsStatus"})).unwrap(),
+            OrgChoice::default()
+        );
+        let choice = parse_org_choice(&json!({"secretName":" ACME-salesforce-secret ",
+            "accessTokenSecretName":"ACME-salesforce-access-token-secret"}))
+        .unwrap();
+        assert_eq!(
+            choice.secret_name.as_deref(),
+            Some("ACME-salesforce-secret")
+        );
+        assert_eq!(
+            choice.access_token_secret_name.as_deref(),
+            Some("ACME-salesforce-access-token-secret")
+        );
+        for (field, value, got) in [
+            ("secretName", json!(""), "\"\""),
+            ("secretName", json!(42), "a number"),
+            ("accessTokenSecretName", json!(["x"]), "an array"),
+        ] {
+            let message = parse_org_choice(&json!({ field: value }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.starts_with(&format!("{field}: must be the name or ARN")),
+                "{message}"
+            );
+            assert!(message.ends_with(&format!("got {got}")), "{message}");
+        }
     }
 }

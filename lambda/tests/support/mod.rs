@@ -13,7 +13,7 @@ use contact_data_sync::adapters::aws::sdk_config_loader;
 use contact_data_sync::config::{self, Config};
 use contact_data_sync::handler::Invocation;
 use contact_data_sync::{App, AwsClients, build_app};
-use emulators::{ContactSpec, Emulators, World, register_sandbox_salesforce};
+use emulators::{ContactSpec, Emulators, RuntimeApi, World, register_sandbox_salesforce};
 use serde_json::Value;
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
@@ -36,60 +36,18 @@ impl Harness {
     pub async fn with(world: World, settings: &[(&str, &str)]) -> Self {
         let emulators = Emulators::start(&world).await;
         register_sandbox_salesforce(&world, &emulators.salesforce.url());
-        let mut vars: HashMap<&str, &str> = HashMap::from([
-            (config::CONNECT_INSTANCE_ID, INSTANCE),
-            (config::SALESFORCE_SECRET_ID, emulators::SANDBOX_SECRET_ID),
-            (config::RETRY_BASE_DELAY_MS, "10"),
-            (config::DEADLINE_RESERVE_MS, "1000"),
-            // Tests enforce quotas in the emulator where they mean to; pacing stays out of the way.
-            (config::CONTACT_LENS_REQUESTS_PER_SECOND, "1000"),
-        ]);
-        vars.extend(settings.iter().copied());
-        let config = Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap();
-        let sdk = sdk_config_loader(config.retry)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                emulators::TEST_ACCESS_KEY_ID,
-                emulators::TEST_SECRET_ACCESS_KEY,
-                None,
-                None,
-                "emulators",
-            ))
-            .load()
-            .await;
-        // The SDK shares retry state (token bucket, adaptive rate limiter) per partition across
-        // the process; each harness is its own "Lambda process".
-        static HARNESSES: AtomicUsize = AtomicUsize::new(0);
-        let partition = RetryPartition::new(format!(
-            "harness-{}",
-            HARNESSES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let clients = AwsClients {
-            connect: aws_sdk_connect::Client::from_conf(
-                aws_sdk_connect::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .endpoint_url(emulators.connect.url())
-                    .build(),
-            ),
-            contact_lens: aws_sdk_connectcontactlens::Client::from_conf(
-                aws_sdk_connectcontactlens::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .endpoint_url(emulators.contact_lens.url())
-                    .build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .endpoint_url(emulators.secrets_manager.url())
-                    .build(),
-            ),
-        };
-        let app = build_app(&config, clients).unwrap();
+        let app = instance(&emulators, settings).await;
         Self {
             world,
             emulators,
             app,
         }
+    }
+
+    /// Another function instance (its own caches, like another Lambda execution environment)
+    /// against the same emulators.
+    pub async fn another_instance(&self, settings: &[(&str, &str)]) -> App {
+        instance(&self.emulators, settings).await
     }
 
     /// A world of `n` generated contacts of `segments` turns each, and those contacts.
@@ -118,17 +76,81 @@ impl Harness {
     }
 
     pub async fn invoke_within(&self, request: &Value, remaining: Duration) -> Value {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let invocation = Invocation {
-            deadline_ms: now_ms + remaining.as_millis() as u64,
-            function_name: "contact-data-sync-test".into(),
-            executed_version: "$LATEST".into(),
-        };
-        self.app.handle(request, &invocation).await
+        invoke_app(&self.app, request, remaining).await
     }
+}
+
+/// The function's environment for the emulators, with `settings` on top of the test defaults.
+pub fn function_env(settings: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        (config::CONNECT_INSTANCE_ID, INSTANCE),
+        (config::SALESFORCE_SECRET_ID, emulators::SANDBOX_SECRET_ID),
+        (config::RETRY_BASE_DELAY_MS, "10"),
+        (config::DEADLINE_RESERVE_MS, "1000"),
+        // Tests enforce quotas in the emulator where they mean to; pacing stays out of the way.
+        (config::CONTACT_LENS_REQUESTS_PER_SECOND, "1000"),
+    ]
+    .into_iter()
+    .chain(settings.iter().copied())
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    // An empty value removes a default, e.g. SALESFORCE_SECRET_ID when SSM replaces it.
+    vars.retain(|_, v| !v.is_empty());
+    vars
+}
+
+/// One function instance: configuration, SDK clients and adapters, built as at a cold start.
+pub async fn instance(emulators: &Emulators, settings: &[(&str, &str)]) -> App {
+    let vars = function_env(settings);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let sdk = sdk_config_loader(config.retry)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            emulators::TEST_ACCESS_KEY_ID,
+            emulators::TEST_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "emulators",
+        ))
+        .load()
+        .await;
+    // The SDK shares retry state (token bucket) per partition across the process; each
+    // instance is its own "Lambda process".
+    static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+    let partition = RetryPartition::new(format!(
+        "instance-{}",
+        INSTANCES.fetch_add(1, Ordering::Relaxed)
+    ));
+    macro_rules! client {
+        ($sdk_crate:ident, $server:ident) => {
+            $sdk_crate::Client::from_conf(
+                $sdk_crate::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .endpoint_url(emulators.$server.url())
+                    .build(),
+            )
+        };
+    }
+    let clients = AwsClients {
+        connect: client!(aws_sdk_connect, connect),
+        contact_lens: client!(aws_sdk_connectcontactlens, contact_lens),
+        secrets: client!(aws_sdk_secretsmanager, secrets_manager),
+        ssm: client!(aws_sdk_ssm, ssm),
+    };
+    build_app(&config, clients).unwrap()
+}
+
+pub async fn invoke_app(app: &App, request: &Value, remaining: Duration) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let invocation = Invocation {
+        deadline_ms: now_ms + remaining.as_millis() as u64,
+        function_name: "contact-data-sync-test".into(),
+        executed_version: "$LATEST".into(),
+    };
+    app.handle(request, &invocation).await
 }
 
 /// `{"operation":"uploadTranscript"}` for these contacts, each related to its own VoiceCall.
@@ -206,5 +228,72 @@ pub fn assert_no_duplicate_entries(world: &World) {
             );
             assert!(seen.insert(key.clone()), "entry uploaded twice: {key:?}");
         }
+    }
+}
+
+/// The built function binary in a process of its own, polling its own Lambda Runtime API
+/// emulator: what one Lambda execution environment is.
+pub struct FunctionProcess {
+    api: RuntimeApi,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl FunctionProcess {
+    /// Starts the binary with exactly the test environment (nothing inherited) and waits for
+    /// its first poll.
+    pub async fn start(emulators: &Emulators, settings: &[(&str, &str)], name: &str) -> Self {
+        let api = RuntimeApi::start(name).await;
+        static PROCESSES: AtomicUsize = AtomicUsize::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "contact-data-sync-{name}-{}-{}.log",
+            std::process::id(),
+            PROCESSES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut env = function_env(settings);
+        env.extend(emulators.aws_env());
+        env.extend(
+            [
+                ("AWS_LAMBDA_RUNTIME_API", api.host_port()),
+                ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_contact-data-sync"))
+            .env_clear()
+            .envs(&env)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), api.first_poll())
+            .await
+            .expect("the function polls its Runtime API");
+        Self { api, child, log }
+    }
+
+    pub async fn invoke(&self, request: &Value) -> Value {
+        self.api
+            .invoke(request.clone(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }

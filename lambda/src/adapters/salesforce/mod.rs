@@ -1,8 +1,11 @@
-//! Salesforce: OAuth token (JWT bearer or client credentials) and the Connect REST
-//! conversation upload resources, over reqwest with rustls.
+//! Salesforce: OAuth token (JWT bearer or client credentials), shared with other instances
+//! through SCV's token store when one is configured, and the Connect REST conversation upload
+//! resources, over reqwest with rustls. One function may serve several orgs.
 
 pub mod credentials;
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,14 +14,20 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
 
-use self::credentials::{Credentials, require_secure};
-use crate::config::RetrySettings;
+use self::credentials::{Credentials, Grant, require_secure, scv_jwt_names, scv_token_name};
+use crate::config::{CredentialSource, OrgSettings, RetrySettings};
+use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
+use crate::domain::request::{RequestError, quoted};
 use crate::domain::transcript::ConversationFile;
-use crate::ports::{ConversationSink, RawResponse, SalesforceError, SecretStore, UploadResponse};
+use crate::ports::{
+    ConversationSink, ParameterStore, RawResponse, SalesforceError, SalesforceOrgs, SecretStore,
+    SourceError, UploadResponse,
+};
 
 /// Salesforce asks for an assertion that expires within a few minutes.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(180);
@@ -29,31 +38,90 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The upload part's filename; Salesforce needs one but does not use it.
 const PART_FILENAME: &str = "transcripts.txt";
+/// New tokens obtained after 401s within one request.
+const MAX_TOKEN_RENEWALS: u32 = 2;
 
 pub struct SalesforceSettings {
-    pub secret_id: String,
     pub api_version: String,
     pub retry: RetrySettings,
 }
 
-/// Holds the secret and the access token across warm invocations.
-pub struct Salesforce<S> {
+/// Every org's secret and access token, held across warm invocations.
+pub struct Salesforce<S, P> {
+    client: Arc<Client<S, P>>,
+    default: Arc<Org>,
+    extras: Vec<(String, Arc<Org>)>,
+    token_secret_id: Option<String>,
+    extra_token_secret_ids: Vec<String>,
+}
+
+struct Client<S, P> {
     http: reqwest::Client,
     secrets: S,
+    parameters: P,
     settings: SalesforceSettings,
+}
+
+/// One org: its credentials and the access token in use, each read or minted once and shared
+/// by concurrent callers.
+struct Org {
+    source: CredentialSource,
     credentials: Mutex<Option<Arc<Credentials>>>,
     token: Mutex<Option<Arc<AccessToken>>>,
 }
 
+impl Org {
+    fn new(source: CredentialSource) -> Arc<Self> {
+        Arc::new(Self {
+            source,
+            credentials: Mutex::new(None),
+            token: Mutex::new(None),
+        })
+    }
+}
+
+/// The org one request uses, and where its token is shared with other function instances.
+pub struct OrgSession<S, P> {
+    client: Arc<Client<S, P>>,
+    org: Arc<Org>,
+    token_secret_id: Option<String>,
+}
+
 struct AccessToken {
     value: String,
-    instance_url: Url,
+    /// The versioned REST base, `.../services/data/vNN.N/`.
+    api_base: Url,
+}
+
+/// Where SCV shares an org's access token among the Lambdas that call Salesforce.
+#[derive(Debug, Clone)]
+enum TokenStore {
+    /// A token-cache secret: the token is under `key`, next to other keys that must be kept.
+    Secret { id: String, key: String },
+    /// An SSM parameter holding only the token.
+    Parameter(String),
+}
+
+impl fmt::Display for TokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret { id, .. } => write!(f, "secret {id}"),
+            Self::Parameter(name) => write!(f, "SSM parameter {name}"),
+        }
+    }
+}
+
+/// A token read from a store, with what writing it back needs.
+struct SharedToken {
+    value: Option<String>,
+    /// The parameter's type, kept when the token is written back.
+    parameter_kind: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
-    instance_url: String,
+    instance_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -87,61 +155,222 @@ enum Attempt {
     Fatal(SalesforceError),
 }
 
-impl<S: SecretStore> Salesforce<S> {
-    pub fn new(secrets: S, settings: SalesforceSettings) -> Result<Self, reqwest::Error> {
+impl<S: SecretStore, P: ParameterStore> Salesforce<S, P> {
+    pub fn new(
+        secrets: S,
+        parameters: P,
+        settings: SalesforceSettings,
+        orgs: OrgSettings,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("contact-data-sync/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
-            http,
-            secrets,
-            settings,
-            credentials: Mutex::new(None),
-            token: Mutex::new(None),
+            client: Arc::new(Client {
+                http,
+                secrets,
+                parameters,
+                settings,
+            }),
+            default: Org::new(orgs.default),
+            extras: orgs
+                .extra_secret_ids
+                .into_iter()
+                .map(|id| (id.clone(), Org::new(CredentialSource::Secret(id))))
+                .collect(),
+            token_secret_id: orgs.token_secret_id,
+            extra_token_secret_ids: orgs.extra_token_secret_ids,
         })
     }
 
+    fn org_named(&self, name: &str) -> Option<&Arc<Org>> {
+        if let CredentialSource::Secret(id) = &self.default.source
+            && same_secret(name, id)
+        {
+            return Some(&self.default);
+        }
+        self.extras
+            .iter()
+            .find(|(id, _)| same_secret(name, id))
+            .map(|(_, org)| org)
+    }
+}
+
+impl<S: SecretStore, P: ParameterStore> SalesforceOrgs for Salesforce<S, P> {
+    type Sink = OrgSession<S, P>;
+
+    fn select(&self, choice: &OrgChoice) -> Result<Self::Sink, RequestError> {
+        let org = match &choice.secret_name {
+            None => &self.default,
+            Some(name) => self.org_named(name).ok_or_else(|| {
+                RequestError::field(
+                    "secretName",
+                    format!(
+                        "must be the function's Salesforce secret (SALESFORCE_SECRET_ID) or one \
+                         listed in SALESFORCE_EXTRA_SECRET_IDS, got {}",
+                        quoted(name)
+                    ),
+                )
+            })?,
+        };
+        let is_default = Arc::ptr_eq(org, &self.default);
+        let listed = self
+            .token_secret_id
+            .iter()
+            .chain(&self.extra_token_secret_ids);
+        let token_secret_id = match &choice.access_token_secret_name {
+            Some(name) => match listed.clone().find(|id| same_secret(name, id)) {
+                Some(id) => Some(id.clone()),
+                None => {
+                    tracing::warn!(
+                        accessTokenSecretName = %name,
+                        "accessTokenSecretName is not listed in SALESFORCE_TOKEN_SECRET_ID or \
+                         SALESFORCE_EXTRA_TOKEN_SECRET_IDS; ignored"
+                    );
+                    self.token_secret_id.clone().filter(|_| is_default)
+                }
+            },
+            None => self.token_secret_id.clone().filter(|_| is_default),
+        };
+        Ok(OrgSession {
+            client: self.client.clone(),
+            org: org.clone(),
+            token_secret_id,
+        })
+    }
+}
+
+impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
     async fn credentials(&self) -> Result<Arc<Credentials>, SalesforceError> {
-        let mut cached = self.credentials.lock().await;
+        let mut cached = self.org.credentials.lock().await;
         if let Some(credentials) = cached.as_ref() {
             return Ok(credentials.clone());
         }
-        let raw = self
-            .secrets
-            .secret_string(&self.settings.secret_id)
-            .await
-            .map_err(SalesforceError::SecretUnavailable)?;
-        let credentials = Arc::new(Credentials::from_secret_json(&raw)?);
+        let api_version = &self.client.settings.api_version;
+        let credentials = match &self.org.source {
+            CredentialSource::Secret(id) => {
+                let raw = self
+                    .client
+                    .secrets
+                    .secret_string(id)
+                    .await
+                    .map_err(SalesforceError::SecretUnavailable)?;
+                Credentials::from_secret_json(&raw, api_version)?
+            }
+            CredentialSource::Ssm {
+                call_center,
+                auth_endpoint,
+                rest_api_endpoint_base,
+            } => {
+                let found = self
+                    .client
+                    .parameters
+                    .parameters(&scv_jwt_names(call_center))
+                    .await
+                    .map_err(SalesforceError::ParametersUnavailable)?;
+                let values: HashMap<String, String> =
+                    found.into_iter().map(|p| (p.name, p.value)).collect();
+                Credentials::from_scv_parameters(
+                    call_center,
+                    auth_endpoint,
+                    rest_api_endpoint_base,
+                    &values,
+                    api_version,
+                )?
+            }
+        };
+        let credentials = Arc::new(credentials);
         *cached = Some(credentials.clone());
         Ok(credentials)
     }
 
-    /// The cached token, or a new one when there is none or `stale` is the cached one (it was
-    /// just refused). The lock makes concurrent callers share one new token.
+    /// Where this request shares the org's token: the chosen token-cache secret, or for an
+    /// SSM org its access-token parameter. Only SCV credentials name the token (and fix the
+    /// REST base a bare token needs).
+    fn token_store(&self, credentials: &Credentials) -> Option<TokenStore> {
+        let call_center = credentials.call_center.as_deref();
+        match (&self.token_secret_id, call_center, &self.org.source) {
+            (Some(id), Some(call_center), _) => Some(TokenStore::Secret {
+                id: id.clone(),
+                key: scv_token_name(call_center),
+            }),
+            (None, Some(call_center), CredentialSource::Ssm { .. }) => {
+                Some(TokenStore::Parameter(scv_token_name(call_center)))
+            }
+            (Some(id), None, _) => {
+                tracing::warn!(
+                    tokenSecret = %id,
+                    "a token-cache secret is shared only with SCV-format credentials; the token stays in memory"
+                );
+                None
+            }
+            (None, _, _) => None,
+        }
+    }
+
+    /// The cached token, or another when there is none or `stale` is the cached one (it was
+    /// just refused). With a token store, a token another instance stored is taken before a
+    /// new one is minted; a new one is minted only when the store holds none or the refused
+    /// one, and is written back. The lock makes concurrent callers share one outcome.
     async fn token(
         &self,
         stale: Option<&Arc<AccessToken>>,
     ) -> Result<Arc<AccessToken>, SalesforceError> {
-        let mut cached = self.token.lock().await;
+        let mut cached = self.org.token.lock().await;
         if let Some(token) = cached.as_ref()
             && !stale.is_some_and(|s| Arc::ptr_eq(s, token))
         {
             return Ok(token.clone());
         }
         let credentials = self.credentials().await?;
+        let store = self.token_store(&credentials);
+        let mut parameter_kind = None;
+        if let (Some(store), Some(api_base)) = (&store, &credentials.api_base) {
+            match self.client.read_shared_token(store).await {
+                Ok(shared) => {
+                    parameter_kind = shared.parameter_kind;
+                    if let Some(value) = shared.value
+                        && stale.is_none_or(|s| s.value != value)
+                    {
+                        tracing::info!(store = %store, "using the access token shared in the token store");
+                        let token = Arc::new(AccessToken {
+                            value,
+                            api_base: api_base.clone(),
+                        });
+                        *cached = Some(token.clone());
+                        return Ok(token);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(store = %store, error = %e, "could not read the shared access token; minting one");
+                }
+            }
+        }
         match self.mint(&credentials).await {
             Ok(token) => {
                 let token = Arc::new(token);
                 *cached = Some(token.clone());
                 tracing::info!(flow = ?credentials, "obtained a Salesforce access token");
+                if let Some(store) = &store {
+                    match self
+                        .client
+                        .write_shared_token(store, &token.value, parameter_kind)
+                        .await
+                    {
+                        Ok(()) => tracing::info!(store = %store, "shared the new access token"),
+                        Err(e) => {
+                            tracing::warn!(store = %store, error = %e, "could not share the new access token; uploads go on with it");
+                        }
+                    }
+                }
                 Ok(token)
             }
             Err(e) => {
                 // A refused grant often means the secret was wrong: read it again next time.
                 if matches!(e, SalesforceError::TokenRefused { .. }) {
-                    *self.credentials.lock().await = None;
+                    *self.org.credentials.lock().await = None;
                 }
                 Err(e)
             }
@@ -149,9 +378,8 @@ impl<S: SecretStore> Salesforce<S> {
     }
 
     async fn mint(&self, credentials: &Credentials) -> Result<AccessToken, SalesforceError> {
-        let (token_url, form): (&Url, Vec<(&str, String)>) = match credentials {
-            Credentials::JwtBearer {
-                token_url,
+        let form: Vec<(&str, String)> = match &credentials.grant {
+            Grant::JwtBearer {
                 client_id,
                 username,
                 audience,
@@ -172,34 +400,28 @@ impl<S: SecretStore> Salesforce<S> {
                     key,
                 )
                 .map_err(SalesforceError::AssertionSigning)?;
-                (
-                    token_url,
-                    vec![
-                        (
-                            "grant_type",
-                            "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
-                        ),
-                        ("assertion", assertion),
-                    ],
-                )
+                vec![
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                    ),
+                    ("assertion", assertion),
+                ]
             }
-            Credentials::ClientCredentials {
-                token_url,
+            Grant::ClientCredentials {
                 client_id,
                 client_secret,
-            } => (
-                token_url,
-                vec![
-                    ("grant_type", "client_credentials".to_owned()),
-                    ("client_id", client_id.clone()),
-                    ("client_secret", client_secret.clone()),
-                ],
-            ),
+            } => vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.clone()),
+            ],
         };
+        let token_url = &credentials.token_url;
 
         let attempt = || async {
             let (status, headers, body) = exchange(
-                self.http.post(token_url.clone()).form(&form),
+                self.client.http.post(token_url.clone()).form(&form),
                 SalesforceError::TokenUnreachable,
             )
             .await?;
@@ -236,17 +458,30 @@ impl<S: SecretStore> Salesforce<S> {
                 status: 200,
                 source,
             })?;
-        let instance_url = Url::parse(&token.instance_url)
-            .ok()
+        let api_base = match &credentials.api_base {
+            Some(base) => base.clone(),
+            None => self.instance_api_base(token.instance_url.as_deref())?,
+        };
+        Ok(AccessToken {
+            value: token.access_token,
+            api_base,
+        })
+    }
+
+    /// The versioned REST base under the token response's `instance_url`.
+    fn instance_api_base(&self, instance_url: Option<&str>) -> Result<Url, SalesforceError> {
+        let mut url = instance_url
+            .and_then(|u| Url::parse(u).ok())
             .filter(|u| require_secure(u, "instance_url").is_ok())
             .ok_or_else(|| SalesforceError::TokenRefused {
                 status: 200,
                 error: "the token response's instance_url is not an https URL".into(),
             })?;
-        Ok(AccessToken {
-            value: token.access_token,
-            instance_url,
-        })
+        url.set_path(&format!(
+            "/services/data/v{}/",
+            self.client.settings.api_version
+        ));
+        Ok(url)
     }
 
     async fn with_backoff<T, F, Fut>(&self, attempt: F) -> Result<T, Attempt>
@@ -254,10 +489,11 @@ impl<S: SecretStore> Salesforce<S> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
+        let retry = self.client.settings.retry;
         let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.settings.retry.base_delay)
+            .with_min_delay(retry.base_delay)
             .with_max_delay(MAX_BACKOFF)
-            .with_max_times(self.settings.retry.max_attempts.saturating_sub(1) as usize)
+            .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
             .with_jitter();
         attempt
             .retry(backoff)
@@ -278,13 +514,14 @@ impl<S: SecretStore> Salesforce<S> {
     }
 
     /// Sends a request built afresh for each try (a multipart body cannot be sent twice), with
-    /// backoff on 429/5xx and one new token after a 401.
+    /// backoff on 429/5xx and another token after a 401. Two renewals are allowed: a token
+    /// taken from the store may itself be one that was just revoked.
     async fn send<B>(&self, build: B) -> Result<(StatusCode, bytes::Bytes), SalesforceError>
     where
         B: Fn(&AccessToken) -> reqwest::RequestBuilder,
     {
         let mut token = self.token(None).await?;
-        let mut renewed = false;
+        let mut renewals = 0;
         loop {
             let current = token.clone();
             let attempt = || async {
@@ -312,10 +549,10 @@ impl<S: SecretStore> Salesforce<S> {
             };
             match self.with_backoff(attempt).await {
                 Ok(answer) => return Ok(answer),
-                Err(Attempt::Unauthorized) if !renewed => {
-                    tracing::info!("Salesforce refused the access token; obtaining a new one");
+                Err(Attempt::Unauthorized) if renewals < MAX_TOKEN_RENEWALS => {
+                    tracing::info!("Salesforce refused the access token; obtaining another");
                     token = self.token(Some(&current)).await?;
-                    renewed = true;
+                    renewals += 1;
                 }
                 Err(Attempt::Unauthorized) => {
                     return Err(SalesforceError::Http {
@@ -327,18 +564,71 @@ impl<S: SecretStore> Salesforce<S> {
             }
         }
     }
+}
 
-    fn api_url(&self, token: &AccessToken, resource: &str) -> Url {
-        let mut url = token.instance_url.clone();
-        url.set_path(&format!(
-            "/services/data/v{}/connect/{resource}",
-            self.settings.api_version
-        ));
-        url
+impl<S: SecretStore, P: ParameterStore> Client<S, P> {
+    async fn read_shared_token(&self, store: &TokenStore) -> Result<SharedToken, SourceError> {
+        match store {
+            TokenStore::Secret { id, key } => {
+                let raw = self.secrets.secret_string(id).await?;
+                let value = serde_json::from_str::<Value>(&raw)
+                    .ok()
+                    .and_then(|v| v.get(key)?.as_str().map(str::to_owned))
+                    .filter(|v| !v.trim().is_empty());
+                Ok(SharedToken {
+                    value,
+                    parameter_kind: None,
+                })
+            }
+            TokenStore::Parameter(name) => {
+                let found = self
+                    .parameters
+                    .parameters(std::slice::from_ref(name))
+                    .await?;
+                let parameter = found.into_iter().find(|p| &p.name == name);
+                Ok(SharedToken {
+                    parameter_kind: parameter
+                        .as_ref()
+                        .map(|p| p.kind.clone())
+                        .filter(|k| !k.is_empty()),
+                    value: parameter.map(|p| p.value).filter(|v| !v.trim().is_empty()),
+                })
+            }
+        }
+    }
+
+    /// Stores a new token. A token-cache secret keeps its other keys, so it is read again
+    /// just before; one that is not a JSON object is left alone rather than overwritten.
+    async fn write_shared_token(
+        &self,
+        store: &TokenStore,
+        token: &str,
+        parameter_kind: Option<String>,
+    ) -> Result<(), SourceError> {
+        match store {
+            TokenStore::Secret { id, key } => {
+                let raw = self.secrets.secret_string(id).await?;
+                let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(&raw) else {
+                    return Err(SourceError::Other {
+                        message: "the token-cache secret is not a JSON object; not overwritten"
+                            .into(),
+                        source: "not a JSON object".into(),
+                    });
+                };
+                object.insert(key.clone(), Value::String(token.to_owned()));
+                self.secrets
+                    .put_secret_string(id, &Value::Object(object).to_string())
+                    .await
+            }
+            TokenStore::Parameter(name) => {
+                let kind = parameter_kind.unwrap_or_else(|| "SecureString".to_owned());
+                self.parameters.put_parameter(name, token, &kind).await
+            }
+        }
     }
 }
 
-impl<S: SecretStore> ConversationSink for Salesforce<S> {
+impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
     async fn prepare(&self) -> Result<(), SalesforceError> {
         self.token(None).await.map(drop)
     }
@@ -351,8 +641,9 @@ impl<S: SecretStore> ConversationSink for Salesforce<S> {
                         .file_name(PART_FILENAME);
                     form.part(file.contact_id.clone(), part)
                 });
-                self.http
-                    .post(self.api_url(token, "conversations/upload"))
+                self.client
+                    .http
+                    .post(api_url(token, "conversations/upload"))
                     .bearer_auth(&token.value)
                     .multipart(form)
             })
@@ -378,8 +669,9 @@ impl<S: SecretStore> ConversationSink for Salesforce<S> {
         let ids = upload_ids.join(",");
         let (status, body) = self
             .send(|token| {
-                self.http
-                    .get(self.api_url(token, "conversations/upload"))
+                self.client
+                    .http
+                    .get(api_url(token, "conversations/upload"))
                     .query(&[("uploadIds", ids.as_str())])
                     .bearer_auth(&token.value)
             })
@@ -389,6 +681,15 @@ impl<S: SecretStore> ConversationSink for Salesforce<S> {
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     }
+}
+
+/// A Connect REST resource under the token's REST base; `resource` holds no user input that
+/// could climb out of it (ids are validated), so `join` stays under the base.
+fn api_url(token: &AccessToken, resource: &str) -> Url {
+    token
+        .api_base
+        .join(&format!("connect/{resource}"))
+        .unwrap_or_else(|_| token.api_base.clone())
 }
 
 /// Sends one request and reads its whole body. A request that gets no answer is worth another
