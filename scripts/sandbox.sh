@@ -2,9 +2,21 @@
 # The local sandbox: builds the function, starts the emulators of Amazon Connect, Contact Lens,
 # Secrets Manager and Salesforce with sample contacts, runs the function under cargo-lambda's
 # Lambda runtime emulator, and invokes both operations with the documented example payloads.
+#
+#   scripts/sandbox.sh [--secret-format project|scv|scv-ssm]
+#
+# The Salesforce credentials come from the project's secret (default), Service Cloud Voice's own
+# secret with its token-cache secret (scv), or SCV's older SSM parameters (scv-ssm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --rust-only
+
+secret_format=project
+case "${1:-}" in
+  "") ;;
+  --secret-format) secret_format=${2:?--secret-format needs project, scv or scv-ssm} ;;
+  *) echo "usage: scripts/sandbox.sh [--secret-format project|scv|scv-ssm]" >&2; exit 2 ;;
+esac
 
 port=${SANDBOX_PORT:-9009}
 work=$(mktemp -d)
@@ -38,9 +50,12 @@ print(json.dumps(doc, indent=2, ensure_ascii=False))'
 echo "sandbox: building the function and the emulators"
 cargo build --quiet -p contact-data-sync -p emulators --bins
 
-target/debug/emulators --env-file "$work/emulators.env" 2>"$work/emulators.log" &
+target/debug/emulators --env-file "$work/emulators.env" --secret-format "$secret_format" \
+  2>"$work/emulators.log" &
 pids+=($!)
 wait_for "the emulators" test -s "$work/emulators.env"
+echo "sandbox: Salesforce credentials from the $secret_format format:"
+grep '^SALESFORCE_' "$work/emulators.env"
 
 cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
   >"$work/runtime-api.log" 2>&1 &
