@@ -279,9 +279,10 @@ fn requests(o: &Options, stats: &Stats) -> String {
         ),
         // One secret read and one token per cold process.
         (Service::SecretsManager, 1),
+        // The token, one look at each conversation's entries (no duplicates), the uploads.
         (
             Service::Salesforce,
-            1 + o.contacts.div_ceil(UPLOAD_BATCH_SIZE) as u64,
+            1 + o.contacts as u64 + o.contacts.div_ceil(UPLOAD_BATCH_SIZE) as u64,
         ),
     ];
     let mut parts = Vec::new();
@@ -311,5 +312,6 @@ fn name(service: Service) -> &'static str {
         Service::SecretsManager => "SecretsManager",
         Service::Salesforce => "Salesforce",
         Service::Ssm => "SSM",
+        Service::S3 => "S3",
     }
 }

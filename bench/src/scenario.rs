@@ -243,5 +243,8 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         upload_requests: after.upload_requests - before.upload_requests,
         secret_writes: after.secret_writes - before.secret_writes,
         parameter_writes: after.parameter_writes - before.parameter_writes,
+        s3: service(Service::S3),
+        s3_list_requests: after.s3_list_requests - before.s3_list_requests,
+        s3_get_requests: after.s3_get_requests - before.s3_get_requests,
     }
 }

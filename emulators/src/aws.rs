@@ -1,12 +1,15 @@
-//! What the AWS emulators share: the SigV4 `Authorization` header check and the two error
-//! shapes (restJson1 for Connect and Contact Lens, awsJson1.1 for Secrets Manager and SSM).
+//! What the AWS emulators share: the SigV4 `Authorization` header check, the three error
+//! shapes (restJson1 for Connect and Contact Lens, awsJson1.1 for Secrets Manager and SSM,
+//! restXml for S3) and opaque paging tokens.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::fault::{self, Injected, RequestInfo};
-use crate::world::{Service, World};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
+use crate::world::{Service, World, splitmix64};
 
 /// Region the emulated account lives in (ARNs, credential scope of the test environment).
 pub(crate) const REGION: &str = "us-east-1";
@@ -16,33 +19,117 @@ pub(crate) const ACCOUNT_ID: &str = "123456789012";
 pub(crate) enum Protocol {
     RestJson,
     AwsJson,
+    RestXml,
 }
 
-/// An AWS error. Both protocols get the type in `x-amzn-ErrorType`, which the SDKs read first;
-/// awsJson1.1 also carries it in the body's `__type`, as Secrets Manager and SSM do.
+impl Protocol {
+    fn content_type(self) -> &'static str {
+        match self {
+            Protocol::RestJson => "application/json",
+            Protocol::AwsJson => "application/x-amz-json-1.1",
+            Protocol::RestXml => "application/xml",
+        }
+    }
+}
+
+/// An AWS error. The JSON protocols get the type in `x-amzn-ErrorType`, which the SDKs read
+/// first; awsJson1.1 also carries it in the body's `__type`, as Secrets Manager and SSM do.
+/// restXml carries it only in the body's `Code`, as S3 does.
 pub(crate) fn error(protocol: Protocol, status: u16, error_type: &str, message: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (content_type, body) = match protocol {
-        Protocol::RestJson => ("application/json", json!({ "Message": message })),
-        Protocol::AwsJson => (
-            "application/x-amz-json-1.1",
-            json!({ "__type": error_type, "Message": message }),
-        ),
+    let body = match protocol {
+        Protocol::RestJson => json!({ "Message": message }),
+        Protocol::AwsJson => json!({ "__type": error_type, "Message": message }),
+        Protocol::RestXml => return xml_error(status, error_type, message, &[]),
     };
     let headers = [
-        (header::CONTENT_TYPE.as_str(), content_type),
+        (header::CONTENT_TYPE.as_str(), protocol.content_type()),
         ("x-amzn-ErrorType", error_type),
     ];
-    (status, headers, body.to_string()).into_response()
+    (http_status(status), headers, body.to_string()).into_response()
 }
 
-/// A successful JSON response.
+fn http_status(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An S3 error document, `<Error><Code/><Message/>...extra...<RequestId/></Error>`, where
+/// `extra` are the elements some codes add (`Key` for NoSuchKey, `BucketName` for
+/// NoSuchBucket).
+pub(crate) fn xml_error(
+    status: u16,
+    code: &str,
+    message: &str,
+    extra: &[(&str, &str)],
+) -> Response {
+    let request_id = request_id();
+    let extra: String = extra
+        .iter()
+        .map(|(name, value)| format!("<{name}>{}</{name}>", xml_escape(value)))
+        .collect();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>\
+         {extra}<RequestId>{request_id}</RequestId></Error>",
+        xml_escape(code),
+        xml_escape(message)
+    );
+    let headers = [
+        (
+            header::CONTENT_TYPE.as_str(),
+            Protocol::RestXml.content_type(),
+        ),
+        ("x-amz-request-id", request_id.as_str()),
+    ];
+    (http_status(status), headers, body).into_response()
+}
+
+/// A 16-digit hex id like S3's `x-amz-request-id`. A process-wide counter rather than the
+/// world's id sequence, so that S3 traffic does not shift the ids other emulators hand out.
+pub(crate) fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{:016X}", splitmix64(NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Escapes text for an XML element or attribute.
+pub(crate) fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A successful response of a JSON protocol.
 pub(crate) fn ok(protocol: Protocol, body: &serde_json::Value) -> Response {
-    let content_type = match protocol {
-        Protocol::RestJson => "application/json",
-        Protocol::AwsJson => "application/x-amz-json-1.1",
-    };
-    ([(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, protocol.content_type())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A paging token. Hex keeps clients from mistaking it for something readable; what it
+/// holds (a position, bound to what is being listed) is up to the emulator.
+pub(crate) fn encode_token(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text of a token made by [`encode_token`]; None for anything else.
+pub(crate) fn decode_token(token: &str) -> Option<String> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The rejection of a request that is not SigV4-signed for `service`: an `Authorization` header
@@ -118,6 +205,7 @@ pub(crate) async fn check_faults(
     let request = RequestInfo {
         path,
         contact_ids: ids,
+        id_match: IdMatch::Equal,
     };
     match fault::check(world, service, request).await {
         Injected::Respond(response) => Err(response),
@@ -145,5 +233,27 @@ mod tests {
         let no_date = signed.replace("20261124", "2026");
         assert!(reject_unsigned(&headers(&no_date), "connect", Protocol::RestJson).is_some());
         assert!(reject_unsigned(&HeaderMap::new(), "connect", Protocol::RestJson).is_some());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_anything_else() {
+        let token = encode_token("bücket\nkey:1");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(decode_token(&token).as_deref(), Some("bücket\nkey:1"));
+        for bad in ["zz", "abc", "ff"] {
+            assert_eq!(decode_token(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn xml_errors_escape_their_text() {
+        assert_eq!(
+            xml_escape("a<b & \"c\" 'd'>"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
+        let response = xml_error(404, "NoSuchKey", "gone", &[("Key", "a&b")]);
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/xml");
+        assert_eq!(response.headers()["x-amz-request-id"].len(), 16);
     }
 }

@@ -8,7 +8,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use crate::aws::{self, ACCOUNT_ID, Protocol, REGION};
-use crate::fault::{self, Injected, RequestInfo};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::world::{ContactSpec, Service, World, splitmix64};
 
@@ -50,6 +50,7 @@ async fn describe_contact(
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: vec![&contact_id],
+        id_match: IdMatch::Equal,
     };
     if let Injected::Respond(response) = fault::check(&world, Service::Connect, request).await {
         return response;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::aws::{self, Protocol};
-use crate::fault::{self, Injected, RequestInfo};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::world::{ContactSpec, Service, World};
 
@@ -74,6 +74,7 @@ async fn list_segments(
     let fault_request = RequestInfo {
         path: uri.path(),
         contact_ids: vec![&request.contact_id],
+        id_match: IdMatch::Equal,
     };
     if let Injected::Respond(response) =
         fault::check(&world, Service::ContactLens, fault_request).await
@@ -174,24 +175,14 @@ fn segments_of(contact: &ContactSpec) -> Vec<Value> {
     segments
 }
 
-/// Tokens are opaque to clients; hex keeps them from being mistaken for a readable offset, and
-/// binding them to the contact rejects a token replayed for another contact.
+/// Tokens hold the offset of the next segment, bound to the contact so that a token replayed
+/// for another contact is rejected.
 fn encode_token(contact_id: &str, offset: usize) -> String {
-    format!("{contact_id}#{offset}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    aws::encode_token(&format!("{contact_id}#{offset}"))
 }
 
 fn decode_token(token: &str, contact_id: &str) -> Option<usize> {
-    if !token.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    let text = String::from_utf8(bytes).ok()?;
+    let text = aws::decode_token(token)?;
     let (token_contact, offset) = text.rsplit_once('#')?;
     (token_contact == contact_id).then(|| offset.parse().ok())?
 }

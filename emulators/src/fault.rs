@@ -62,7 +62,7 @@ impl Fault {
 
     /// An AWS error such as `aws_error(500, "InternalServiceException")`. Secrets Manager and
     /// SSM report client errors with status 400, Connect and Contact Lens with the type's own
-    /// status.
+    /// status; S3 gets it as the `Code` of its XML error (e.g. `aws_error(503, "SlowDown")`).
     pub fn aws_error(status: u16, error_type: &str) -> Fault {
         Fault::new(FaultAction::Aws {
             status,
@@ -113,7 +113,7 @@ impl Fault {
 
     /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
     /// part name of a Salesforce upload, the SecretId of a Secrets Manager request, one of the
-    /// parameter names of an SSM request).
+    /// parameter names of an SSM request, an S3 object key or listing prefix that contains it).
     pub fn for_contact(mut self, contact_id: &str) -> Fault {
         self.contact_id = Some(contact_id.to_owned());
         self
@@ -175,10 +175,32 @@ pub(crate) struct ArmedFault {
     pub fault: Fault,
 }
 
+/// How a fault's contact id is compared with a request's ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdMatch {
+    /// It is one of them: a contactId, part name, SecretId or parameter name.
+    Equal,
+    /// It occurs in one of them: S3 names contacts inside object keys and listing prefixes.
+    Within,
+}
+
 /// What a handler needs to know about a request to match faults against it.
 pub(crate) struct RequestInfo<'a> {
     pub path: &'a str,
     pub contact_ids: Vec<&'a str>,
+    pub id_match: IdMatch,
+}
+
+impl RequestInfo<'_> {
+    /// Whether the request is about contact `id`.
+    fn names(&self, id: &str) -> bool {
+        self.contact_ids
+            .iter()
+            .any(|candidate| match self.id_match {
+                IdMatch::Equal => *candidate == id,
+                IdMatch::Within => candidate.contains(id),
+            })
+    }
 }
 
 /// Finds the first armed fault matching the request, uses it up and returns what it does
@@ -198,7 +220,7 @@ fn take(
             && fault
                 .contact_id
                 .as_deref()
-                .is_none_or(|id| request.contact_ids.contains(&id));
+                .is_none_or(|id| request.names(id));
         if !matches {
             return false;
         }
@@ -256,6 +278,7 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
             Service::SecretsManager | Service::Ssm => {
                 aws::error(Protocol::AwsJson, status, &error_type, &message)
             }
+            Service::S3 => aws::error(Protocol::RestXml, status, &error_type, &message),
             // Salesforce has no AWS error shape; the type becomes a REST errorCode.
             Service::Salesforce => {
                 let body = serde_json::json!([{ "message": message, "errorCode": error_type }]);
@@ -289,6 +312,7 @@ mod tests {
         RequestInfo {
             path,
             contact_ids: contacts.to_vec(),
+            id_match: IdMatch::Equal,
         }
     }
 
@@ -382,5 +406,23 @@ mod tests {
                 .is_some()
             );
         }
+    }
+
+    #[test]
+    fn contact_ids_match_exactly_except_within_s3_keys() {
+        let mut faults = vec![ArmedFault {
+            service: Service::S3,
+            fault: Fault::http(500, "{}").for_contact("c-1").always(),
+        }];
+        let key = "Analysis/Voice/2026/01/02/c-1_analysis_2026-01-02T10:00:00Z.json";
+        assert!(take(&mut faults, Service::S3, &request("/b", &[key])).is_none());
+        assert!(take(&mut faults, Service::S3, &request("/b", &["c-1"])).is_some());
+        let within = |ids: &[&'static str]| RequestInfo {
+            path: "/b",
+            contact_ids: ids.to_vec(),
+            id_match: IdMatch::Within,
+        };
+        assert!(take(&mut faults, Service::S3, &within(&[key])).is_some());
+        assert!(take(&mut faults, Service::S3, &within(&["Analysis/Voice/2026/"])).is_none());
     }
 }

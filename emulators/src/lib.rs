@@ -1,12 +1,13 @@
 //! In-process HTTP emulators of the services contact-data-sync talks to: Amazon Connect
 //! (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments), Secrets Manager
-//! (GetSecretValue, PutSecretValue), SSM Parameter Store (GetParameters, PutParameter) and
-//! Salesforce (OAuth token endpoint and the Connect REST API's conversation upload resources).
+//! (GetSecretValue, PutSecretValue), SSM Parameter Store (GetParameters, PutParameter), S3
+//! (ListObjectsV2, GetObject: Contact Lens post-call analysis files) and Salesforce (OAuth
+//! token endpoint and the Connect REST API's conversation upload resources).
 //!
 //! They speak the services' real wire formats so that the function's integration tests can use
 //! the real AWS SDK clients and reqwest against them. All of them share one [`World`]: the
-//! contacts, secrets, parameters, Salesforce clients, recorded uploads, injected faults and
-//! counters.
+//! contacts, secrets, parameters, S3 objects, Salesforce clients, recorded uploads and
+//! conversation entries, injected faults and counters.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -27,25 +28,30 @@ mod contact_lens;
 mod fault;
 mod latency;
 mod runtime_api;
+mod s3;
 mod salesforce;
 mod sample;
 mod secrets_manager;
 mod server;
 mod ssm;
+mod utc;
 mod world;
 
 pub use connect::start_connect;
 pub use contact_lens::start_contact_lens;
 pub use fault::Fault;
 pub use runtime_api::{InvokeError, MAX_PAYLOAD_BYTES, RuntimeApi};
+pub use s3::start_s3;
 pub use salesforce::{start_salesforce, start_salesforce_on};
 pub use sample::{
-    SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT,
-    SAMPLE_NO_TRANSCRIPT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CALL_CENTER, SANDBOX_CLIENT_ID,
-    SANDBOX_SECRET_ID, SANDBOX_USERNAME, SCV_STALE_TOKEN, client_credentials_secret_json,
-    generated_contacts, jwt_secret_json, register_sandbox_salesforce, register_scv_salesforce,
-    sample_world, scv_secret_json, scv_secret_name, scv_token_key, scv_token_secret_name,
-    test_private_key_pem, test_public_key_pem,
+    SAMPLE_ANALYSIS_BUCKET, SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS,
+    SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT, SAMPLE_OLD_CALL,
+    SAMPLE_OLD_CALL_MIDNIGHT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CALL_CENTER, SANDBOX_CLIENT_ID,
+    SANDBOX_SECRET_ID, SANDBOX_USERNAME, SCV_STALE_TOKEN, analysis_file_json, analysis_key,
+    client_credentials_secret_json, fill_analysis_day, generated_contacts, jwt_secret_json,
+    put_analysis_file, register_sandbox_salesforce, register_scv_salesforce, sample_world,
+    scv_secret_json, scv_secret_name, scv_token_key, scv_token_secret_name, test_private_key_pem,
+    test_public_key_pem,
 };
 pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};

@@ -3,22 +3,23 @@
 //! ```text
 //! emulators [--env-file PATH] [--instance-id ID] [--secret-format project|scv|scv-ssm]
 //!           [--connect-port N] [--contact-lens-port N] [--secrets-manager-port N]
-//!           [--ssm-port N] [--salesforce-port N] [--salesforce-api-port N]
+//!           [--ssm-port N] [--s3-port N] [--salesforce-port N] [--salesforce-api-port N]
 //! ```
 //! Two Salesforce servers share one org: the first is the login host (and the instance URL
 //! its tokens name), the second the REST API base of the Service Cloud Voice secret and
 //! parameters, `{second}/services/data/v62.0/`. The world holds both the project's secret and
 //! SCV's (secrets and SSM parameters of call center `SandboxCallCenter`); `--secret-format`
-//! picks which one the function is told to read. Writes the function's environment (KEY=VALUE
-//! lines) to the env file, or stdout without one, then serves until interrupted, logging each
-//! request to stderr.
+//! picks which one the function is told to read. The sample contacts older than 24 hours have
+//! their Contact Lens post-call analysis files in S3, in the bucket named by `ANALYSIS_BUCKET`.
+//! Writes the function's environment (KEY=VALUE lines) to the env file, or stdout without one,
+//! then serves until interrupted, logging each request to stderr.
 
 use std::process::ExitCode;
 
 use emulators::{
-    Emulators, Ports, SANDBOX_CALL_CENTER, SANDBOX_SECRET_ID, register_sandbox_salesforce,
-    register_scv_salesforce, sample_world, scv_secret_name, scv_token_secret_name,
-    start_salesforce_on,
+    Emulators, Ports, SAMPLE_ANALYSIS_BUCKET, SANDBOX_CALL_CENTER, SANDBOX_SECRET_ID,
+    register_sandbox_salesforce, register_scv_salesforce, sample_world, scv_secret_name,
+    scv_token_secret_name, start_salesforce_on,
 };
 
 const DEFAULT_INSTANCE_ID: &str = "8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f";
@@ -27,7 +28,7 @@ const SCV_API_PATH: &str = "/services/data/v62.0/";
 const USAGE: &str = "usage: emulators [--env-file PATH] [--instance-id ID] \
                      [--secret-format project|scv|scv-ssm] [--connect-port N] \
                      [--contact-lens-port N] [--secrets-manager-port N] [--ssm-port N] \
-                     [--salesforce-port N] [--salesforce-api-port N]";
+                     [--s3-port N] [--salesforce-port N] [--salesforce-api-port N]";
 
 /// Where the function is told to find its Salesforce connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--contact-lens-port" => parsed.ports.contact_lens = port()?,
             "--secrets-manager-port" => parsed.ports.secrets_manager = port()?,
             "--ssm-port" => parsed.ports.ssm = port()?,
+            "--s3-port" => parsed.ports.s3 = port()?,
             "--salesforce-port" => parsed.ports.salesforce = port()?,
             "--salesforce-api-port" => parsed.salesforce_api_port = port()?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
@@ -145,6 +147,7 @@ async fn main() -> ExitCode {
 
     let mut env = emulators.aws_env();
     env.push(("CONNECT_INSTANCE_ID".into(), args.instance_id.clone()));
+    env.push(("ANALYSIS_BUCKET".into(), SAMPLE_ANALYSIS_BUCKET.to_owned()));
     env.extend(salesforce_env(
         args.secret_format,
         &login_url,
@@ -187,12 +190,15 @@ mod tests {
             "4601",
             "--salesforce-api-port",
             "4602",
+            "--s3-port",
+            "4603",
             "--secret-format",
             "scv-ssm",
         ])
         .unwrap();
         assert_eq!(args.ports.ssm, 4601);
         assert_eq!(args.salesforce_api_port, 4602);
+        assert_eq!(args.ports.s3, 4603);
         assert_eq!(args.secret_format, SecretFormat::ScvSsm);
         assert_eq!(parse(&[]).unwrap().secret_format, SecretFormat::Project);
         let bad = parse(&["--secret-format", "ssm"]).err().unwrap();

@@ -1,6 +1,7 @@
 //! Sample data: the documented example contacts plus one contact per failure path, generated
-//! contacts for benchmarks, the test RSA keypair, the function's secret JSON and the Service
-//! Cloud Voice (SCV) secrets and parameters the function can read instead.
+//! contacts for benchmarks, Contact Lens post-call analysis files, the test RSA keypair, the
+//! function's secret JSON and the Service Cloud Voice (SCV) secrets and parameters the function
+//! can read instead.
 //!
 //! Sample contacts (all in [`sample_world`]):
 //!
@@ -12,15 +13,19 @@
 //! | [`SAMPLE_NO_AGENT`] | `0LQ1Q000003SB02` | finished without reaching an agent: no AgentInfo (has customer turns) |
 //! | [`SAMPLE_ANALYSIS_RUNNING`] | `0LQ1Q000003SB03` | finished, but Contact Lens still answers with a NextToken after the last segment |
 //! | [`SAMPLE_NO_TRANSCRIPT`] | `0LQ1Q000003SB04` | finished, agent, only a Categories segment: zero transcript turns |
-//! | [`SAMPLE_REALTIME_UNAVAILABLE`] | `0LQ1Q000003SB05` | finished 30 h ago: Contact Lens answers 404 ResourceNotFoundException |
+//! | [`SAMPLE_REALTIME_UNAVAILABLE`] | `0LQ1Q000003SB05` | finished 30 h ago: Contact Lens answers 404 ResourceNotFoundException, and there is no analysis file either |
+//! | [`SAMPLE_OLD_CALL`] | `0LQ1Q000003SB06` | finished about 50 h ago: Contact Lens 404, analysis files (raw and redacted) in [`SAMPLE_ANALYSIS_BUCKET`]; 6 turns of German, French and Japanese, a Categories match after turn 2 |
+//! | [`SAMPLE_OLD_CALL_MIDNIGHT`] | `0LQ1Q000003SB07` | connected at 23:58 UTC two days ago, ended 00:02 the next day: Contact Lens 404, analysis files dated by the first day (timed by the second); 5 turns of French and Japanese |
 //!
 //! Wall-clock times are relative to when the world is built (recent calls, inside Contact
-//! Lens' 24-hour window, except the unavailable one); everything else is fixed. Each contact's
+//! Lens' 24-hour window, except the last three); everything else is fixed. Each contact's
 //! disconnect time leaves room for the last turn whether a client anchors the offsets at the
 //! contact's initiation or at the agent connection.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::aws::ACCOUNT_ID;
+use crate::utc::{DAY_MS, Utc, day_start};
 use crate::world::{CategoryMatch, ContactSpec, Segment, World, now_ms, splitmix64};
 
 pub const SAMPLE_INTERNATIONAL: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
@@ -30,6 +35,11 @@ pub const SAMPLE_NO_AGENT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a02";
 pub const SAMPLE_ANALYSIS_RUNNING: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a03";
 pub const SAMPLE_NO_TRANSCRIPT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a04";
 pub const SAMPLE_REALTIME_UNAVAILABLE: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a05";
+pub const SAMPLE_OLD_CALL: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a06";
+pub const SAMPLE_OLD_CALL_MIDNIGHT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a07";
+
+/// The bucket [`sample_world`] keeps Contact Lens post-call analysis files in.
+pub const SAMPLE_ANALYSIS_BUCKET: &str = "amazon-connect-sample-recordings";
 
 /// The sandbox's connected app, user and secret name (see [`register_sandbox_salesforce`]).
 pub const SANDBOX_CLIENT_ID: &str = "3MVG9emulator.sandbox.consumer.key";
@@ -325,7 +335,361 @@ pub fn sample_world(instance_id: &str) -> World {
             Vec::new(),
         )
     });
+
+    let delivery_issue = vec![CategoryMatch {
+        after_segment: 2,
+        matched_categories: vec!["Delivery issue".to_owned()],
+    }];
+    let old_call = ContactSpec {
+        realtime_available: false,
+        ..finished(
+            SAMPLE_OLD_CALL,
+            "0LQ1Q000003SB06",
+            now - 50 * HOUR_MS,
+            turns("1a06", &OLD_CALL_TURNS),
+            delivery_issue,
+        )
+    };
+    // 23:58 UTC two days ago: at least 24 h ago whatever the time now.
+    let connected = day_start(now) - DAY_MS - 2 * MINUTE_MS;
+    let midnight_call = ContactSpec {
+        realtime_available: false,
+        disconnect_ms: Some(connected + 4 * MINUTE_MS),
+        ..finished(
+            SAMPLE_OLD_CALL_MIDNIGHT,
+            "0LQ1Q000003SB07",
+            connected - 35_000,
+            turns("1a07", &MIDNIGHT_CALL_TURNS),
+            Vec::new(),
+        )
+    };
+    for contact in [old_call, midnight_call] {
+        for redacted in [false, true] {
+            put_analysis_file(&world, SAMPLE_ANALYSIS_BUCKET, &contact, redacted);
+        }
+        world.add_contact(contact);
+    }
     world
+}
+
+const OLD_CALL_TURNS: [(&str, &str); 6] = [
+    (
+        "AGENT",
+        "Guten Tag, Sie sprechen mit Jürgen. Wie kann ich Ihnen helfen?",
+    ),
+    (
+        "CUSTOMER",
+        "Grüß Gott! Meine Bestellung 58213 ist noch nicht da, und die Lieferadresse in Köln \
+         stimmt nicht.",
+    ),
+    (
+        "AGENT",
+        "Das tut mir leid. Ich ändere die Adresse sofort: „Am Weiher 12“, richtig?",
+    ),
+    (
+        "CUSTOMER",
+        "Genau, danke schön. Ça marche très bien, merci beaucoup !",
+    ),
+    ("AGENT", "田中様、他にご質問はございますか？"),
+    ("CUSTOMER", "いいえ、大丈夫です。ありがとうございました。🙇"),
+];
+
+const MIDNIGHT_CALL_TURNS: [(&str, &str); 5] = [
+    (
+        "AGENT",
+        "Bonsoir, ici Hélène du service client. Que puis-je faire pour vous ?",
+    ),
+    (
+        "CUSTOMER",
+        "Bonsoir ! Ma carte a été débitée deux fois : 49,90 € à chaque fois.",
+    ),
+    (
+        "AGENT",
+        "Je vois les deux prélèvements. Je rembourse le doublon tout de suite.",
+    ),
+    (
+        "CUSTOMER",
+        "Très bien. 夜遅くにすみません、ありがとうございます。",
+    ),
+    (
+        "AGENT",
+        "どういたしまして。返金は三日以内に反映されます。Bonne nuit !",
+    ),
+];
+
+/// What analysis files give as CustomerMetadata.InstanceId. The file is built from the contact
+/// alone, which does not name its instance, so it is a fixed placeholder, not the world's.
+const ANALYSIS_INSTANCE_ID: &str = "00000000-0000-4000-8000-0000000a11a5";
+
+/// Where Contact Lens writes a contact's post-call analysis file:
+/// `Analysis/Voice/YYYY/MM/DD/<contactId>_analysis_<YYYY-MM-DDTHH:MM:SSZ>.json`, dated by the
+/// agent connection (UTC) and timed by the disconnect, since the file is written after the
+/// call; the redacted copy is
+/// `Analysis/Voice/Redacted/YYYY/MM/DD/<contactId>_analysis_redacted_<time>.json`.
+///
+/// # Panics
+/// For a contact without an agent connection or a disconnect: there is no such file.
+pub fn analysis_key(contact: &ContactSpec, redacted: bool) -> String {
+    let (connected, ended) = analysed_call(contact);
+    let (folder, name) = if redacted {
+        ("Analysis/Voice/Redacted", "analysis_redacted")
+    } else {
+        ("Analysis/Voice", "analysis")
+    };
+    format!(
+        "{folder}/{}/{}_{name}_{}.json",
+        Utc::at(connected).date_path(),
+        contact.contact_id,
+        Utc::at(ended).iso_seconds()
+    )
+}
+
+/// (agent connection, disconnect) of a call Contact Lens analysed after it ended.
+fn analysed_call(contact: &ContactSpec) -> (i64, i64) {
+    match (contact.connected_to_agent_ms, contact.disconnect_ms) {
+        (Some(connected), Some(ended)) => (connected, ended),
+        _ => panic!(
+            "contact {} has no post-call analysis: it needs an agent connection and a disconnect",
+            contact.contact_id
+        ),
+    }
+}
+
+/// A contact's post-call analysis file as Contact Lens writes it (version 1.1.0): metadata,
+/// participants, categories, conversation characteristics and the `Transcript` turns with the
+/// same Id, ParticipantId, Content, offsets and Sentiment as the real-time segments, plus a
+/// LoudnessScore per second. The redacted file differs only in `ContentMetadata` and in the
+/// turns' Content, where every run of digits and every name of a fixed list (those the sample
+/// speech uses) reads `[PII]`. CustomerMetadata.InstanceId is a fixed placeholder: the contact
+/// does not name its instance.
+///
+/// # Panics
+/// For a contact without an agent connection or a disconnect, as [`analysis_key`].
+pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
+    let (connected, _) = analysed_call(contact);
+    let content_metadata = if redacted {
+        json!({ "Output": "Redacted", "RedactionTypes": ["PII"] })
+    } else {
+        json!({ "Output": "Raw" })
+    };
+    let transcript: Vec<Value> = contact
+        .segments
+        .iter()
+        .map(|turn| {
+            json!({
+                "BeginOffsetMillis": turn.begin_offset_millis,
+                "EndOffsetMillis": turn.end_offset_millis,
+                "Id": turn.id,
+                "ParticipantId": turn.participant_id,
+                "Content": if redacted { redact(&turn.content) } else { turn.content.clone() },
+                "Sentiment": turn.sentiment,
+                "LoudnessScore": loudness(turn),
+            })
+        })
+        .collect();
+    let recording = format!(
+        "s3://{SAMPLE_ANALYSIS_BUCKET}/connect/sample/CallRecordings/{}/{}_{}_UTC.wav",
+        Utc::at(connected).date_path(),
+        contact.contact_id,
+        recording_time(connected)
+    );
+    json!({
+        "Version": "1.1.0",
+        "AccountId": ACCOUNT_ID,
+        "Channel": "VOICE",
+        "ContentMetadata": content_metadata,
+        "JobStatus": "COMPLETED",
+        "LanguageCode": "en-US",
+        "Participants": participants(&contact.segments),
+        "Categories": categories(contact),
+        "ConversationCharacteristics": characteristics(&contact.segments),
+        "CustomerMetadata": {
+            "ContactId": contact.contact_id,
+            "InstanceId": ANALYSIS_INSTANCE_ID,
+            "InputS3Uri": recording,
+        },
+        "Transcript": transcript,
+    })
+    .to_string()
+}
+
+/// `YYYYMMDDTHH:MM`, as call recording names carry their start.
+fn recording_time(ms: i64) -> String {
+    let at = Utc::at(ms);
+    format!(
+        "{:04}{:02}{:02}T{:02}:{:02}",
+        at.year, at.month, at.day, at.hour, at.minute
+    )
+}
+
+/// Each ParticipantId the transcript uses, with its role, in order of first appearance.
+fn participants(segments: &[Segment]) -> Vec<Value> {
+    let mut seen: Vec<&Segment> = Vec::new();
+    for segment in segments {
+        if !seen
+            .iter()
+            .any(|s| s.participant_id == segment.participant_id)
+        {
+            seen.push(segment);
+        }
+    }
+    seen.iter()
+        .map(
+            |s| json!({ "ParticipantId": s.participant_id, "ParticipantRole": s.participant_role }),
+        )
+        .collect()
+}
+
+/// The matched categories, each pointing at the turn that matched it (the one before it).
+fn categories(contact: &ContactSpec) -> Value {
+    let mut names = Vec::new();
+    let mut details = Map::new();
+    for category in &contact.categories {
+        let turn = category
+            .after_segment
+            .checked_sub(1)
+            .and_then(|i| contact.segments.get(i));
+        let points: Vec<Value> = turn
+            .map(|t| json!({ "BeginOffsetMillis": t.begin_offset_millis, "EndOffsetMillis": t.end_offset_millis }))
+            .into_iter()
+            .collect();
+        for name in &category.matched_categories {
+            names.push(name.clone());
+            details.insert(name.clone(), json!({ "PointsOfInterest": points }));
+        }
+    }
+    json!({ "MatchedCategories": names, "MatchedDetails": details })
+}
+
+/// Talk time and overall sentiment (-5 to 5) by role; no interruptions, no silences measured.
+fn characteristics(segments: &[Segment]) -> Value {
+    let mut talk = Map::new();
+    let mut sentiment = Map::new();
+    let mut roles: Vec<&str> = segments
+        .iter()
+        .map(|s| s.participant_role.as_str())
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    for role in roles {
+        let turns: Vec<&Segment> = segments
+            .iter()
+            .filter(|s| s.participant_role == role)
+            .collect();
+        let millis: i64 = turns
+            .iter()
+            .map(|t| t.end_offset_millis - t.begin_offset_millis)
+            .sum();
+        let score: f64 = turns
+            .iter()
+            .map(|t| match t.sentiment.as_str() {
+                "POSITIVE" => 5.0,
+                "NEGATIVE" => -5.0,
+                _ => 0.0,
+            })
+            .sum::<f64>()
+            / turns.len() as f64;
+        talk.insert(role.to_owned(), json!({ "TotalTimeMillis": millis }));
+        sentiment.insert(role.to_owned(), json!((score * 10.0).round() / 10.0));
+    }
+    let talk_total: i64 = segments
+        .iter()
+        .map(|t| t.end_offset_millis - t.begin_offset_millis)
+        .sum();
+    json!({
+        "TotalConversationDurationMillis": segments.iter().map(|s| s.end_offset_millis).max().unwrap_or(0),
+        "TalkTime": { "TotalTimeMillis": talk_total, "DetailsByParticipant": talk },
+        "Sentiment": { "OverallSentiment": sentiment },
+        "Interruptions": { "TotalCount": 0, "TotalTimeMillis": 0, "InterruptionsByInterrupter": {} },
+        "NonTalkTime": { "TotalTimeMillis": 0, "Instances": [] },
+    })
+}
+
+/// One loudness score (decibels) per started second of the turn, derived from its id.
+fn loudness(turn: &Segment) -> Vec<f64> {
+    let seconds = (turn.end_offset_millis - turn.begin_offset_millis + 999) / 1000;
+    let seed = turn
+        .id
+        .bytes()
+        .fold(0u64, |h, b| splitmix64(h ^ u64::from(b)));
+    (0..seconds.max(1))
+        .map(|second| {
+            let noise = splitmix64(seed.wrapping_add(second.unsigned_abs())) % 3000;
+            55.0 + noise as f64 / 100.0
+        })
+        .collect()
+}
+
+/// The names and places the sample speech uses; redaction replaces them and every run of
+/// digits with `[PII]`, as Contact Lens marks redacted PII.
+const PII_WORDS: &[&str] = &[
+    "Zoë", "Anaïs", "Muñoz", "Gérard", "Jürgen", "Köln", "Hélène", "佐藤", "田中",
+];
+
+fn redact(content: &str) -> String {
+    let mut redacted = String::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(c) = rest.chars().next() {
+        let starts_word = !redacted
+            .chars()
+            .last()
+            .is_some_and(|p: char| p.is_ascii_alphanumeric());
+        let name = PII_WORDS.iter().find(|word| {
+            rest.strip_prefix(**word).is_some_and(|after| {
+                starts_word
+                    && !after
+                        .chars()
+                        .next()
+                        .is_some_and(|n| n.is_ascii_alphanumeric())
+            })
+        });
+        if let Some(name) = name {
+            redacted.push_str("[PII]");
+            rest = &rest[name.len()..];
+        } else if c.is_numeric() {
+            redacted.push_str("[PII]");
+            rest = rest.trim_start_matches(char::is_numeric);
+        } else {
+            redacted.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    redacted
+}
+
+/// Stores the contact's analysis file (raw or redacted) under [`analysis_key`] in `bucket`,
+/// last modified at the disconnect.
+///
+/// # Panics
+/// For a contact without an agent connection or a disconnect, as [`analysis_key`].
+pub fn put_analysis_file(world: &World, bucket: &str, contact: &ContactSpec, redacted: bool) {
+    let (_, ended) = analysed_call(contact);
+    let file = analysis_file_json(contact, redacted).into_bytes();
+    world
+        .lock()
+        .store_object(bucket, &analysis_key(contact, redacted), file, ended);
+}
+
+/// Makes the UTC day holding `day_prefix_ms` a busy one: the analysis files, raw and redacted,
+/// of `n` other contacts (as [`generated_contacts`] makes them from `seed`, with 4 turns each)
+/// whose calls connected at evenly spread times of that day, so each of the day's two
+/// prefixes holds `n` more keys. The contacts themselves are not added to the world.
+pub fn fill_analysis_day(world: &World, bucket: &str, day_prefix_ms: i64, n: usize, seed: u64) {
+    let start = day_start(day_prefix_ms);
+    let spacing = DAY_MS / i64::try_from(n.max(1)).unwrap_or(i64::MAX);
+    for (contact, slot) in generated_contacts(n, 4, seed).into_iter().zip(0..) {
+        let connected = start + slot * spacing;
+        let shift = connected - contact.connected_to_agent_ms.unwrap_or(connected);
+        let contact = ContactSpec {
+            initiation_ms: contact.initiation_ms + shift,
+            connected_to_agent_ms: Some(connected),
+            disconnect_ms: contact.disconnect_ms.map(|ended| ended + shift),
+            ..contact
+        };
+        for redacted in [false, true] {
+            put_analysis_file(world, bucket, &contact, redacted);
+        }
+    }
 }
 
 fn last_end(segments: &[Segment]) -> i64 {
@@ -722,5 +1086,182 @@ mod tests {
         assert_eq!(a[0].2.len(), 20);
         let ids: std::collections::HashSet<_> = a.iter().map(|c| &c.0).collect();
         assert_eq!(ids.len(), 3);
+    }
+
+    /// 2024-02-29T23:58:00Z: a leap day, and the last minutes of a month.
+    const LEAP_DAY_2358: i64 = 1_709_251_080_000;
+
+    fn call(connected: i64, ended: i64) -> ContactSpec {
+        ContactSpec {
+            contact_id: "c-1".into(),
+            initiation_ms: connected - 30_000,
+            connected_to_agent_ms: Some(connected),
+            disconnect_ms: Some(ended),
+            ..ContactSpec::default()
+        }
+    }
+
+    #[test]
+    fn analysis_keys_are_dated_by_the_connection_and_timed_by_the_disconnect() {
+        let across_midnight = call(LEAP_DAY_2358, LEAP_DAY_2358 + 4 * MINUTE_MS + 15_000);
+        assert_eq!(
+            analysis_key(&across_midnight, false),
+            "Analysis/Voice/2024/02/29/c-1_analysis_2024-03-01T00:02:15Z.json"
+        );
+        assert_eq!(
+            analysis_key(&across_midnight, true),
+            "Analysis/Voice/Redacted/2024/02/29/c-1_analysis_redacted_2024-03-01T00:02:15Z.json"
+        );
+        // 2023-12-31T23:59:59.999Z to 2024-01-01T00:00:30Z.
+        let new_year = call(1_704_067_199_999, 1_704_067_230_000);
+        assert_eq!(
+            analysis_key(&new_year, false),
+            "Analysis/Voice/2023/12/31/c-1_analysis_2024-01-01T00:00:30Z.json"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "has no post-call analysis")]
+    fn calls_still_in_progress_have_no_analysis_file() {
+        let world = sample_world("instance");
+        analysis_key(&world.contact(SAMPLE_IN_PROGRESS).unwrap(), false);
+    }
+
+    #[test]
+    fn redaction_replaces_listed_names_and_digit_runs_only() {
+        assert_eq!(
+            redact("Zoë paid 49,90 € for A-1024, not Zoëlle."),
+            "[PII] paid [PII],[PII] € for A-[PII], not Zoëlle."
+        );
+        assert_eq!(redact("担当の佐藤です。"), "担当の[PII]です。");
+        assert_eq!(redact("Señora Muñoz-Gérard 🙏🏽"), "Señora [PII]-[PII] 🙏🏽");
+    }
+
+    fn parse(json: &str) -> Value {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn analysis_files_keep_utf8_speech_and_redact_only_content() {
+        let world = sample_world("instance");
+        let contact = world.contact(SAMPLE_OLD_CALL).unwrap();
+        let raw = parse(&analysis_file_json(&contact, false));
+        let redacted = parse(&analysis_file_json(&contact, true));
+        assert_eq!(raw["Version"], "1.1.0");
+        assert_eq!(raw["Channel"], "VOICE");
+        assert_eq!(raw["JobStatus"], "COMPLETED");
+        assert_eq!(raw["ContentMetadata"]["Output"], "Raw");
+        assert_eq!(redacted["ContentMetadata"]["Output"], "Redacted");
+        assert_eq!(raw["CustomerMetadata"]["ContactId"], SAMPLE_OLD_CALL);
+        assert_eq!(
+            raw["Participants"],
+            json!([
+                { "ParticipantId": "AGENT", "ParticipantRole": "AGENT" },
+                { "ParticipantId": "CUSTOMER", "ParticipantRole": "CUSTOMER" },
+            ])
+        );
+        assert_eq!(
+            raw["Categories"]["MatchedCategories"],
+            json!(["Delivery issue"])
+        );
+        let poi = &raw["Categories"]["MatchedDetails"]["Delivery issue"]["PointsOfInterest"][0];
+        assert_eq!(
+            poi["BeginOffsetMillis"],
+            contact.segments[1].begin_offset_millis
+        );
+
+        let turns = |file: &Value| file["Transcript"].as_array().unwrap().clone();
+        let (raw_turns, redacted_turns) = (turns(&raw), turns(&redacted));
+        assert_eq!(raw_turns.len(), contact.segments.len());
+        for ((raw_turn, redacted_turn), segment) in
+            raw_turns.iter().zip(&redacted_turns).zip(&contact.segments)
+        {
+            assert_eq!(raw_turn["Content"], segment.content.as_str());
+            assert_eq!(raw_turn["Id"], segment.id.as_str());
+            assert_eq!(raw_turn["ParticipantId"], segment.participant_role.as_str());
+            assert_eq!(raw_turn["BeginOffsetMillis"], segment.begin_offset_millis);
+            assert!(!raw_turn["LoudnessScore"].as_array().unwrap().is_empty());
+            let mut unredacted = redacted_turn.clone();
+            unredacted["Content"] = raw_turn["Content"].clone();
+            assert_eq!(&unredacted, raw_turn, "only Content may differ");
+        }
+        let text = |turns: &[Value]| {
+            turns
+                .iter()
+                .map(|t| t["Content"].as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let (raw_text, redacted_text) = (text(&raw_turns), text(&redacted_turns));
+        for secret in ["Jürgen", "58213", "Köln", "田中", "12"] {
+            assert!(raw_text.contains(secret), "{secret}");
+            assert!(!redacted_text.contains(secret), "{secret}");
+        }
+        for kept in [
+            "Grüß Gott",
+            "Ça marche très bien",
+            "ありがとうございました。🙇",
+        ] {
+            assert!(redacted_text.contains(kept), "{kept}");
+        }
+    }
+
+    #[test]
+    fn old_sample_calls_have_their_files_under_the_connection_day() {
+        let world = sample_world("instance");
+        let now = now_ms();
+        for id in [SAMPLE_OLD_CALL, SAMPLE_OLD_CALL_MIDNIGHT] {
+            let contact = world.contact(id).unwrap();
+            assert!(!contact.realtime_available);
+            assert!(contact.disconnect_ms.unwrap() < now - 24 * HOUR_MS);
+            assert!(
+                contact.connected_to_agent_ms.unwrap() + last_end(&contact.segments)
+                    < contact.disconnect_ms.unwrap()
+            );
+            assert_eq!(contact.voice_call_id.len(), 15);
+            for redacted in [false, true] {
+                let stored =
+                    world.object(SAMPLE_ANALYSIS_BUCKET, &analysis_key(&contact, redacted));
+                assert_eq!(
+                    stored,
+                    Some(analysis_file_json(&contact, redacted).into_bytes())
+                );
+            }
+        }
+        let midnight = world.contact(SAMPLE_OLD_CALL_MIDNIGHT).unwrap();
+        let connected = Utc::at(midnight.connected_to_agent_ms.unwrap());
+        let ended = Utc::at(midnight.disconnect_ms.unwrap());
+        assert_eq!(
+            (connected.hour, connected.minute, connected.second),
+            (23, 58, 0)
+        );
+        assert_eq!(
+            day_start(now) - DAY_MS - 2 * MINUTE_MS,
+            midnight.connected_to_agent_ms.unwrap()
+        );
+        assert_ne!(connected.date_path(), ended.date_path());
+        let key = analysis_key(&midnight, false);
+        assert!(
+            key.starts_with(&format!("Analysis/Voice/{}/", connected.date_path())),
+            "{key}"
+        );
+        assert!(
+            key.ends_with(&format!("_{}.json", ended.iso_seconds())),
+            "{key}"
+        );
+        assert!(midnight.segments.iter().any(|s| s.content.contains('€')));
+    }
+
+    #[test]
+    fn a_filled_day_holds_n_more_keys_under_each_prefix() {
+        let world = World::new("instance");
+        let day = 1_768_435_200_000; // 2026-01-15
+        fill_analysis_day(&world, "bucket", day + 5 * HOUR_MS, 30, 9);
+        let state = world.lock();
+        let keys = &state.s3.buckets["bucket"];
+        let under = |prefix: &str| keys.keys().filter(|k| k.starts_with(prefix)).count();
+        assert_eq!(under("Analysis/Voice/2026/01/15/"), 30);
+        assert_eq!(under("Analysis/Voice/Redacted/2026/01/15/"), 30);
+        assert_eq!(keys.len(), 60);
     }
 }

@@ -149,6 +149,7 @@ pub struct Ports {
     pub secrets_manager: u16,
     pub salesforce: u16,
     pub ssm: u16,
+    pub s3: u16,
 }
 
 /// All the emulators over one [`World`].
@@ -158,6 +159,7 @@ pub struct Emulators {
     pub secrets_manager: Server,
     pub salesforce: Server,
     pub ssm: Server,
+    pub s3: Server,
 }
 
 /// Dummy credentials: the emulators only check that requests are signed.
@@ -177,6 +179,7 @@ impl Emulators {
             secrets_manager: crate::secrets_manager::start_on(world, ports.secrets_manager).await,
             salesforce: crate::salesforce::start_salesforce_on(world, ports.salesforce).await,
             ssm: crate::ssm::start_on(world, ports.ssm).await,
+            s3: crate::s3::start_on(world, ports.s3).await,
         }
     }
 
@@ -194,6 +197,8 @@ impl Emulators {
                 self.secrets_manager.url(),
             ),
             ("AWS_ENDPOINT_URL_SSM", self.ssm.url()),
+            // S3 clients must also use path-style addressing: `/{bucket}/{key}` on this host.
+            ("AWS_ENDPOINT_URL_S3", self.s3.url()),
             ("AWS_REGION", crate::aws::REGION.to_owned()),
             ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY.to_owned()),

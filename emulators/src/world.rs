@@ -1,11 +1,12 @@
 //! The state shared by all emulators: what exists in the emulated accounts, what the client
 //! did to it, and how the emulators are told to misbehave.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
+use serde_json::{Value, json};
 
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
@@ -18,6 +19,7 @@ pub enum Service {
     SecretsManager,
     Salesforce,
     Ssm,
+    S3,
 }
 
 impl Service {
@@ -28,6 +30,7 @@ impl Service {
             Service::SecretsManager => "secrets-manager",
             Service::Salesforce => "salesforce",
             Service::Ssm => "ssm",
+            Service::S3 => "s3",
         }
     }
 }
@@ -131,6 +134,11 @@ pub struct Stats {
     pub secret_writes: u64,
     /// Successful SSM PutParameter calls.
     pub parameter_writes: u64,
+    pub s3: ServiceStats,
+    /// Signed S3 ListObjectsV2 requests, whatever their outcome: the cost of finding a file.
+    pub s3_list_requests: u64,
+    /// Signed S3 GetObject requests, whatever their outcome.
+    pub s3_get_requests: u64,
 }
 
 impl Stats {
@@ -141,6 +149,7 @@ impl Stats {
             Service::SecretsManager => self.secrets_manager,
             Service::Salesforce => self.salesforce,
             Service::Ssm => self.ssm,
+            Service::S3 => self.s3,
         }
     }
 
@@ -151,6 +160,7 @@ impl Stats {
             Service::SecretsManager => &mut self.secrets_manager,
             Service::Salesforce => &mut self.salesforce,
             Service::Ssm => &mut self.ssm,
+            Service::S3 => &mut self.s3,
         }
     }
 }
@@ -208,8 +218,83 @@ pub(crate) struct SalesforceState {
     pub client_secrets: HashMap<String, String>,
     pub tokens: HashSet<String>,
     pub uploads: Vec<UploadRecord>,
+    /// What each conversation holds, in the shape `.../entries` returns, by conversation id
+    /// and entry identifier: uploaded and real-time entries alike, one per identifier.
+    pub conversations: HashMap<String, HashMap<String, Value>>,
+    /// Uploaded entries whose identifier their conversation already held.
+    pub duplicate_entries: usize,
+    /// Status queries an upload answers IN_PROGRESS to before its final status.
+    pub processing_polls: u32,
+    /// Status queries so far, by upload id.
+    pub status_polls: HashMap<String, u32>,
     /// Successful API calls reported in `Sforce-Limit-Info`.
     pub api_usage: u64,
+}
+
+impl SalesforceState {
+    /// Puts an entry (`.../entries` shape) into its conversation, replacing the one with the
+    /// same identifier: Salesforce keeps one entry per id. Returns whether it replaced one.
+    pub fn hold_entry(&mut self, conversation_id: &str, entry: Value) -> bool {
+        let identifier = entry["identifier"].as_str().unwrap_or_default().to_owned();
+        self.conversations
+            .entry(conversation_id.to_owned())
+            .or_default()
+            .insert(identifier, entry)
+            .is_some()
+    }
+
+    /// The conversation's entries, oldest first: by clientTimestamp, then identifier.
+    pub fn entries(&self, conversation_id: &str) -> Vec<Value> {
+        let mut entries: Vec<Value> = self
+            .conversations
+            .get(conversation_id)
+            .map(|held| held.values().cloned().collect())
+            .unwrap_or_default();
+        entries.sort_by(|a, b| {
+            let key = |e: &Value| {
+                (
+                    e["clientTimestamp"].as_i64().unwrap_or_default(),
+                    e["identifier"].as_str().unwrap_or_default().to_owned(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        entries
+    }
+}
+
+/// One S3 object.
+pub(crate) struct S3Object {
+    pub bytes: Vec<u8>,
+    /// Quoted, as S3 sends it.
+    pub etag: String,
+    pub modified_ms: i64,
+}
+
+impl S3Object {
+    /// The ETag is shaped like the MD5 S3 uses for single-part uploads (32 hex digits) but is a
+    /// cheaper hash: clients may only compare ETags, never recompute them.
+    fn new(bytes: Vec<u8>, modified_ms: i64) -> S3Object {
+        let hash = |seed: u64| {
+            bytes
+                .iter()
+                .fold(seed, |h, b| splitmix64(h ^ u64::from(*b)))
+        };
+        let etag = format!("\"{:016x}{:016x}\"", hash(1), hash(2));
+        S3Object {
+            bytes,
+            etag,
+            modified_ms,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct S3State {
+    /// Keys of a bucket in a BTreeMap: String order is UTF-8 byte order, the order S3 lists
+    /// keys in.
+    pub buckets: HashMap<String, BTreeMap<String, S3Object>>,
+    pub denied_buckets: HashSet<String>,
 }
 
 pub(crate) struct State {
@@ -221,6 +306,7 @@ pub(crate) struct State {
     pub parameters: HashMap<String, Parameter>,
     pub denied_parameters: HashSet<String>,
     pub salesforce: SalesforceState,
+    pub s3: S3State,
     pub faults: Vec<ArmedFault>,
     pub latency: HashMap<Service, Duration>,
     pub contact_lens_quota: Option<TokenBucket>,
@@ -274,6 +360,44 @@ impl State {
         self.parameters.insert(name.to_owned(), parameter);
         version
     }
+
+    /// Stores an object (replacing any under that key), creating the bucket if needed.
+    pub fn store_object(&mut self, bucket: &str, key: &str, bytes: Vec<u8>, modified_ms: i64) {
+        self.s3
+            .buckets
+            .entry(bucket.to_owned())
+            .or_default()
+            .insert(key.to_owned(), S3Object::new(bytes, modified_ms));
+    }
+}
+
+/// The entry real-time transcription delivers for one turn, received when the turn ended;
+/// None for roles it does not deliver.
+fn realtime_entry(contact: &ContactSpec, turn: &Segment) -> Option<Value> {
+    let role = match turn.participant_role.as_str() {
+        "AGENT" => "AGENT",
+        "CUSTOMER" => "END_USER",
+        _ => return None,
+    };
+    let anchor = contact
+        .connected_to_agent_ms
+        .unwrap_or(contact.initiation_ms);
+    let sent = anchor + turn.begin_offset_millis;
+    let duration = turn.end_offset_millis - turn.begin_offset_millis;
+    let payload = json!({
+        "conversationId": contact.contact_id,
+        "id": turn.id,
+        "clientSentTimestamp": sent,
+        "clientDuration": duration,
+        "messageText": turn.content,
+        "sender": {
+            "appType": "TELEPHONY_INTEGRATION",
+            "role": role,
+            "subject": turn.participant_id,
+        },
+        "relatedRecords": [contact.voice_call_id],
+    });
+    Some(crate::salesforce::held_entry(&payload, sent + duration))
 }
 
 pub(crate) fn splitmix64(seed: u64) -> u64 {
@@ -307,6 +431,7 @@ impl World {
             parameters: HashMap::new(),
             denied_parameters: HashSet::new(),
             salesforce: SalesforceState::default(),
+            s3: S3State::default(),
             faults: Vec::new(),
             latency: HashMap::new(),
             contact_lens_quota: None,
@@ -435,9 +560,58 @@ impl World {
         self.lock().salesforce.tokens.clear();
     }
 
-    /// Conversations Salesforce accepted, in the order it accepted them.
+    /// Conversations Salesforce accepted, in the order it accepted them. Entries delivered by
+    /// [`World::deliver_realtime`] are not among them.
     pub fn uploads(&self) -> Vec<UploadRecord> {
         self.lock().salesforce.uploads.clone()
+    }
+
+    /// Records entries of a contact's transcript the way Service Cloud Voice's real-time
+    /// transcription delivers them, as if the function were filling the gaps it left: the
+    /// segments `i` (in BeginOffsetMillis order) for which `keep(i)` holds. Entry id = segment
+    /// id, clientSentTimestamp = agent connection (initiation without an agent) + begin
+    /// offset, clientDuration = end - begin, sender role AGENT or END_USER (CUSTOMER; other
+    /// roles are not delivered) with the participant id as subject, relatedRecords the
+    /// VoiceCall. `.../entries` returns them like uploaded ones; they are not uploads.
+    ///
+    /// # Panics
+    /// When there is no such contact: a broken test setup.
+    pub fn deliver_realtime(&self, contact_id: &str, keep: impl Fn(usize) -> bool) {
+        let contact = self
+            .contact(contact_id)
+            .unwrap_or_else(|| panic!("deliver_realtime: no contact {contact_id}"));
+        let mut turns: Vec<&Segment> = contact.segments.iter().collect();
+        turns.sort_by_key(|turn| turn.begin_offset_millis);
+        // Built before locking: `keep` is the caller's code.
+        let entries: Vec<Value> = turns
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .filter_map(|(_, turn)| realtime_entry(&contact, turn))
+            .collect();
+        let salesforce = &mut self.lock().salesforce;
+        for entry in entries {
+            salesforce.hold_entry(contact_id, entry);
+        }
+    }
+
+    /// Everything the conversation holds, uploaded and real-time entries alike, as
+    /// `.../entries` returns it (oldest first) without its record limit.
+    pub fn conversation_entries(&self, contact_id: &str) -> Vec<Value> {
+        self.lock().salesforce.entries(contact_id)
+    }
+
+    /// Uploaded entries whose identifier their conversation already held (from an earlier
+    /// upload or real-time delivery). Salesforce keeps one entry per id, so these are harmless
+    /// but wasted: a client filling gaps should send none.
+    pub fn duplicate_entries(&self) -> usize {
+        self.lock().salesforce.duplicate_entries
+    }
+
+    /// Makes each upload's status report IN_PROGRESS (successEntryCount 0) to its first `n`
+    /// status queries before its final status; 0 (the default) reports the final one at once.
+    pub fn set_upload_processing_polls(&self, n: u32) {
+        self.lock().salesforce.processing_polls = n;
     }
 
     /// Upload POSTs that got past authentication, whatever their outcome (injected faults and
@@ -453,6 +627,29 @@ impl World {
 
     pub fn stats(&self) -> Stats {
         self.lock().stats
+    }
+
+    /// Stores an S3 object (replacing any under that key), creating the bucket if needed.
+    pub fn put_object(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
+        self.lock()
+            .store_object(bucket, key, bytes.into(), now_ms());
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let state = self.lock();
+        let object = state.s3.buckets.get(bucket)?.get(key)?;
+        Some(object.bytes.clone())
+    }
+
+    /// Creates an empty S3 bucket (nothing happens to an existing one).
+    pub fn create_bucket(&self, bucket: &str) {
+        self.lock().s3.buckets.entry(bucket.to_owned()).or_default();
+    }
+
+    /// Makes every S3 request on this bucket answer 403 AccessDenied, as when the function's
+    /// role lacks `s3:ListBucket` and `s3:GetObject` on it.
+    pub fn deny_bucket(&self, bucket: &str) {
+        self.lock().s3.denied_buckets.insert(bucket.to_owned());
     }
 
     /// Arms a fault; faults are tried in the order they were injected.

@@ -55,14 +55,28 @@ async fn aws_env_points_default_sdk_clients_at_the_emulators() {
         .unwrap();
     assert_eq!(parameters.parameters()[0].value(), Some(SCV_STALE_TOKEN));
 
+    // The function's S3 client adds path-style addressing to the shared configuration.
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(true)
+        .build();
+    let analysis = aws_sdk_s3::Client::from_conf(s3_config)
+        .list_objects_v2()
+        .bucket(emulators::SAMPLE_ANALYSIS_BUCKET)
+        .prefix("Analysis/Voice/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(analysis.key_count(), Some(4));
+
     let stats = world.stats();
     assert_eq!(
         (
             stats.connect.requests,
             stats.contact_lens.requests,
             stats.secrets_manager.requests,
-            stats.ssm.requests
+            stats.ssm.requests,
+            stats.s3.requests
         ),
-        (1, 1, 1, 1)
+        (1, 1, 1, 1, 1)
     );
 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::fault::{self, Injected, RequestInfo};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::world::{Service, World};
 
@@ -158,6 +158,7 @@ async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: Vec::new(),
+        id_match: IdMatch::Equal,
     };
     if let Injected::Respond(response) =
         fault::check(&state.world, Service::Salesforce, request).await
@@ -185,21 +186,34 @@ async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
             &format!("At most {MAX_UPLOAD_IDS} uploadIds are allowed"),
         );
     }
-    let world = state.world.lock();
+    let mut world = state.world.lock();
+    let salesforce = &mut world.salesforce;
     let statuses: Vec<Value> = ids
         .iter()
         .map(|id| {
-            match world.salesforce.uploads.iter().find(|u| u.upload_id == *id) {
-                Some(upload) => json!({
-                    "conversationId": upload.conversation_id,
-                    "errorDetail": null,
-                    "failedEntryCount": 0,
-                    "failedEntryIds": [],
-                    "lastUpdatedTimestamp": upload.received_at_ms,
-                    "status": "SUCCESS",
-                    "successEntryCount": upload.entries.len(),
-                    "uploadId": upload.upload_id,
-                }),
+            match salesforce.uploads.iter().find(|u| u.upload_id == *id) {
+                Some(upload) => {
+                    let polls = salesforce
+                        .status_polls
+                        .entry(upload.upload_id.clone())
+                        .or_default();
+                    *polls += 1;
+                    let (status, done) = if *polls <= salesforce.processing_polls {
+                        ("IN_PROGRESS", 0)
+                    } else {
+                        ("SUCCESS", upload.entries.len())
+                    };
+                    json!({
+                        "conversationId": upload.conversation_id,
+                        "errorDetail": null,
+                        "failedEntryCount": 0,
+                        "failedEntryIds": [],
+                        "lastUpdatedTimestamp": upload.received_at_ms,
+                        "status": status,
+                        "successEntryCount": done,
+                        "uploadId": upload.upload_id,
+                    })
+                }
                 // Assumption (undocumented): Salesforce's answer for an unknown id is not
                 // published; the emulator reports it as a FAILED element rather than an error,
                 // so one bad id does not hide the others' statuses.
@@ -223,12 +237,28 @@ async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
 }
 
 /// Default and maximum of `recordLimit`. The documented default is not stated; the maximum is
-/// used so that a test reading a conversation back sees all of it.
+/// used (an assumption) so that a test reading a conversation back sees all of it.
 const MAX_RECORD_LIMIT: usize = 1000;
 
-/// `GET .../connect/conversation/{id}/entries`: what the conversation holds. An entry uploaded
-/// again under the same id replaces the earlier one in place (uploads are upserts), which is
-/// what makes re-uploading a transcript idempotent.
+/// An entry as the conversation holds it (the shape `.../entries` returns), from the payload of
+/// an uploaded or real-time conversationEntry received at `received_ms`.
+pub(crate) fn held_entry(payload: &Value, received_ms: i64) -> Value {
+    json!({
+        "identifier": payload["id"],
+        "clientTimestamp": payload["clientSentTimestamp"],
+        "clientDuration": payload["clientDuration"],
+        "messageText": payload["messageText"],
+        "relatedRecords": payload["relatedRecords"],
+        "sender": payload["sender"],
+        "serverReceivedTimestamp": received_ms,
+    })
+}
+
+/// `GET .../connect/conversation/{id}/entries`: what the conversation holds, ordered by
+/// clientTimestamp (then identifier), oldest first (FromStart, the default) or newest first
+/// (FromEnd), at most `recordLimit`, within the inclusive `startTimestamp`..`endTimestamp`.
+/// An entry uploaded again under the same id replaces the earlier one (uploads are upserts),
+/// which is what makes re-uploading a transcript idempotent.
 async fn conversation_entries(
     State(state): State<Host>,
     Path((_version, conversation_id)): Path<(String, String)>,
@@ -237,6 +267,7 @@ async fn conversation_entries(
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: vec![&conversation_id],
+        id_match: IdMatch::Equal,
     };
     if let Injected::Respond(response) =
         fault::check(&state.world, Service::Salesforce, request).await
@@ -266,8 +297,22 @@ async fn conversation_entries(
             );
         }
     };
-    let bound = |name| query_param(&params, name).and_then(|v| v.parse::<i64>().ok());
-    let (start, end) = (bound("startTimestamp"), bound("endTimestamp"));
+    // Err names the malformed parameter.
+    let bound = |name| match query_param(&params, name).map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(at)) => Ok(Some(at)),
+        Some(Err(_)) => Err(name),
+    };
+    let (start, end) = match (bound("startTimestamp"), bound("endTimestamp")) {
+        (Ok(start), Ok(end)) => (start, end),
+        (Err(name), _) | (_, Err(name)) => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                &format!("{name} must be epoch milliseconds"),
+            );
+        }
+    };
 
     let world = state.world.lock();
     if !world.contacts.contains_key(&conversation_id) {
@@ -277,37 +322,12 @@ async fn conversation_entries(
             &format!("Conversation {conversation_id} does not exist"),
         );
     }
-    let mut entries: Vec<Value> = Vec::new();
-    for upload in world
-        .salesforce
-        .uploads
-        .iter()
-        .filter(|u| u.conversation_id == conversation_id)
-    {
-        for payload in &upload.entries {
-            let entry = json!({
-                "identifier": payload["id"],
-                "clientTimestamp": payload["clientSentTimestamp"],
-                "clientDuration": payload["clientDuration"],
-                "messageText": payload["messageText"],
-                "relatedRecords": payload["relatedRecords"],
-                "sender": payload["sender"],
-                "serverReceivedTimestamp": upload.received_at_ms,
-            });
-            match entries
-                .iter_mut()
-                .find(|e| e["identifier"] == entry["identifier"])
-            {
-                Some(existing) => *existing = entry,
-                None => entries.push(entry),
-            }
-        }
-    }
+    let mut entries = world.salesforce.entries(&conversation_id);
     entries.retain(|e| {
         let at = e["clientTimestamp"].as_i64().unwrap_or_default();
         start.is_none_or(|s| at >= s) && end.is_none_or(|e| at <= e)
     });
-    // Assumption: FromEnd returns the newest entries first.
+    // Assumption: FromEnd returns the newest entries first (and the limit keeps the newest).
     if from_end {
         entries.reverse();
     }

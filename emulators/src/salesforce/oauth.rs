@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Host, json_response};
-use crate::fault::{self, Injected, RequestInfo};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::world::{Service, now_ms, splitmix64};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -42,6 +42,7 @@ pub(super) async fn token(
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: Vec::new(),
+        id_match: IdMatch::Equal,
     };
     if let Injected::Respond(response) =
         fault::check(&host.world, Service::Salesforce, request).await

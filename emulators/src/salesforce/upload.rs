@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{Host, json_response, rest_error};
-use crate::fault::{self, Injected, RequestInfo};
-use crate::world::{ContactSpec, Service, UploadRecord, now_ms};
+use super::{Host, held_entry, json_response, rest_error};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
+use crate::world::{ContactSpec, SalesforceState, Service, UploadRecord, now_ms};
 
 const ROLES: [&str; 6] = [
     "AGENT",
@@ -56,6 +56,7 @@ pub(super) async fn upload(
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: parts.iter().map(|p| p.name.as_str()).collect(),
+        id_match: IdMatch::Equal,
     };
     let omit = match fault::check(&host.world, Service::Salesforce, request).await {
         Injected::Respond(response) => return response,
@@ -75,12 +76,14 @@ pub(super) async fn upload(
             Ok(entries) => {
                 let mut world = host.world.lock();
                 let upload_id = world.next_uuid();
+                let received_at_ms = now_ms();
+                hold_entries(&mut world.salesforce, &part.name, &entries, received_at_ms);
                 world.salesforce.uploads.push(UploadRecord {
                     upload_id: upload_id.clone(),
                     conversation_id: part.name.clone(),
                     entries,
                     request_index,
-                    received_at_ms: now_ms(),
+                    received_at_ms,
                 });
                 json!({
                     "conversationIdentifier": part.name,
@@ -106,6 +109,20 @@ pub(super) async fn upload(
         StatusCode::OK,
         &json!({ "conversationBulkUploadsResults": results }),
     )
+}
+
+/// Puts an accepted conversation's entries into it, counting those whose id it already held.
+fn hold_entries(
+    salesforce: &mut SalesforceState,
+    conversation_id: &str,
+    payloads: &[Value],
+    received_ms: i64,
+) {
+    for payload in payloads {
+        if salesforce.hold_entry(conversation_id, held_entry(payload, received_ms)) {
+            salesforce.duplicate_entries += 1;
+        }
+    }
 }
 
 /// Reads the whole multipart body. The body is streamed into the parser rather than taken

@@ -3,6 +3,7 @@
 
 mod connect;
 mod contact_lens;
+mod s3;
 mod salesforce;
 mod scv;
 mod secrets_manager;

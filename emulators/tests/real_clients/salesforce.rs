@@ -688,3 +688,202 @@ async fn servers_on_one_world_share_tokens_and_uploads() {
     let (status, body) = jwt_grant(&api, &assertion(CLIENT_ID, USERNAME, &login.url(), 180)).await;
     assert_eq!((status, &body["error"]), (400, &json!("invalid_grant")));
 }
+
+async fn get_entries(
+    server: &Server,
+    token: &str,
+    conversation: &str,
+    query: &[(&str, &str)],
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}{API}/conversation/{conversation}/entries",
+            server.url()
+        ))
+        .query(query)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn identifiers(body: &Value) -> Vec<String> {
+    body["conversationEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["identifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn realtime_entries_read_back_like_uploads_without_being_uploads() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let anchor = contact.connected_to_agent_ms.unwrap();
+    // Real-time transcription lost turns 1, 4 and 7.
+    let kept = |i: usize| i % 3 != 1;
+    world.deliver_realtime(SAMPLE_INTERNATIONAL, kept);
+
+    let (status, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let delivered: Vec<&str> = contact
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| kept(*i))
+        .map(|(_, s)| s.id.as_str())
+        .collect();
+    assert_eq!(identifiers(&body), delivered);
+    let first = &body["conversationEntries"][0];
+    let segment = &contact.segments[0];
+    assert_eq!(
+        first["clientTimestamp"],
+        anchor + segment.begin_offset_millis
+    );
+    assert_eq!(
+        first["clientDuration"],
+        segment.end_offset_millis - segment.begin_offset_millis
+    );
+    assert_eq!(first["messageText"], segment.content.as_str());
+    assert_eq!(first["sender"]["role"], "AGENT");
+    assert_eq!(first["sender"]["appType"], "TELEPHONY_INTEGRATION");
+    assert_eq!(first["relatedRecords"], json!([contact.voice_call_id]));
+    // Turn 3 is the customer's.
+    assert_eq!(body["conversationEntries"][2]["sender"]["role"], "END_USER");
+    assert_eq!(
+        world.conversation_entries(SAMPLE_INTERNATIONAL),
+        body["conversationEntries"].as_array().unwrap().clone()
+    );
+    assert!(world.uploads().is_empty());
+    assert_eq!(world.upload_requests(), 0);
+
+    // Uploading the whole transcript fills the gaps; the delivered entries were re-sent.
+    let results = upload_results(
+        &server,
+        &token,
+        vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))],
+    )
+    .await;
+    assert_eq!(results[0]["status"], "SUCCESS");
+    let all: Vec<&str> = contact.segments.iter().map(|s| s.id.as_str()).collect();
+    let (_, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
+    assert_eq!(identifiers(&body), all);
+    assert_eq!(world.duplicate_entries(), delivered.len());
+    assert_eq!(world.uploads().len(), 1);
+
+    // Sending only the gaps duplicates nothing.
+    let cjk = world.contact(SAMPLE_CJK).unwrap();
+    world.deliver_realtime(SAMPLE_CJK, |i| i < 3);
+    let mut gaps = lines_for(&cjk);
+    gaps.drain(1..4);
+    let results = upload_results(&server, &token, vec![file(SAMPLE_CJK, ndjson(&gaps))]).await;
+    assert_eq!(results[0]["status"], "SUCCESS");
+    assert_eq!(world.duplicate_entries(), delivered.len());
+    assert_eq!(
+        world.conversation_entries(SAMPLE_CJK).len(),
+        cjk.segments.len()
+    );
+}
+
+#[tokio::test]
+async fn entries_are_ordered_bounded_and_limited() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let contact = world.contact(SAMPLE_CJK).unwrap();
+    // Uploaded in reverse: the resource still answers in time order.
+    let mut lines = lines_for(&contact);
+    lines[1..].reverse();
+    upload_results(&server, &token, vec![file(SAMPLE_CJK, ndjson(&lines))]).await;
+    let ids: Vec<String> = contact.segments.iter().map(|s| s.id.clone()).collect();
+
+    let (_, body) = get_entries(&server, &token, SAMPLE_CJK, &[]).await;
+    assert_eq!(identifiers(&body), ids);
+    let (_, body) = get_entries(
+        &server,
+        &token,
+        SAMPLE_CJK,
+        &[("queryDirection", "FromEnd"), ("recordLimit", "2")],
+    )
+    .await;
+    assert_eq!(identifiers(&body), [ids[8].clone(), ids[7].clone()]);
+    let (_, body) = get_entries(
+        &server,
+        &token,
+        SAMPLE_CJK,
+        &[("queryDirection", "FromStart"), ("recordLimit", "3")],
+    )
+    .await;
+    assert_eq!(identifiers(&body), ids[..3]);
+
+    let at = |i: usize| {
+        (contact.connected_to_agent_ms.unwrap() + contact.segments[i].begin_offset_millis)
+            .to_string()
+    };
+    let (_, body) = get_entries(
+        &server,
+        &token,
+        SAMPLE_CJK,
+        &[("startTimestamp", &at(2)), ("endTimestamp", &at(4))],
+    )
+    .await;
+    assert_eq!(identifiers(&body), ids[2..=4], "both bounds are inclusive");
+
+    for bad in [
+        ("recordLimit", "0"),
+        ("recordLimit", "1001"),
+        ("startTimestamp", "yesterday"),
+        ("queryDirection", "Sideways"),
+    ] {
+        let (status, body) = get_entries(&server, &token, SAMPLE_CJK, &[bad]).await;
+        assert_eq!(
+            (status, &body[0]["errorCode"]),
+            (400, &json!("INVALID_INPUT")),
+            "{bad:?}"
+        );
+    }
+    let (status, _) = get_entries(&server, &token, "ghost", &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn upload_status_is_in_progress_for_the_first_polls() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    world.set_upload_processing_polls(2);
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let results = upload_results(
+        &server,
+        &token,
+        vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))],
+    )
+    .await;
+    let upload_id = results[0]["uploadId"].as_str().unwrap().to_owned();
+    let poll = || async {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}{API}/conversations/upload", server.url()))
+            .query(&[("uploadIds", &upload_id)])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["conversationBulkUploadStatuses"][0].clone()
+    };
+    for _ in 0..2 {
+        let status = poll().await;
+        assert_eq!(status["status"], "IN_PROGRESS", "{status}");
+        assert_eq!(status["successEntryCount"], 0);
+        assert_eq!(status["uploadId"], upload_id.as_str());
+    }
+    for _ in 0..2 {
+        let status = poll().await;
+        assert_eq!(status["status"], "SUCCESS", "{status}");
+        assert_eq!(status["successEntryCount"], contact.segments.len());
+    }
+}
