@@ -4,7 +4,16 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
 import { parseSettings } from './props';
-import { INSTANCE_ID, KMS_KEY_ARN, KMS_KEY_ARN_2, MODES, buildStack, scvSecretArn, scvTokenSecretArn } from './test-support';
+import {
+  ANALYSIS_BUCKET,
+  INSTANCE_ID,
+  KMS_KEY_ARN,
+  KMS_KEY_ARN_2,
+  MODES,
+  buildStack,
+  scvSecretArn,
+  scvTokenSecretArn,
+} from './test-support';
 // The module object itself, which cargo-lambda-cdk calls into, so a spy on it takes effect.
 import childProcess = require('node:child_process');
 
@@ -152,6 +161,38 @@ describe('function', () => {
         SALESFORCE_AUTH_ENDPOINT: 'https://acme.my.salesforce.com/services/oauth2/token',
         SALESFORCE_REST_API_ENDPOINT_BASE: 'https://acme.my.salesforce.com',
       });
+    });
+  });
+
+  describe('points the function at the Contact Lens analysis bucket', () => {
+    const common = { CONNECT_INSTANCE_ID: INSTANCE_ID, SALESFORCE_API_VERSION: '64.0' };
+
+    test.each([
+      ['', {}],
+      [', preferring the unredacted files', { analysisPreferRedacted: 'false' }],
+      [', KMS key', { analysisBucketKmsKeyArn: KMS_KEY_ARN_2 }],
+    ])('the bucket alone%s', (_name, extra) => {
+      const t = template({ analysisBucket: ANALYSIS_BUCKET, ...extra });
+      expect(environmentOf(t)).toEqual({
+        ...common,
+        SALESFORCE_SECRET_ID: { Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id },
+        ANALYSIS_BUCKET,
+      });
+    });
+
+    test('the bucket and the preference for the redacted files', () => {
+      expect(environmentOf(template(MODES['SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files']))).toEqual({
+        ...common,
+        SALESFORCE_SSM_CALL_CENTER: 'AcmeCallCenter',
+        SALESFORCE_AUTH_ENDPOINT: 'https://acme.my.salesforce.com/services/oauth2/token',
+        SALESFORCE_REST_API_ENDPOINT_BASE: 'https://acme.my.salesforce.com',
+        ANALYSIS_BUCKET,
+        ANALYSIS_PREFER_REDACTED: 'true',
+      });
+    });
+
+    test.each(Object.keys(MODES).filter((mode) => !mode.includes('analysis')))('no analysis variable: %s', (mode) => {
+      expect(Object.keys(environmentOf(template(MODES[mode]))).filter((name) => name.startsWith('ANALYSIS_'))).toEqual([]);
     });
   });
 
@@ -317,6 +358,68 @@ describe('IAM', () => {
           (suffix) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/AcmeCallCenter-salesforce-rest-api-${suffix}`,
         ),
       );
+    });
+  });
+
+  describe('Contact Lens analysis bucket', () => {
+    const s3Arn = (resource: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${resource}`]] });
+    const BUCKET_ARN = s3Arn(ANALYSIS_BUCKET);
+    const FILES_ARN = s3Arn(`${ANALYSIS_BUCKET}/Analysis/Voice/*`);
+    const listAndRead = [
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: BUCKET_ARN,
+        Condition: { StringLike: { 's3:prefix': ['Analysis/Voice/*'] } },
+      },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: FILES_ARN },
+    ];
+    const decryptThroughS3 = (key: string) => ({
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: key,
+      Condition: {
+        StringEquals: { 'kms:ViaService': regionalService('s3') },
+        StringLike: { 'kms:EncryptionContext:aws:s3:arn': [FILES_ARN, BUCKET_ARN] },
+      },
+    });
+
+    test('the ARNs name the bucket and the analysis prefix in the stack\'s partition', () => {
+      expect(render(BUCKET_ARN)).toBe(`arn:\${AWS::Partition}:s3:::${ANALYSIS_BUCKET}`);
+      expect(render(FILES_ARN)).toBe(`arn:\${AWS::Partition}:s3:::${ANALYSIS_BUCKET}/Analysis/Voice/*`);
+    });
+
+    test('without a KMS key: lists below Analysis/Voice/ and reads the files there, after the Salesforce grants', () => {
+      const t = template(MODES['created secret, analysis bucket']);
+      expect(salesforceStatements(t)).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: { Ref: onlyResource(t, 'AWS::SecretsManager::Secret').id },
+        },
+        ...listAndRead,
+      ]);
+    });
+
+    test('with a KMS key: also decrypts, only through S3 and only for the analysis files or the bucket key', () => {
+      const mode = 'SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files';
+      expect(salesforceStatements(template(MODES[mode]))).toEqual([
+        ...salesforceStatements(template(MODES['SCV SSM parameters'])),
+        ...listAndRead,
+        decryptThroughS3(KMS_KEY_ARN_2),
+      ]);
+    });
+
+    test('the preference for redacted files changes no grant', () => {
+      const context = { analysisBucket: ANALYSIS_BUCKET, analysisBucketKmsKeyArn: KMS_KEY_ARN };
+      const statements = salesforceStatements(template({ ...context, analysisPreferRedacted: 'true' }));
+      expect(statements.slice(1)).toEqual([...listAndRead, decryptThroughS3(KMS_KEY_ARN)]);
+      expect(salesforceStatements(template(context))).toEqual(statements);
+    });
+
+    test.each(Object.keys(MODES).filter((mode) => !mode.includes('analysis')))('no S3 grant without the bucket: %s', (mode) => {
+      const actions = allStatements(template(MODES[mode])).flatMap(({ statement }) => asArray<string>(statement.Action));
+      expect(actions.filter((action) => action.startsWith('s3:'))).toEqual([]);
     });
   });
 
@@ -498,7 +601,7 @@ describe('monitoring', () => {
     expect(Object.keys(widgets)).toEqual([
       'Invocations',
       'Errors',
-      'Contacts requested / uploaded / failed',
+      'Contacts requested / uploaded / skipped / failed',
       'Contacts failed by reason',
       'Duration (ms)',
       'Throttles',
@@ -511,8 +614,13 @@ describe('monitoring', () => {
         }),
       ],
     ]);
-    expect(widgets['Contacts requested / uploaded / failed'].metrics.map((m: Json[]) => m.slice(0, 4))).toEqual(
-      ['ContactsRequested', 'ContactsUploaded', 'ContactsFailed'].map((name) => ['ContactDataSync', name, 'FunctionName', `\${${fn}}`]),
+    expect(widgets['Contacts requested / uploaded / skipped / failed'].metrics.map((m: Json[]) => m.slice(0, 4))).toEqual(
+      ['ContactsRequested', 'ContactsUploaded', 'ContactsSkipped', 'ContactsFailed'].map((name) => [
+        'ContactDataSync',
+        name,
+        'FunctionName',
+        `\${${fn}}`,
+      ]),
     );
     expect(widgets['Duration (ms)'].metrics.map((m: Json[]) => m[4].label)).toEqual(['Average', 'p99', 'Maximum']);
     expect(widgets['Duration (ms)'].annotations.horizontal).toEqual([

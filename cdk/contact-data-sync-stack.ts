@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { AnalysisBucket } from './analysis-bucket';
 import { ContactDataSyncFunction, SalesforceCredentials } from './function';
 import { Monitoring } from './monitoring';
 import { ContactDataSyncSettings } from './props';
@@ -33,9 +34,12 @@ export class ContactDataSyncStack extends Stack {
     });
 
     const salesforce = this.salesforceCredentials(settings.salesforce);
+    const analysisFiles =
+      settings.analysisBucket === undefined ? undefined : new AnalysisBucket(this, 'AnalysisBucket', settings.analysisBucket);
     const { function: fn } = new ContactDataSyncFunction(this, 'ContactDataSync', {
       settings,
       salesforce,
+      analysisFiles,
       code: functionCode,
     });
     const monitoring = new Monitoring(this, 'Monitoring', {

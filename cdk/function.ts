@@ -19,9 +19,23 @@ export interface SalesforceCredentials {
   grantUse(role: iam.IRole): void;
 }
 
+/** Where the function finds Contact Lens post-call analysis files of contacts older than 24 hours. */
+export interface AnalysisFiles {
+  /** The variables that tell the function where to look (names declared in lambda/env-vars.json). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Grants the role exactly the listing and reading the function does. */
+  grantRead(role: iam.IRole): void;
+}
+
 export interface ContactDataSyncFunctionProps {
   readonly settings: ContactDataSyncSettings;
   readonly salesforce: SalesforceCredentials;
+  /**
+   * The Contact Lens analysis files the function falls back to for older contacts.
+   *
+   * @default - no fallback to the analysis files
+   */
+  readonly analysisFiles?: AnalysisFiles;
   /**
    * Prebuilt code: a directory holding the `bootstrap` executable.
    *
@@ -71,6 +85,7 @@ export class ContactDataSyncFunction extends Construct {
       }),
     );
     props.salesforce.grantUse(role);
+    props.analysisFiles?.grantRead(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
       reason:
@@ -82,6 +97,7 @@ export class ContactDataSyncFunction extends Construct {
       CONNECT_INSTANCE_ID: settings.connectInstanceId,
       ...props.salesforce.environment,
       SALESFORCE_API_VERSION: settings.salesforceApiVersion,
+      ...props.analysisFiles?.environment,
     };
     if (settings.contactConcurrency !== undefined) {
       environment.CONTACT_CONCURRENCY = String(settings.contactConcurrency);

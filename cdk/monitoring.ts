@@ -83,6 +83,8 @@ export class Monitoring extends Construct {
       });
     const contactsRequested = contactMetric('ContactsRequested');
     const contactsUploaded = contactMetric('ContactsUploaded');
+    // Contacts whose Salesforce conversation already held the transcript (re-run backfills).
+    const contactsSkipped = contactMetric('ContactsSkipped');
     const contactsFailed = contactMetric('ContactsFailed');
     const timeoutMs = props.timeout.toMilliseconds();
 
@@ -135,7 +137,12 @@ export class Monitoring extends Construct {
       graph('Errors', [fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
     );
     this.dashboard.addWidgets(
-      graph('Contacts requested / uploaded / failed', [contactsRequested, contactsUploaded, contactsFailed]),
+      graph('Contacts requested / uploaded / skipped / failed', [
+        contactsRequested,
+        contactsUploaded,
+        contactsSkipped,
+        contactsFailed,
+      ]),
       graph('Contacts failed by reason', [failuresByReason]),
     );
     this.dashboard.addWidgets(

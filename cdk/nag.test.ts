@@ -16,6 +16,8 @@ const VARIANTS: Record<string, Record<string, string>> = {
 
 const CONTACT_WILDCARD =
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/11111111-2222-3333-4444-555555555555/contact/*]';
+const ANALYSIS_FILES_WILDCARD =
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::amazon-connect-0123456789ab/Analysis/Voice/*]';
 const SSM_KEY_WILDCARD = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]';
 
 /** Every acknowledgement in the tree as [rule id, reason]. */
@@ -52,6 +54,11 @@ test.each([
   ['SCV secrets with extras and token caches, KMS keys', [CONTACT_WILDCARD]],
   ['SCV SSM parameters', [CONTACT_WILDCARD, SSM_KEY_WILDCARD]],
   ['SCV SSM parameters, KMS key', [CONTACT_WILDCARD]],
+  ['created secret, analysis bucket', [CONTACT_WILDCARD, 'AwsSolutions-SMG4', ANALYSIS_FILES_WILDCARD]],
+  [
+    'SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files',
+    [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ANALYSIS_FILES_WILDCARD],
+  ],
 ])('%s: acknowledges exactly the expected rules, with reasons', (mode, expected) => {
   const acks = acknowledgements(buildStack(MODES[mode]));
   expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([...expected].sort());

@@ -187,6 +187,85 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('Contact Lens analysis bucket', () => {
+    const BUCKET = 'amazon-connect-0123456789ab';
+
+    test('is absent unless given', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID }).analysisBucket).toBeUndefined();
+    });
+
+    test('defaults to the unredacted files and no customer managed key', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, analysisBucket: BUCKET }).analysisBucket).toEqual({
+        bucketName: BUCKET,
+        preferRedacted: false,
+      });
+      expect(DEFAULTS.analysisPreferRedacted).toBe(false);
+    });
+
+    test('takes the key and the preference as the strings `-c key=value` delivers', () => {
+      expect(
+        parse({
+          connectInstanceId: INSTANCE_ID,
+          analysisBucket: ` ${BUCKET} `,
+          analysisBucketKmsKeyArn: KMS_KEY_ARN,
+          analysisPreferRedacted: 'true',
+        }).analysisBucket,
+      ).toEqual({ bucketName: BUCKET, kmsKeyArn: KMS_KEY_ARN, preferRedacted: true });
+      expect(
+        parse({ connectInstanceId: INSTANCE_ID, analysisBucket: BUCKET, analysisPreferRedacted: 'false' }).analysisBucket,
+      ).toEqual({ bucketName: BUCKET, preferRedacted: false });
+    });
+
+    test.each([true, false])('takes the preference as a JSON boolean from cdk.json (%s)', (preferRedacted) => {
+      expect(
+        parse({ connectInstanceId: INSTANCE_ID, analysisBucket: BUCKET, analysisPreferRedacted: preferRedacted }).analysisBucket,
+      ).toEqual({ bucketName: BUCKET, preferRedacted });
+    });
+
+    test.each(['abc', 'a.b', 'my-bucket.logs-2', `a${'b'.repeat(61)}c`, '123'])('accepts the bucket name %s', (name) => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, analysisBucket: name }).analysisBucket?.bucketName).toBe(name);
+    });
+
+    test('treats empty values as not given', () => {
+      expect(
+        parse({ connectInstanceId: INSTANCE_ID, analysisBucket: '', analysisBucketKmsKeyArn: '', analysisPreferRedacted: '' }),
+      ).toEqual(parse({ connectInstanceId: INSTANCE_ID }));
+    });
+
+    const BUCKET_RULE = /"analysisBucket" must be an S3 bucket name/;
+    test.each([
+      [{ analysisBucket: 'ab' }, BUCKET_RULE],
+      [{ analysisBucket: `a${'b'.repeat(63)}` }, BUCKET_RULE],
+      [{ analysisBucket: 'Amazon-Connect-0123' }, /"analysisBucket" must be an S3 bucket name[^\n]*, got "Amazon-Connect-0123"/],
+      [{ analysisBucket: '-bucket' }, BUCKET_RULE],
+      [{ analysisBucket: 'bucket.' }, BUCKET_RULE],
+      [{ analysisBucket: 'my_bucket' }, BUCKET_RULE],
+      // A wildcard or a path would widen the IAM grants.
+      [{ analysisBucket: 'amazon-connect-*' }, BUCKET_RULE],
+      [{ analysisBucket: 'bucket/Analysis' }, BUCKET_RULE],
+      [{ analysisBucket: 'arn:aws:s3:::amazon-connect-0123456789ab' }, BUCKET_RULE],
+      [{ analysisBucket: 's3://amazon-connect-0123456789ab' }, BUCKET_RULE],
+      [{ analysisBucket: BUCKET, analysisBucketKmsKeyArn: 'alias/aws/s3' }, /"analysisBucketKmsKeyArn" must be a KMS key ARN, got "alias\/aws\/s3"/],
+      [{ analysisBucket: BUCKET, analysisPreferRedacted: 'yes' }, /"analysisPreferRedacted" must be true or false, got "yes"/],
+      [{ analysisBucket: BUCKET, analysisPreferRedacted: 1 }, /"analysisPreferRedacted" must be true or false, got "1"/],
+      [{ analysisBucket: BUCKET, analysisPreferRedacted: 'TRUE' }, /"analysisPreferRedacted" must be true or false/],
+      [{ analysisBucketKmsKeyArn: KMS_KEY_ARN }, /"analysisBucketKmsKeyArn" applies only to the Contact Lens analysis bucket: set "analysisBucket" too/],
+      [{ analysisPreferRedacted: 'true' }, /"analysisPreferRedacted" applies only to the Contact Lens analysis bucket: set "analysisBucket" too/],
+      [{ analysisPreferRedacted: false }, /"analysisPreferRedacted" applies only to the Contact Lens analysis bucket/],
+    ])('rejects %j naming the setting', (context, message) => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
+    });
+
+    test('reports every bad analysis setting along with the others', () => {
+      expect(() =>
+        parse({ memorySize: 'big', analysisBucket: 'Bucket', analysisBucketKmsKeyArn: 'key', analysisPreferRedacted: 'yes' }),
+      ).toThrow(/connectInstanceId[\s\S]*memorySize[\s\S]*"analysisBucket"[\s\S]*"analysisBucketKmsKeyArn"[\s\S]*"analysisPreferRedacted"/);
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, analysisBucketKmsKeyArn: KMS_KEY_ARN, analysisPreferRedacted: 'true' })).toThrow(
+        /"analysisBucketKmsKeyArn" applies only[\s\S]*"analysisPreferRedacted" applies only/,
+      );
+    });
+  });
+
   test.each([
     [{ connectInstanceId: undefined }, /"connectInstanceId" is required/],
     [{ connectInstanceId: '' }, /"connectInstanceId" is required/],

@@ -25,6 +25,21 @@ export interface ContactDataSyncSettings {
   readonly contactLensRequestsPerSecond?: number;
   /** Failed contacts within 5 minutes that raise the ContactsFailed alarm. */
   readonly failedContactsAlarmThreshold: number;
+  /**
+   * The Amazon Connect instance's bucket of Contact Lens post-call analysis files, which the
+   * function reads for contacts older than the 24 hours Contact Lens serves; absent means no fallback.
+   */
+  readonly analysisBucket?: AnalysisBucketSettings;
+}
+
+/** Where the Contact Lens post-call analysis files are (`Analysis/Voice/...` in the bucket). */
+export interface AnalysisBucketSettings {
+  /** Name of the bucket (`analysisBucket`). */
+  readonly bucketName: string;
+  /** Customer managed KMS key encrypting the files (`analysisBucketKmsKeyArn`); absent means SSE-S3 or aws/s3. */
+  readonly kmsKeyArn?: string;
+  /** Read the redacted copies under `Analysis/Voice/Redacted/` first (`analysisPreferRedacted`). */
+  readonly preferRedacted: boolean;
 }
 
 /**
@@ -71,6 +86,7 @@ export const DEFAULTS = {
   reservedConcurrency: 2,
   logRetentionDays: RetentionDays.THREE_MONTHS,
   failedContactsAlarmThreshold: 1,
+  analysisPreferRedacted: false,
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -81,6 +97,8 @@ const SECRET_ARN_EXPECTED = 'the complete ARN of a Secrets Manager secret (endin
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]+$/;
 // SCV call center API names; they prefix the SSM parameter names, so nothing else may slip in.
 const CALL_CENTER = /^[A-Za-z][A-Za-z0-9_]{0,79}$/;
+// S3 bucket names; the name goes into IAM resource ARNs, so no wildcard character may slip in.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const API_VERSION = /^\d+\.\d$/;
 const RETENTION_DAYS = new Set<number>(
@@ -121,6 +139,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   const uploadBatchSize = read.integer('uploadBatchSize', 1, 100);
   const contactLensRequestsPerSecond = read.integer('contactLensRequestsPerSecond', 1, 1000);
   const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
+  const analysisBucket = parseAnalysisBucket(read, errors);
 
   if (errors.length > 0 || connectInstanceId === undefined || salesforce === undefined) {
     throw new Error(`Invalid contact-data-sync settings:\n  - ${errors.join('\n  - ')}`);
@@ -139,7 +158,27 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     uploadBatchSize,
     contactLensRequestsPerSecond,
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
+    analysisBucket,
   };
+}
+
+/** The analysis bucket settings, or undefined when there is no bucket or after recording why they are invalid. */
+function parseAnalysisBucket(read: SettingReader, errors: string[]): AnalysisBucketSettings | undefined {
+  const bucketName = read.text(
+    'analysisBucket',
+    BUCKET_NAME,
+    'an S3 bucket name (3 to 63 lower-case letters, digits, dots or hyphens, starting and ending with a letter or digit)',
+  );
+  const kmsKeyArn = read.text('analysisBucketKmsKeyArn', KMS_KEY_ARN, 'a KMS key ARN');
+  const preferRedacted = read.boolean('analysisPreferRedacted');
+  if (!read.given('analysisBucket')) {
+    for (const key of ['analysisBucketKmsKeyArn', 'analysisPreferRedacted'].filter((k) => read.given(k))) {
+      errors.push(`"${key}" applies only to the Contact Lens analysis bucket: set "analysisBucket" too`);
+    }
+    return undefined;
+  }
+  if (bucketName === undefined) return undefined;
+  return { bucketName, kmsKeyArn, preferRedacted: preferRedacted ?? DEFAULTS.analysisPreferRedacted };
 }
 
 /** The secret settings, each of which imports a secret; scvSsmCallCenter excludes them all. */
@@ -245,6 +284,17 @@ class SettingReader {
       return undefined;
     }
     return parsed;
+  }
+
+  /** A boolean: "true" or "false" from `-c key=value`, or a JSON boolean from cdk.json. */
+  public boolean(key: string): boolean | undefined {
+    const value = this.raw(key);
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false') {
+      this.errors.push(`"${key}" must be true or false, got "${value}"`);
+      return undefined;
+    }
+    return value === 'true';
   }
 
   /** A list: comma-separated from `-c key=a,b`, or a JSON array from cdk.json. */

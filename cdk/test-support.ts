@@ -30,6 +30,9 @@ export const scvSecretArn = (callCenter: string) =>
 export const scvTokenSecretArn = (callCenter: string) =>
   `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${callCenter}-salesforce-access-token-secret-Ef34Gh`;
 
+/** The bucket Amazon Connect creates for an instance's recordings and Contact Lens output. */
+export const ANALYSIS_BUCKET = 'amazon-connect-0123456789ab';
+
 const SCV_SECRETS = {
   salesforceSecretArn: scvSecretArn('Main'),
   extraSalesforceSecretArns: `${scvSecretArn('Emea')},${scvSecretArn('Apac')}`,
@@ -42,7 +45,10 @@ const SCV_SSM = {
   salesforceRestApiEndpointBase: 'https://acme.my.salesforce.com',
 };
 
-/** One context per way of reaching the Salesforce credentials; tests run each of them. */
+/**
+ * One context per way of reaching the Salesforce credentials, plus the Contact Lens analysis
+ * bucket fallback with and without its KMS key; tests run each of them.
+ */
 export const MODES: Record<string, Record<string, string>> = {
   'created secret': {},
   'created secret and an extra SCV org': { extraSalesforceSecretArns: scvSecretArn('Emea') },
@@ -58,4 +64,11 @@ export const MODES: Record<string, Record<string, string>> = {
   },
   'SCV SSM parameters': SCV_SSM,
   'SCV SSM parameters, KMS key': { ...SCV_SSM, scvSsmKmsKeyArn: KMS_KEY_ARN },
+  'created secret, analysis bucket': { analysisBucket: ANALYSIS_BUCKET },
+  'SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files': {
+    ...SCV_SSM,
+    analysisBucket: ANALYSIS_BUCKET,
+    analysisBucketKmsKeyArn: KMS_KEY_ARN_2,
+    analysisPreferRedacted: 'true',
+  },
 };

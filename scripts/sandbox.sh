@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local sandbox: builds the function, starts the emulators of Amazon Connect, Contact Lens,
 # Secrets Manager and Salesforce with sample contacts, runs the function under cargo-lambda's
-# Lambda runtime emulator, and invokes both operations with the documented example payloads.
+# Lambda runtime emulator, and invokes both operations with the documented example payloads;
+# then uploads the same contacts again (nothing is doubled) and two calls older than 24 hours
+# (read from Contact Lens post-call analysis files in the S3 emulator).
 #
 #   scripts/sandbox.sh [--secret-format project|scv|scv-ssm]
 #
@@ -89,16 +91,31 @@ show "fetchUploadIdsStatus $status_request" <<<"$status"
 show "fetchUploadIdsStatus (fixtures/requests/fetch-upload-ids-status.json: ids from the documentation, unknown here)" \
   <<<"$(invoke --data-file fixtures/requests/fetch-upload-ids-status.json)"
 
+again=$(invoke --data-file fixtures/requests/upload-transcript.json)
+show "uploadTranscript again: Salesforce already holds both transcripts, so nothing is doubled" <<<"$again"
+
+old_calls=$(invoke --data-file fixtures/requests/upload-older-than-a-day.json)
+show "uploadTranscript of calls older than 24 hours, from Contact Lens post-call analysis files in S3 (fixtures/requests/upload-older-than-a-day.json)" <<<"$old_calls"
+
 printf '\n--- the function'"'"'s log lines (JSON; metrics in Embedded Metric Format)\n'
 cat "$work/function.log"
 
-python3 - "$upload" "$status" <<'PY'
+python3 - "$upload" "$status" "$again" "$old_calls" <<'PY'
 import json, sys
-upload, status = (json.loads(a) for a in sys.argv[1:])
-results = [r for e in upload for r in json.loads(e["Payload"])["conversationBulkUploadsResults"]]
+upload, status, again, old_calls = (json.loads(a) for a in sys.argv[1:])
+def results(response):
+    return [r for e in response for r in json.loads(e["Payload"])["conversationBulkUploadsResults"]]
+def all_of(response, status):
+    found = results(response)
+    return len(found) == 2 and all(r["status"] == status for r in found)
 statuses = json.loads(status["Payload"])["conversationBulkUploadStatuses"]
-ok = len(results) == 2 and all(r["status"] == "SUCCESS" for r in results) \
-    and len(statuses) == 2 and all(s["status"] == "SUCCESS" for s in statuses)
-print("\nsandbox: " + ("both transcripts uploaded and confirmed" if ok else "UNEXPECTED RESULT"))
-sys.exit(0 if ok else 1)
+checks = {
+    "both transcripts uploaded": all_of(upload, "SUCCESS"),
+    "and confirmed": len(statuses) == 2 and all(s["status"] == "SUCCESS" for s in statuses),
+    "a re-run skipped both": all_of(again, "SKIPPED"),
+    "both calls older than a day uploaded": all_of(old_calls, "SUCCESS"),
+}
+failed = [name for name, ok in checks.items() if not ok]
+print("\nsandbox: " + (", ".join(checks) if not failed else "UNEXPECTED RESULT: " + ", ".join(failed)))
+sys.exit(1 if failed else 0)
 PY

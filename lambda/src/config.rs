@@ -27,6 +27,8 @@ pub const RETRY_BASE_DELAY_MS: &str = "RETRY_BASE_DELAY_MS";
 pub const DEADLINE_RESERVE_MS: &str = "DEADLINE_RESERVE_MS";
 pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "AWS_ATTEMPT_TIMEOUT_MS";
 pub const CONTACT_LENS_REQUESTS_PER_SECOND: &str = "CONTACT_LENS_REQUESTS_PER_SECOND";
+pub const ANALYSIS_BUCKET: &str = "ANALYSIS_BUCKET";
+pub const ANALYSIS_PREFER_REDACTED: &str = "ANALYSIS_PREFER_REDACTED";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -38,6 +40,11 @@ const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 pub struct Config {
     pub connect_instance_id: String,
     pub salesforce: OrgSettings,
+    /// The bucket of Contact Lens post-call analysis files, read when real-time segments are
+    /// gone; `None` turns that fallback off.
+    pub analysis_bucket: Option<String>,
+    /// Read the redacted analysis file before the raw one.
+    pub analysis_prefer_redacted: bool,
     pub salesforce_api_version: String,
     /// Contacts fetched from Contact Lens at the same time.
     pub contact_concurrency: usize,
@@ -124,6 +131,19 @@ impl Config {
             ));
         }
         let salesforce = org_settings(&get)?;
+        let analysis_bucket = get(ANALYSIS_BUCKET).map(|b| b.trim().to_owned());
+        let analysis_prefer_redacted = match get(ANALYSIS_PREFER_REDACTED).as_deref().map(str::trim)
+        {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(invalid(
+                    ANALYSIS_PREFER_REDACTED,
+                    "must be true or false",
+                    other,
+                ));
+            }
+        };
         let salesforce_api_version =
             get(SALESFORCE_API_VERSION).unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
         if !is_api_version(&salesforce_api_version) {
@@ -150,6 +170,8 @@ impl Config {
         Ok(Config {
             connect_instance_id,
             salesforce,
+            analysis_bucket,
+            analysis_prefer_redacted,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
             // The quota is not published by AWS; 1 request/second (burst 2) is the lowest

@@ -5,11 +5,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::domain::outcome::{bad_request, invoke_result, render_upload_response};
-use crate::domain::request::{Request, parse_org_choice, parse_request};
+use crate::domain::outcome::{
+    Failure, bad_request, invoke_result, pending_uploads, render_upload_response,
+};
+use crate::domain::request::{
+    ContactRequest, Request, RequestError, UploadOptions, parse_org_choice, parse_request,
+    parse_upload_options, parse_wait_seconds,
+};
 use crate::metrics::emf_records;
-use crate::pipeline::Pipeline;
-use crate::ports::{ContactDirectory, ConversationSink, SalesforceOrgs, TranscriptSource};
+use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
+use crate::ports::{
+    AnalysisStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
+    SalesforceOrgs, TranscriptSource,
+};
 
 /// What the handler needs from the Lambda invocation context.
 #[derive(Debug, Clone)]
@@ -42,46 +50,50 @@ fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
     }
 }
 
-pub struct Handler<C, T, O> {
-    pub pipeline: Pipeline<C, T>,
+pub struct Handler<C, T, A, O> {
+    pub pipeline: Pipeline<C, T, A>,
     pub orgs: O,
 }
 
-impl<C, T, O> Handler<C, T, O>
+impl<C, T, A, O> Handler<C, T, A, O>
 where
     C: ContactDirectory,
     T: TranscriptSource,
+    A: AnalysisStore,
     O: SalesforceOrgs,
 {
     pub async fn handle(&self, event: &Value, invocation: &Invocation) -> Value {
-        // The whole request is checked, org included, before any AWS call.
-        let parsed = parse_request(event).and_then(|request| {
+        // The whole request is checked, flags and org included, before any AWS call.
+        let parsed = parse_work(event).and_then(|work| {
             let sink = self.orgs.select(&parse_org_choice(event)?)?;
-            Ok((request, sink))
+            Ok((work, sink))
         });
-        let (request, sink) = match parsed {
+        let (work, sink) = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
                 tracing::warn!(error = %e, "bad request");
                 return bad_request(&e.to_string());
             }
         };
-        match request {
-            Request::UploadTranscript(contacts) => {
+        let version = &invocation.executed_version;
+        match work {
+            Work::Upload(contacts, options) if options.dry_run => {
+                let lines = self
+                    .pipeline
+                    .dry_run(&sink, &contacts, options, invocation.deadline())
+                    .await;
+                for line in &lines {
+                    log_outcome(&line.outcome, true);
+                }
+                render_dry_run(&lines, version)
+            }
+            Work::Upload(contacts, options) => {
                 let report = self
                     .pipeline
-                    .upload(&sink, &contacts, invocation.deadline())
+                    .upload(&sink, &contacts, options, invocation.deadline())
                     .await;
                 for o in &report.outcomes {
-                    tracing::info!(
-                        contactId = %o.contact_id,
-                        status = if o.failure.is_some() { "FAILED" } else { "SUCCESS" },
-                        reason = o.failure.map(|c| c.as_str()),
-                        segments = o.segments,
-                        entries = o.entries,
-                        elapsedMs = o.elapsed.as_millis() as u64,
-                        "contact processed"
-                    );
+                    log_outcome(o, false);
                 }
                 let now_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -90,20 +102,160 @@ where
                     // EMF must be a log line of its own, outside the tracing format.
                     println!("{record}");
                 }
-                render_upload_response(&report.elements, &invocation.executed_version)
+                render_upload_response(&report.elements, version)
             }
-            Request::FetchUploadIdsStatus(ids) => match sink.upload_status(&ids).await {
-                Ok(answer) => {
-                    invoke_result(answer.status, &invocation.executed_version, answer.body)
+            Work::Status(ids, wait) => {
+                // Polling stops early enough to answer before the invocation's deadline.
+                let until = wait.map(|seconds| {
+                    let deadline = invocation.deadline();
+                    let margin = STATUS_ANSWER_MARGIN
+                        .min(deadline.saturating_duration_since(Instant::now()) / 4);
+                    (Instant::now() + Duration::from_secs(seconds))
+                        .min(deadline.checked_sub(margin).unwrap_or(deadline))
+                });
+                match wait_for_statuses(
+                    &sink,
+                    &ids,
+                    until,
+                    self.pipeline.settings.status_poll_delay,
+                )
+                .await
+                {
+                    Ok(answer) => invoke_result(answer.status, version, answer.body),
+                    Err(e) => {
+                        tracing::error!(error = %e, "fetchUploadIdsStatus failed");
+                        let payload = json!({ "error": e.failure().error_detail() }).to_string();
+                        invoke_result(e.status_code(), version, payload)
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "fetchUploadIdsStatus failed");
-                    let payload = json!({ "error": e.failure().error_detail() }).to_string();
-                    invoke_result(e.status_code(), &invocation.executed_version, payload)
-                }
-            },
+            }
         }
     }
+}
+
+/// Time kept after the last status poll for answering.
+const STATUS_ANSWER_MARGIN: Duration = Duration::from_secs(2);
+/// The longest pause between two status polls.
+const MAX_STATUS_POLL_DELAY: Duration = Duration::from_secs(10);
+
+/// An operation with its flags, checked as a whole.
+enum Work {
+    Upload(Vec<ContactRequest>, UploadOptions),
+    Status(Vec<String>, Option<u64>),
+}
+
+fn parse_work(event: &Value) -> Result<Work, RequestError> {
+    Ok(match parse_request(event)? {
+        Request::UploadTranscript(contacts) => Work::Upload(contacts, parse_upload_options(event)?),
+        Request::FetchUploadIdsStatus(ids) => Work::Status(ids, parse_wait_seconds(event)?),
+    })
+}
+
+/// The statuses of these uploads; with `until`, polled with backoff until every one is final
+/// or the time is up. The answer then lists the uploads still pending in `pendingUploadIds`.
+async fn wait_for_statuses<S: ConversationSink>(
+    sink: &S,
+    ids: &[String],
+    until: Option<Instant>,
+    first_delay: Duration,
+) -> Result<RawResponse, SalesforceError> {
+    let mut answer = sink.upload_status(ids).await?;
+    let Some(until) = until else {
+        return Ok(answer);
+    };
+    let mut delay = first_delay;
+    let mut polls = 1;
+    loop {
+        let pending = pending_upload_ids(&answer, ids);
+        let out_of_time = Instant::now() + delay > until;
+        if pending.as_ref().is_none_or(Vec::is_empty) || out_of_time {
+            tracing::info!(
+                polls,
+                pending = pending.as_ref().map_or(0, Vec::len),
+                "fetchUploadIdsStatus waited for final statuses"
+            );
+            return Ok(with_pending(answer, pending));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_STATUS_POLL_DELAY);
+        answer = sink.upload_status(ids).await?;
+        polls += 1;
+    }
+}
+
+/// `None` when the answer is not a status list (an error passed through).
+fn pending_upload_ids(answer: &RawResponse, ids: &[String]) -> Option<Vec<String>> {
+    if answer.status != 200 {
+        return None;
+    }
+    let body: Value = serde_json::from_str(&answer.body).ok()?;
+    pending_uploads(&body, ids)
+}
+
+fn with_pending(mut answer: RawResponse, pending: Option<Vec<String>>) -> RawResponse {
+    if let (Some(pending), Ok(Value::Object(mut body))) =
+        (pending, serde_json::from_str::<Value>(&answer.body))
+    {
+        body.insert("pendingUploadIds".into(), json!(pending));
+        answer.body = Value::Object(body).to_string();
+    }
+    answer
+}
+
+/// One log line per contact; never transcript text.
+fn log_outcome(o: &ContactOutcome, dry_run: bool) {
+    let status = match (o.failure, o.skipped) {
+        (Some(_), _) => "FAILED",
+        (None, true) => "SKIPPED",
+        (None, false) if dry_run => "WOULD_UPLOAD",
+        (None, false) => "SUCCESS",
+    };
+    tracing::info!(
+        contactId = %o.contact_id,
+        status,
+        dryRun = dry_run,
+        reason = o.failure.map(|c| c.as_str()),
+        source = o.source.as_ref().map(TranscriptSourceUsed::name),
+        analysisFile = o.source.as_ref().and_then(TranscriptSourceUsed::analysis_file),
+        segments = o.segments,
+        entries = o.entries,
+        alreadyPresent = o.already_present,
+        elapsedMs = o.elapsed.as_millis() as u64,
+        "contact processed"
+    );
+}
+
+/// A dry run's answer, in the documented envelope: one element whose Payload lists, per
+/// contact, what an upload would do. No transcript text.
+fn render_dry_run(lines: &[DryRunLine], executed_version: &str) -> Value {
+    let results: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            let o = &line.outcome;
+            let status = match (o.failure, o.skipped) {
+                (Some(_), _) => "FAILED",
+                (None, true) => "WOULD_SKIP",
+                (None, false) => "WOULD_UPLOAD",
+            };
+            json!({
+                "conversationIdentifier": o.contact_id,
+                "status": status,
+                "errorDetail": line.reason.as_ref().map(Failure::error_detail),
+                "source": o.source.as_ref().map(TranscriptSourceUsed::name),
+                "analysisFile": o.source.as_ref().and_then(TranscriptSourceUsed::analysis_file),
+                "entries": o.entries,
+                "alreadyInSalesforce": o.already_present,
+                "firstEntryTimestamp": line.first_timestamp,
+                "lastEntryTimestamp": line.last_timestamp,
+            })
+        })
+        .collect();
+    let payload = json!({ "dryRun": true, "dryRunResults": results });
+    Value::Array(vec![invoke_result(
+        200,
+        executed_version,
+        payload.to_string(),
+    )])
 }
 
 #[cfg(test)]

@@ -15,15 +15,16 @@ use aws_config::SdkConfig;
 
 use adapters::connect::Connect;
 use adapters::contact_lens::ContactLens;
+use adapters::s3::AnalysisBucket;
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
 use adapters::ssm::Ssm;
 use config::Config;
 use handler::Handler;
-use pipeline::{Pipeline, PipelineSettings};
+use pipeline::{AnalysisFiles, Pipeline, PipelineSettings};
 
 /// The function as deployed: real adapters around the pipeline.
-pub type App = Handler<Connect, ContactLens, Salesforce<SecretsManager, Ssm>>;
+pub type App = Handler<Connect, ContactLens, AnalysisBucket, Salesforce<SecretsManager, Ssm>>;
 
 /// The AWS SDK clients, built once per cold start.
 pub struct AwsClients {
@@ -31,6 +32,7 @@ pub struct AwsClients {
     pub contact_lens: aws_sdk_connectcontactlens::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl AwsClients {
@@ -40,6 +42,15 @@ impl AwsClients {
             contact_lens: aws_sdk_connectcontactlens::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk)
+                    // A custom endpoint (an emulator, a local S3) has no bucket subdomains.
+                    .force_path_style(
+                        std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+                            || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                    )
+                    .build(),
+            ),
         }
     }
 }
@@ -62,11 +73,16 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
                 config.connect_instance_id.clone(),
                 config.contact_lens_rate,
             ),
+            analysis: config.analysis_bucket.clone().map(|bucket| AnalysisFiles {
+                store: AnalysisBucket::new(clients.s3, bucket),
+                prefer_redacted: config.analysis_prefer_redacted,
+            }),
             settings: PipelineSettings {
                 contact_concurrency: config.contact_concurrency,
                 upload_batch_size: config.upload_batch_size,
                 upload_max_bytes: config.upload_max_bytes,
                 deadline_reserve: config.deadline_reserve,
+                status_poll_delay: config.retry.base_delay,
             },
         },
         orgs,

@@ -16,6 +16,7 @@ pub fn emf_records(
     timestamp_ms: u64,
 ) -> Vec<Value> {
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes.iter().filter(|o| o.skipped).count();
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
     for code in outcomes.iter().filter_map(|o| o.failure) {
         *by_reason.entry(code.as_str()).or_default() += 1;
@@ -31,10 +32,14 @@ pub fn emf_records(
         })
     };
     let mut records = vec![json!({
-        "_aws": aws(json!(["FunctionName"]), &["ContactsRequested", "ContactsUploaded", "ContactsFailed"]),
+        "_aws": aws(
+            json!(["FunctionName"]),
+            &["ContactsRequested", "ContactsUploaded", "ContactsSkipped", "ContactsFailed"],
+        ),
         "FunctionName": function_name,
         "ContactsRequested": outcomes.len(),
-        "ContactsUploaded": outcomes.len() - failed,
+        "ContactsUploaded": outcomes.len() - failed - skipped,
+        "ContactsSkipped": skipped,
         "ContactsFailed": failed,
     })];
     records.extend(by_reason.into_iter().map(|(reason, count)| {
@@ -59,8 +64,11 @@ mod tests {
         ContactOutcome {
             contact_id: id.into(),
             failure,
+            skipped: false,
+            source: None,
             segments: 0,
             entries: 0,
+            already_present: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -74,12 +82,17 @@ mod tests {
                 outcome("b", Some(FailureCode::NoAgent)),
                 outcome("c", Some(FailureCode::NoAgent)),
                 outcome("d", Some(FailureCode::Throttled)),
+                ContactOutcome {
+                    skipped: true,
+                    ..outcome("e", None)
+                },
             ],
             1,
         );
         assert_eq!(records.len(), 3);
-        assert_eq!(records[0]["ContactsRequested"], 4);
+        assert_eq!(records[0]["ContactsRequested"], 5);
         assert_eq!(records[0]["ContactsUploaded"], 1);
+        assert_eq!(records[0]["ContactsSkipped"], 1);
         assert_eq!(records[0]["ContactsFailed"], 3);
         assert_eq!(
             records[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],

@@ -1,20 +1,28 @@
-//! uploadTranscript end to end: contacts are read concurrently (bounded), each finished
-//! conversation joins a batch, and full batches upload while reading goes on.
+//! uploadTranscript end to end: contacts are read concurrently (bounded) from Contact Lens, or
+//! from its post-call analysis files once the real-time segments are gone; what the Salesforce
+//! conversation already holds is left out; each finished conversation joins a batch, and full
+//! batches upload while reading goes on. A dry run stops before the upload.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
+use crate::domain::analysis::{
+    REALTIME_RETENTION_MS, candidate_prefixes, parse_analysis_file, pick_analysis_key,
+};
 use crate::domain::batch::Batcher;
+use crate::domain::existing::{ExistingEntries, missing_turns};
 use crate::domain::outcome::{
     BulkUploadResult, Failure, FailureCode, ResponseElement, reconcile_batch,
 };
-use crate::domain::request::ContactRequest;
-use crate::domain::transcript::{ConversationFile, Turn, conversation_file};
-use crate::ports::{ContactDirectory, ConversationSink, TranscriptSource};
+use crate::domain::request::{ContactRequest, UploadOptions};
+use crate::domain::transcript::{CallWindow, ConversationFile, Turn, conversation_file};
+use crate::ports::{
+    AnalysisStore, ContactDirectory, ConversationSink, SourceError, TranscriptSource,
+};
 
 /// Upload requests in flight at once; Salesforce, not the function, limits throughput here.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -29,23 +37,71 @@ pub struct PipelineSettings {
     pub upload_batch_size: usize,
     pub upload_max_bytes: usize,
     pub deadline_reserve: Duration,
+    /// First pause between two upload-status polls; it doubles up to 10 s.
+    pub status_poll_delay: Duration,
 }
 
-pub struct Pipeline<C, T> {
+pub struct Pipeline<C, T, A> {
     pub contacts: C,
     pub transcripts: T,
+    /// Contact Lens post-call analysis files; `None` when no bucket is configured.
+    pub analysis: Option<AnalysisFiles<A>>,
     pub settings: PipelineSettings,
+}
+
+pub struct AnalysisFiles<A> {
+    pub store: A,
+    pub prefer_redacted: bool,
+}
+
+/// Where a contact's transcript came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscriptSourceUsed {
+    RealTime,
+    PostCallAnalysis { key: String },
+}
+
+impl TranscriptSourceUsed {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RealTime => "REALTIME",
+            Self::PostCallAnalysis { .. } => "POST_CALL_ANALYSIS",
+        }
+    }
+
+    pub fn analysis_file(&self) -> Option<&str> {
+        match self {
+            Self::RealTime => None,
+            Self::PostCallAnalysis { key } => Some(key),
+        }
+    }
 }
 
 /// What happened to one contact, for its log line and the metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactOutcome {
     pub contact_id: String,
-    /// `None` when Salesforce accepted the conversation.
+    /// `None` when Salesforce accepted the conversation or it was skipped.
     pub failure: Option<FailureCode>,
+    /// The conversation already held the transcript; nothing was uploaded.
+    pub skipped: bool,
+    pub source: Option<TranscriptSourceUsed>,
     pub segments: usize,
+    /// Entries uploaded (or, in a dry run, to upload).
     pub entries: usize,
+    /// Entries the conversation already held.
+    pub already_present: usize,
     pub elapsed: Duration,
+}
+
+/// What a dry run found for one contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRunLine {
+    pub outcome: ContactOutcome,
+    /// Why the contact would be skipped or would fail.
+    pub reason: Option<Failure>,
+    pub first_timestamp: Option<i64>,
+    pub last_timestamp: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,30 +113,120 @@ pub struct UploadReport {
     pub outcomes: Vec<ContactOutcome>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct ReadStats {
+    source: Option<TranscriptSourceUsed>,
     segments: usize,
     entries: usize,
+    already_present: usize,
     elapsed: Duration,
 }
 
-type ReadResult = Result<ConversationFile, Failure>;
+/// A contact ready to upload, or one to leave alone (the reason's code is ALREADY_UPLOADED).
+enum Read {
+    Upload(ConversationFile),
+    Skip(Failure),
+}
 
-impl<C, T> Pipeline<C, T>
+type ReadResult = Result<Read, Failure>;
+
+impl<C, T, A> Pipeline<C, T, A>
 where
     C: ContactDirectory,
     T: TranscriptSource,
+    A: AnalysisStore,
 {
+    /// The time left for reading contacts and, after it, for uploading. A short timeout must
+    /// not leave no time at all for reading: the reserve is capped at a quarter of what this
+    /// invocation has left. Uploads use most of the reserve; the rest is for the response.
+    fn cutoffs(&self, deadline: Instant) -> (Instant, Instant) {
+        let reserve = self
+            .settings
+            .deadline_reserve
+            .min(deadline.saturating_duration_since(Instant::now()) / 4);
+        let read_cutoff = deadline.checked_sub(reserve).unwrap_or(deadline);
+        let upload_deadline = deadline
+            .checked_sub(RESPONSE_MARGIN.min(reserve / 4))
+            .unwrap_or(deadline);
+        (read_cutoff, upload_deadline)
+    }
+
+    /// Reads every contact, `contact_concurrency` at a time, each within `read_cutoff`.
+    fn reads<'a, S: ConversationSink>(
+        &'a self,
+        sink: &'a S,
+        contacts: &'a [ContactRequest],
+        options: UploadOptions,
+        read_cutoff: Instant,
+    ) -> impl futures::Stream<Item = (&'a ContactRequest, ReadResult, ReadStats)> + 'a {
+        stream::iter(contacts)
+            .map(move |contact| async move {
+                let started = Instant::now();
+                let (result, mut read_stats) = if started >= read_cutoff {
+                    (Err(deadline_failure()), ReadStats::default())
+                } else {
+                    timeout_at(read_cutoff, self.read_contact(sink, contact, options))
+                        .await
+                        .unwrap_or_else(|_| (Err(deadline_failure()), ReadStats::default()))
+                };
+                read_stats.elapsed = started.elapsed();
+                (contact, result, read_stats)
+            })
+            .buffer_unordered(self.settings.contact_concurrency)
+    }
+
+    /// Everything an upload does except uploading: what each contact would give.
+    pub async fn dry_run<S: ConversationSink>(
+        &self,
+        sink: &S,
+        contacts: &[ContactRequest],
+        options: UploadOptions,
+        deadline: Instant,
+    ) -> Vec<DryRunLine> {
+        let mut lines: HashMap<&str, DryRunLine> = HashMap::new();
+        let line = |contact: &ContactRequest, read: Result<&Read, &Failure>, stats: ReadStats| {
+            let (failure, skipped, reason, file) = match read {
+                Ok(Read::Upload(file)) => (None, false, None, Some(file)),
+                Ok(Read::Skip(reason)) => (None, true, Some(reason.clone()), None),
+                Err(failure) => (Some(failure.code), false, Some(failure.clone()), None),
+            };
+            DryRunLine {
+                outcome: outcome(contact, failure, skipped, stats),
+                reason,
+                first_timestamp: file.and_then(|f| f.first_timestamp),
+                last_timestamp: file.and_then(|f| f.last_timestamp),
+            }
+        };
+        if let Err(e) = sink.prepare().await {
+            let failure = e.failure();
+            return contacts
+                .iter()
+                .map(|c| line(c, Err(&failure), ReadStats::default()))
+                .collect();
+        }
+        let (read_cutoff, _) = self.cutoffs(deadline);
+        let mut reads = self.reads(sink, contacts, options, read_cutoff);
+        while let Some((contact, result, stats)) = reads.next().await {
+            lines.insert(&contact.contact_id, line(contact, result.as_ref(), stats));
+        }
+        contacts
+            .iter()
+            .filter_map(|c| lines.remove(c.contact_id.as_str()))
+            .collect()
+    }
+
     /// Uploads the contacts' transcripts to the org behind `sink`.
     pub async fn upload<S: ConversationSink>(
         &self,
         sink: &S,
         contacts: &[ContactRequest],
+        options: UploadOptions,
         deadline: Instant,
     ) -> UploadReport {
         let mut stats: HashMap<&str, ReadStats> = HashMap::new();
-        let mut early_failures: Vec<BulkUploadResult> = Vec::new();
+        let mut early_results: Vec<BulkUploadResult> = Vec::new();
         let mut reasons: HashMap<String, FailureCode> = HashMap::new();
+        let mut skipped: Vec<String> = Vec::new();
         let mut elements: Vec<(usize, ResponseElement)> = Vec::new();
 
         if let Err(e) = sink.prepare().await {
@@ -88,39 +234,14 @@ where
             tracing::error!(error = %e, "Salesforce is not usable; no contact was read");
             for c in contacts {
                 reasons.insert(c.contact_id.clone(), failure.code);
-                early_failures.push(BulkUploadResult::failed(&c.contact_id, &failure));
+                early_results.push(BulkUploadResult::failed(&c.contact_id, &failure));
             }
-            return self.finish(contacts, elements, early_failures, &reasons, &stats);
+            return finish(contacts, elements, early_results, &reasons, &skipped, stats);
         }
 
-        // A short timeout must not leave no time at all for reading: the reserve is capped at
-        // a quarter of what this invocation has left.
-        let reserve = self
-            .settings
-            .deadline_reserve
-            .min(deadline.saturating_duration_since(Instant::now()) / 4);
-        let read_cutoff = deadline.checked_sub(reserve).unwrap_or(deadline);
-        // Uploads use most of the reserve; the rest is for building the response.
-        let upload_deadline = deadline
-            .checked_sub(RESPONSE_MARGIN.min(reserve / 4))
-            .unwrap_or(deadline);
+        let (read_cutoff, upload_deadline) = self.cutoffs(deadline);
         let upload_slots = Semaphore::new(UPLOAD_CONCURRENCY);
-
-        let mut reads = stream::iter(contacts)
-            .map(|contact| async move {
-                let started = Instant::now();
-                let result = if started >= read_cutoff {
-                    (Err(deadline_failure()), ReadStats::default())
-                } else {
-                    timeout_at(read_cutoff, self.read_contact(contact))
-                        .await
-                        .unwrap_or_else(|_| (Err(deadline_failure()), ReadStats::default()))
-                };
-                let (file, mut read_stats) = result;
-                read_stats.elapsed = started.elapsed();
-                (contact, file, read_stats)
-            })
-            .buffer_unordered(self.settings.contact_concurrency);
+        let mut reads = self.reads(sink, contacts, options, read_cutoff);
 
         let mut batcher = Batcher::new(
             self.settings.upload_batch_size,
@@ -133,13 +254,18 @@ where
             tokio::select! {
                 next = reads.next(), if reading => {
                     let ready = match next {
-                        Some((contact, file, read_stats)) => {
+                        Some((contact, read, read_stats)) => {
                             stats.insert(&contact.contact_id, read_stats);
-                            match file {
-                                Ok(file) => batcher.push(file),
+                            match read {
+                                Ok(Read::Upload(file)) => batcher.push(file),
+                                Ok(Read::Skip(reason)) => {
+                                    skipped.push(contact.contact_id.clone());
+                                    early_results.push(BulkUploadResult::skipped(&contact.contact_id, &reason));
+                                    Vec::new()
+                                }
                                 Err(failure) => {
                                     reasons.insert(contact.contact_id.clone(), failure.code);
-                                    early_failures.push(BulkUploadResult::failed(&contact.contact_id, &failure));
+                                    early_results.push(BulkUploadResult::failed(&contact.contact_id, &failure));
                                     Vec::new()
                                 }
                             }
@@ -155,7 +281,7 @@ where
                         let slots = &upload_slots;
                         uploads.push(async move {
                             let _slot = slots.acquire().await.expect("the semaphore is never closed");
-                            (index, self.upload_batch(sink, batch, upload_deadline).await)
+                            (index, upload_batch(sink, batch, upload_deadline).await)
                         });
                     }
                 }
@@ -166,45 +292,15 @@ where
                 else => break,
             }
         }
-        self.finish(contacts, elements, early_failures, &reasons, &stats)
+        finish(contacts, elements, early_results, &reasons, &skipped, stats)
     }
 
-    fn finish(
+    async fn read_contact<S: ConversationSink>(
         &self,
-        contacts: &[ContactRequest],
-        mut elements: Vec<(usize, ResponseElement)>,
-        early_failures: Vec<BulkUploadResult>,
-        reasons: &HashMap<String, FailureCode>,
-        stats: &HashMap<&str, ReadStats>,
-    ) -> UploadReport {
-        elements.sort_by_key(|(index, _)| *index);
-        let mut elements: Vec<ResponseElement> = elements.into_iter().map(|(_, e)| e).collect();
-        if !early_failures.is_empty() {
-            elements.push(ResponseElement {
-                status_code: 200,
-                results: early_failures,
-            });
-        }
-        let outcomes = contacts
-            .iter()
-            .map(|c| {
-                let s = stats
-                    .get(c.contact_id.as_str())
-                    .copied()
-                    .unwrap_or_default();
-                ContactOutcome {
-                    contact_id: c.contact_id.clone(),
-                    failure: reasons.get(&c.contact_id).copied(),
-                    segments: s.segments,
-                    entries: s.entries,
-                    elapsed: s.elapsed,
-                }
-            })
-            .collect();
-        UploadReport { elements, outcomes }
-    }
-
-    async fn read_contact(&self, contact: &ContactRequest) -> (ReadResult, ReadStats) {
+        sink: &S,
+        contact: &ContactRequest,
+        options: UploadOptions,
+    ) -> (ReadResult, ReadStats) {
         let mut stats = ReadStats::default();
         let result = async {
             let details = self
@@ -218,9 +314,20 @@ where
                     )
                 })?;
             let window = details.call_window()?;
+            let (turns, source) = self.transcript(&contact.contact_id, &window, &mut stats).await?;
+            stats.source = Some(source);
             let turns = self
-                .read_transcript(&contact.contact_id, &mut stats)
+                .leave_out_existing(sink, &contact.contact_id, &window, turns, options, &mut stats)
                 .await?;
+            let Some(turns) = turns else {
+                return Ok(Read::Skip(Failure::new(
+                    FailureCode::AlreadyUploaded,
+                    format!(
+                        "the conversation already holds {} entries of this transcript; nothing was uploaded",
+                        stats.already_present
+                    ),
+                )));
+            };
             let file = conversation_file(contact, &window, turns);
             stats.entries = file.entries;
             if file.entries == 0 {
@@ -229,19 +336,132 @@ where
                     "Contact Lens finished the analysis but it holds no agent or customer speech",
                 ));
             }
-            Ok(file)
+            Ok(Read::Upload(file))
         }
         .await;
         (result, stats)
     }
 
+    /// The transcript's turns: Contact Lens real-time segments while it keeps them (24 hours),
+    /// else the post-call analysis file when a bucket is configured.
+    async fn transcript(
+        &self,
+        contact_id: &str,
+        window: &CallWindow,
+        stats: &mut ReadStats,
+    ) -> Result<(Vec<Turn>, TranscriptSourceUsed), Failure> {
+        let realtime_expired =
+            now_ms().saturating_sub(window.disconnect_ms) > REALTIME_RETENTION_MS;
+        let Some(analysis) = &self.analysis else {
+            let turns = self
+                .read_transcript(contact_id, stats)
+                .await
+                .map_err(|e| {
+                    e.unwrap_or_else(|e| {
+                        e.failure(
+                            FailureCode::TranscriptUnavailable,
+                            "Contact Lens has no real-time analysis for this contact (not enabled for the call, or the call ended more than 24 hours ago), and no ANALYSIS_BUCKET is configured to read its post-call analysis",
+                        )
+                    })
+                })?;
+            return Ok((turns, TranscriptSourceUsed::RealTime));
+        };
+        if !realtime_expired {
+            match self.read_transcript(contact_id, stats).await {
+                Ok(turns) => return Ok((turns, TranscriptSourceUsed::RealTime)),
+                // Real-time analysis is gone or never ran: the post-call file may exist.
+                Err(Err(SourceError::NotFound { .. })) => {}
+                Err(Err(e)) => {
+                    return Err(
+                        e.failure(FailureCode::TranscriptUnavailable, "Contact Lens failed")
+                    );
+                }
+                Err(Ok(failure)) => return Err(failure),
+            }
+        }
+        self.analysis_transcript(analysis, contact_id, window).await
+    }
+
+    async fn analysis_transcript(
+        &self,
+        analysis: &AnalysisFiles<A>,
+        contact_id: &str,
+        window: &CallWindow,
+    ) -> Result<(Vec<Turn>, TranscriptSourceUsed), Failure> {
+        let unavailable = |e: SourceError| {
+            e.failure(
+                FailureCode::TranscriptUnavailable,
+                "the analysis bucket could not be read",
+            )
+        };
+        for prefix in candidate_prefixes(
+            contact_id,
+            window.connected_to_agent_ms,
+            analysis.prefer_redacted,
+        ) {
+            let keys = analysis.store.keys(&prefix).await.map_err(unavailable)?;
+            let Some(key) = pick_analysis_key(contact_id, &keys) else {
+                continue;
+            };
+            let bytes = analysis.store.object(key).await.map_err(unavailable)?;
+            let turns = parse_analysis_file(&bytes).map_err(|e| {
+                Failure::new(FailureCode::TranscriptUnavailable, format!("{e} ({key})"))
+            })?;
+            return Ok((
+                turns,
+                TranscriptSourceUsed::PostCallAnalysis { key: key.clone() },
+            ));
+        }
+        Err(Failure::new(
+            FailureCode::TranscriptUnavailable,
+            "Contact Lens has neither real-time segments (kept 24 hours) nor a post-call analysis file for this contact in the analysis bucket",
+        ))
+    }
+
+    /// The turns still to upload, or `None` when the contact is to be skipped because its
+    /// conversation already holds the transcript (all of it, or anything with `skip`).
+    async fn leave_out_existing<S: ConversationSink>(
+        &self,
+        sink: &S,
+        contact_id: &str,
+        window: &CallWindow,
+        turns: Vec<Turn>,
+        options: UploadOptions,
+        stats: &mut ReadStats,
+    ) -> Result<Option<Vec<Turn>>, Failure> {
+        if options.existing_entries == ExistingEntries::Ignore {
+            return Ok(Some(turns));
+        }
+        let existing = sink.existing_entries(contact_id).await.map_err(|e| {
+            let mut failure = e.failure();
+            failure.detail = format!(
+                "the conversation's entries could not be read, so nothing was uploaded (no duplicates): {}",
+                failure.detail
+            );
+            failure
+        })?;
+        if existing.is_empty() {
+            return Ok(Some(turns));
+        }
+        let (missing, present) = missing_turns(window, turns, &existing);
+        stats.already_present = present;
+        let any_missing = missing
+            .iter()
+            .any(|t| crate::domain::transcript::entry_role(t).is_some());
+        if !any_missing || options.existing_entries == ExistingEntries::Skip {
+            return Ok(None);
+        }
+        Ok(Some(missing))
+    }
+
     /// Reads every page. A page with a next token but no segments means Contact Lens is still
-    /// analysing, so the transcript is not final and is not uploaded partially.
+    /// analysing, so the transcript is not final and is not uploaded partially. The error is
+    /// the source's own (`Err`) or this function's verdict (`Ok`).
     async fn read_transcript(
         &self,
         contact_id: &str,
         stats: &mut ReadStats,
-    ) -> Result<Vec<Turn>, Failure> {
+    ) -> Result<Vec<Turn>, Result<Failure, SourceError>> {
         let mut turns = Vec::new();
         let mut next_token = None;
         for _ in 0..MAX_PAGES {
@@ -249,87 +469,127 @@ where
                 .transcripts
                 .segments_page(contact_id, next_token)
                 .await
-                .map_err(|e| {
-                    e.failure(
-                        FailureCode::TranscriptUnavailable,
-                        "Contact Lens has no real-time analysis for this contact: it was not enabled for the call, or the call ended more than 24 hours ago",
-                    )
-                })?;
+                .map_err(Err)?;
             stats.segments += page.segments;
             turns.extend(page.turns);
             match page.next_token {
                 None => return Ok(turns),
                 Some(_) if page.segments == 0 => {
-                    return Err(Failure::new(
+                    return Err(Ok(Failure::new(
                         FailureCode::TranscriptNotFinal,
                         "Contact Lens is still analysing this call; resubmit it once the analysis has finished",
-                    ));
+                    )));
                 }
                 token => next_token = token,
             }
         }
-        Err(Failure::new(
+        Err(Ok(Failure::new(
             FailureCode::TranscriptNotFinal,
             format!("the transcript did not end within {MAX_PAGES} pages"),
-        ))
+        )))
     }
+}
 
-    async fn upload_batch<S: ConversationSink>(
-        &self,
-        sink: &S,
-        batch: Vec<ConversationFile>,
-        deadline: Instant,
-    ) -> (ResponseElement, Vec<(String, FailureCode)>) {
-        let ids: Vec<String> = batch.iter().map(|f| f.contact_id.clone()).collect();
-        let all_failed = |status_code: u16, failure: Failure| {
-            let results = ids
+fn outcome(
+    contact: &ContactRequest,
+    failure: Option<FailureCode>,
+    skipped: bool,
+    stats: ReadStats,
+) -> ContactOutcome {
+    ContactOutcome {
+        contact_id: contact.contact_id.clone(),
+        failure,
+        skipped,
+        source: stats.source,
+        segments: stats.segments,
+        entries: stats.entries,
+        already_present: stats.already_present,
+        elapsed: stats.elapsed,
+    }
+}
+
+fn finish(
+    contacts: &[ContactRequest],
+    mut elements: Vec<(usize, ResponseElement)>,
+    early_results: Vec<BulkUploadResult>,
+    reasons: &HashMap<String, FailureCode>,
+    skipped: &[String],
+    mut stats: HashMap<&str, ReadStats>,
+) -> UploadReport {
+    elements.sort_by_key(|(index, _)| *index);
+    let mut elements: Vec<ResponseElement> = elements.into_iter().map(|(_, e)| e).collect();
+    if !early_results.is_empty() {
+        elements.push(ResponseElement {
+            status_code: 200,
+            results: early_results,
+        });
+    }
+    let outcomes = contacts
+        .iter()
+        .map(|c| {
+            let failure = reasons.get(&c.contact_id).copied();
+            let was_skipped = skipped.contains(&c.contact_id);
+            let s = stats.remove(c.contact_id.as_str()).unwrap_or_default();
+            outcome(c, failure, was_skipped, s)
+        })
+        .collect();
+    UploadReport { elements, outcomes }
+}
+
+async fn upload_batch<S: ConversationSink>(
+    sink: &S,
+    batch: Vec<ConversationFile>,
+    deadline: Instant,
+) -> (ResponseElement, Vec<(String, FailureCode)>) {
+    let ids: Vec<String> = batch.iter().map(|f| f.contact_id.clone()).collect();
+    let all_failed = |status_code: u16, failure: Failure| {
+        let results = ids
+            .iter()
+            .map(|id| BulkUploadResult::failed(id, &failure))
+            .collect();
+        let reasons = ids.iter().map(|id| (id.clone(), failure.code)).collect();
+        (
+            ResponseElement {
+                status_code,
+                results,
+            },
+            reasons,
+        )
+    };
+    match timeout_at(deadline, sink.upload(&batch)).await {
+        Ok(Ok(response)) => {
+            let (results, omitted) = reconcile_batch(&ids, response.results);
+            let reasons = results
                 .iter()
-                .map(|id| BulkUploadResult::failed(id, &failure))
+                .filter(|r| !r.succeeded())
+                .map(|r| {
+                    let code = if omitted.contains(&r.conversation_identifier) {
+                        FailureCode::SalesforceError
+                    } else {
+                        FailureCode::SalesforceRejected
+                    };
+                    (r.conversation_identifier.clone(), code)
+                })
                 .collect();
-            let reasons = ids.iter().map(|id| (id.clone(), failure.code)).collect();
             (
                 ResponseElement {
-                    status_code,
+                    status_code: response.status,
                     results,
                 },
                 reasons,
             )
-        };
-        match timeout_at(deadline, sink.upload(&batch)).await {
-            Ok(Ok(response)) => {
-                let (results, omitted) = reconcile_batch(&ids, response.results);
-                let reasons = results
-                    .iter()
-                    .filter(|r| !r.succeeded())
-                    .map(|r| {
-                        let code = if omitted.contains(&r.conversation_identifier) {
-                            FailureCode::SalesforceError
-                        } else {
-                            FailureCode::SalesforceRejected
-                        };
-                        (r.conversation_identifier.clone(), code)
-                    })
-                    .collect();
-                (
-                    ResponseElement {
-                        status_code: response.status,
-                        results,
-                    },
-                    reasons,
-                )
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, conversations = ids.len(), "upload request failed");
-                all_failed(e.status_code(), e.failure())
-            }
-            Err(_) => all_failed(
-                504,
-                Failure::new(
-                    FailureCode::DeadlineExceeded,
-                    "the upload did not finish before the function's deadline; Salesforce may have received it, so check the VoiceCall transcript before resubmitting",
-                ),
-            ),
         }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, conversations = ids.len(), "upload request failed");
+            all_failed(e.status_code(), e.failure())
+        }
+        Err(_) => all_failed(
+            504,
+            Failure::new(
+                FailureCode::DeadlineExceeded,
+                "the upload did not finish before the function's deadline; Salesforce may have received it, so check the VoiceCall transcript before resubmitting",
+            ),
+        ),
     }
 }
 
@@ -338,4 +598,10 @@ fn deadline_failure() -> Failure {
         FailureCode::DeadlineExceeded,
         "the function ran out of time before this contact was read; resubmit it",
     )
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::domain::existing::ExistingEntry;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
 use crate::domain::request::RequestError;
@@ -37,6 +38,14 @@ pub trait TranscriptSource: Send + Sync {
         contact_id: &str,
         next_token: Option<String>,
     ) -> impl Future<Output = Result<SegmentPage, SourceError>> + Send;
+}
+
+/// The S3 bucket where Contact Lens writes post-call analysis files.
+pub trait AnalysisStore: Send + Sync {
+    /// Every key under `prefix`, all pages of the listing.
+    fn keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, SourceError>> + Send;
+
+    fn object(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
 }
 
 /// Secrets Manager GetSecretValue and PutSecretValue.
@@ -108,6 +117,13 @@ pub trait ConversationSink: Send + Sync {
         &self,
         batch: &[ConversationFile],
     ) -> impl Future<Output = Result<UploadResponse, SalesforceError>> + Send;
+
+    /// Every entry the conversation already holds; none when Salesforce has no such
+    /// conversation yet.
+    fn existing_entries(
+        &self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Vec<ExistingEntry>, SalesforceError>> + Send;
 
     /// The status resource's answer, passed through as received.
     fn upload_status(

@@ -24,7 +24,6 @@ use support::*;
 
 /// The deadline of every invocation unless a case says otherwise.
 const DEADLINE: Duration = Duration::from_secs(30);
-const UPLOAD_PATH: &str = "/conversations/upload";
 const TOKEN_PATH: &str = "/oauth2/token";
 const SUCCESS: &str = "SUCCESS";
 /// Set explicitly where a case counts retries.
@@ -379,6 +378,7 @@ async fn a_batch_failing_with_500_fails_its_contacts_only() {
             r#"[{"errorCode":"UNKNOWN_EXCEPTION","message":"boom"}]"#,
         )
         .for_contact(&ids[5])
+        .on_path(UPLOAD_PATH)
         .always(),
     );
     let run = run(&h, &ids).await;
@@ -451,8 +451,10 @@ async fn an_invalid_grant_fails_every_contact_without_retrying() {
 #[tokio::test]
 async fn a_contact_missing_from_the_upload_answer_is_reported_failed() {
     let (h, ids) = setup(5, 20, 113, &[]).await;
-    h.world
-        .inject(Service::Salesforce, Fault::omit_from_results(&ids[2]));
+    h.world.inject(
+        Service::Salesforce,
+        Fault::omit_from_results(&ids[2]).on_path(UPLOAD_PATH),
+    );
     let run = run(&h, &ids).await;
     run.assert_only_failing(&[&ids[2]], "SALESFORCE_ERROR");
     assert_eq!(h.world.upload_requests(), 1, "not resent");

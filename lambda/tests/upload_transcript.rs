@@ -309,6 +309,7 @@ async fn a_batch_that_keeps_failing_reports_its_contacts_and_spares_the_others()
             "[{\"errorCode\":\"UNKNOWN_EXCEPTION\",\"message\":\"boom\"}]",
         )
         .for_contact(SAMPLE_CJK)
+        .on_path(UPLOAD_PATH)
         .always(),
     );
     let response = h.invoke_documented().await;
@@ -352,8 +353,10 @@ async fn request_limit_exceeded_is_reported_and_not_retried() {
 #[tokio::test]
 async fn a_contact_missing_from_salesforces_answer_is_reported_failed() {
     let h = Harness::sample().await;
-    h.world
-        .inject(Service::Salesforce, Fault::omit_from_results(SAMPLE_CJK));
+    h.world.inject(
+        Service::Salesforce,
+        Fault::omit_from_results(SAMPLE_CJK).on_path(UPLOAD_PATH),
+    );
     let response = h.invoke_documented().await;
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");

@@ -51,7 +51,10 @@ where
         Some("ThrottlingException" | "TooManyRequestsException" | "LimitExceededException") => {
             SourceError::Throttled { message, source }
         }
-        Some("AccessDeniedException") => SourceError::AccessDenied { message, source },
+        // S3 names it AccessDenied.
+        Some("AccessDeniedException" | "AccessDenied") => {
+            SourceError::AccessDenied { message, source }
+        }
         Some(code) => SourceError::Other {
             message: format!("{code}: {message}"),
             source,

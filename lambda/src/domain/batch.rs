@@ -58,6 +58,8 @@ mod tests {
             body: Bytes::from(vec![b'x'; len]),
             entries: 1,
             skipped_turns: 0,
+            first_timestamp: None,
+            last_timestamp: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The pure core: validation, transcript mapping, batching and result accounting.
 //! Nothing here knows about the AWS SDK, HTTP or Lambda.
 
+pub mod analysis;
 pub mod batch;
+pub mod existing;
 pub mod ids;
 pub mod org;
 pub mod outcome;

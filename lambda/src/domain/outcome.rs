@@ -25,6 +25,8 @@ pub enum FailureCode {
     SalesforceLimitExceeded,
     ConfigurationError,
     DeadlineExceeded,
+    /// Not a failure: the conversation already holds the transcript, so it was skipped.
+    AlreadyUploaded,
 }
 
 impl FailureCode {
@@ -45,6 +47,7 @@ impl FailureCode {
             Self::SalesforceLimitExceeded => "SALESFORCE_LIMIT_EXCEEDED",
             Self::ConfigurationError => "CONFIGURATION_ERROR",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::AlreadyUploaded => "ALREADY_UPLOADED",
         }
     }
 }
@@ -77,6 +80,8 @@ impl Failure {
 
 pub const STATUS_SUCCESS: &str = "SUCCESS";
 pub const STATUS_FAILED: &str = "FAILED";
+/// A contact left alone on purpose (its conversation already holds the transcript).
+pub const STATUS_SKIPPED: &str = "SKIPPED";
 
 /// One element of Salesforce's `conversationBulkUploadsResults`, kept as received (unknown
 /// fields included) so that the response passes Salesforce's answer through.
@@ -101,6 +106,13 @@ impl BulkUploadResult {
             status: STATUS_FAILED.to_owned(),
             upload_id: None,
             extra: Map::new(),
+        }
+    }
+
+    pub fn skipped(contact_id: &str, reason: &Failure) -> Self {
+        Self {
+            status: STATUS_SKIPPED.to_owned(),
+            ..Self::failed(contact_id, reason)
         }
     }
 
@@ -168,6 +180,39 @@ pub fn invoke_result(status_code: u16, executed_version: &str, payload: String) 
         "ExecutedVersion": executed_version,
         "Payload": payload,
     })
+}
+
+/// Upload statuses that are not final yet. Salesforce does not publish its list of status
+/// values; these are the in-flight ones seen or documented for bulk jobs, and any other value
+/// counts as final so that polling always ends.
+const PENDING_STATUSES: [&str; 6] = [
+    "IN_PROGRESS",
+    "INPROGRESS",
+    "PENDING",
+    "QUEUED",
+    "PROCESSING",
+    "NOT_STARTED",
+];
+
+/// Of the requested upload ids, those whose status in a `conversationBulkUploadStatuses`
+/// answer is not final yet, or which the answer does not mention; `None` when the answer is
+/// not a status list.
+pub fn pending_uploads(answer: &Value, requested: &[String]) -> Option<Vec<String>> {
+    let statuses = answer.get("conversationBulkUploadStatuses")?.as_array()?;
+    Some(
+        requested
+            .iter()
+            .filter(|id| {
+                let status = statuses
+                    .iter()
+                    .find(|s| s.get("uploadId").and_then(Value::as_str) == Some(id.as_str()))
+                    .and_then(|s| s.get("status"))
+                    .and_then(Value::as_str);
+                status.is_none_or(|s| PENDING_STATUSES.contains(&s.to_ascii_uppercase().as_str()))
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 /// A request the function refuses as a whole, in the API Gateway-like shape the contract uses.

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use thiserror::Error;
 
+use super::existing::ExistingEntries;
 use super::ids::{is_connect_id, salesforce_id_15};
 use super::org::OrgChoice;
 
@@ -15,6 +16,8 @@ pub const MAX_CONTACTS: usize = 100;
 pub const MAX_UPLOAD_IDS: usize = 100;
 pub const MAX_RELATED_RECORDS: usize = 100;
 const MAX_UPLOAD_ID_LEN: usize = 64;
+/// No invocation lasts longer than Lambda's 15 minutes.
+pub const MAX_WAIT_SECONDS: u64 = 900;
 /// Secrets Manager names are at most 512 characters, and ARNs a little longer.
 const MAX_SECRET_REF_LEN: usize = 2048;
 pub const OPERATIONS: [&str; 2] = ["uploadTranscript", "fetchUploadIdsStatus"];
@@ -68,6 +71,68 @@ pub fn parse_request(event: &Value) -> Result<Request, RequestError> {
         other => Err(RequestError::field(
             "operation",
             format!("{}, got {}", unsupported_operation(), quoted(other)),
+        )),
+    }
+}
+
+/// The optional flags of uploadTranscript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadOptions {
+    /// Do everything except the upload, and report what would happen.
+    pub dry_run: bool,
+    pub existing_entries: ExistingEntries,
+}
+
+/// `dryRun` and `existingEntries` of an uploadTranscript request.
+pub fn parse_upload_options(event: &Value) -> Result<UploadOptions, RequestError> {
+    let dry_run = match event.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(RequestError::field(
+                "dryRun",
+                format!("must be true or false, got {}", kind(other)),
+            ));
+        }
+    };
+    let rule = || format!("must be one of {}", ExistingEntries::NAMES.join(", "));
+    let existing_entries = match event.get("existingEntries") {
+        None | Some(Value::Null) => ExistingEntries::default(),
+        Some(Value::String(name)) => ExistingEntries::from_name(name).ok_or_else(|| {
+            RequestError::field(
+                "existingEntries",
+                format!("{}, got {}", rule(), quoted(name)),
+            )
+        })?,
+        Some(other) => {
+            return Err(RequestError::field(
+                "existingEntries",
+                format!("{}, got {}", rule(), kind(other)),
+            ));
+        }
+    };
+    Ok(UploadOptions {
+        dry_run,
+        existing_entries,
+    })
+}
+
+/// `waitSeconds` of a fetchUploadIdsStatus request: how long to wait for final statuses.
+pub fn parse_wait_seconds(event: &Value) -> Result<Option<u64>, RequestError> {
+    match event.get("waitSeconds") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= MAX_WAIT_SECONDS) => {
+            Ok(n.as_u64())
+        }
+        Some(other) => Err(RequestError::field(
+            "waitSeconds",
+            format!(
+                "must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}, got {}",
+                match other {
+                    Value::Number(n) => n.to_string(),
+                    v => kind(v).to_owned(),
+                }
+            ),
         )),
     }
 }
@@ -451,6 +516,47 @@ mod tests {
                 "{message}"
             );
             assert!(message.ends_with(&format!("got {got}")), "{message}");
+        }
+    }
+
+    #[test]
+    fn upload_flags_and_wait_are_checked_by_name() {
+        assert_eq!(
+            parse_upload_options(&json!({})).unwrap(),
+            UploadOptions::default()
+        );
+        assert_eq!(
+            parse_upload_options(&json!({"dryRun": true, "existingEntries": "ignore"})).unwrap(),
+            UploadOptions {
+                dry_run: true,
+                existing_entries: ExistingEntries::Ignore
+            }
+        );
+        assert_eq!(
+            parse_upload_options(&json!({"dryRun": "yes"}))
+                .unwrap_err()
+                .to_string(),
+            "dryRun: must be true or false, got a string"
+        );
+        assert_eq!(
+            parse_upload_options(&json!({"existingEntries": "all"}))
+                .unwrap_err()
+                .to_string(),
+            "existingEntries: must be one of fill, skip, ignore, got \"all\""
+        );
+        assert_eq!(parse_wait_seconds(&json!({})).unwrap(), None);
+        assert_eq!(
+            parse_wait_seconds(&json!({"waitSeconds": 30})).unwrap(),
+            Some(30)
+        );
+        for bad in [json!(-1), json!(1.5), json!(901), json!("30")] {
+            let message = parse_wait_seconds(&json!({ "waitSeconds": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.starts_with("waitSeconds: must be a whole number"),
+                "{message}"
+            );
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct ConversationFile {
     pub entries: usize,
     /// Turns whose participant role has no Salesforce sender role; left out of the file.
     pub skipped_turns: usize,
+    /// clientSentTimestamp of the first and last entries, when there are any.
+    pub first_timestamp: Option<i64>,
+    pub last_timestamp: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +100,20 @@ struct Sender<'a> {
     app_type: &'static str,
     role: &'static str,
     subject: &'a str,
+}
+
+/// When a turn's entry was said: ConnectedToAgentTimestamp + BeginOffsetMillis, held inside
+/// the call's window because Salesforce rejects entries outside it.
+pub fn entry_timestamp(window: &CallWindow, turn: &Turn) -> i64 {
+    window
+        .connected_to_agent_ms
+        .saturating_add(turn.begin_offset_ms)
+        .clamp(window.initiation_ms, window.disconnect_ms)
+}
+
+/// The Salesforce sender role of a turn's entry; `None` when the turn has no entry.
+pub fn entry_role(turn: &Turn) -> Option<&'static str> {
+    sender_role(&turn.participant_role).map(|(role, _)| role)
 }
 
 /// Salesforce sender role and the subject suffix used for a Contact Lens participant role.
@@ -135,16 +152,14 @@ pub fn conversation_file(
 
     let mut entries = 0;
     let mut skipped_turns = 0;
+    let (mut first_timestamp, mut last_timestamp) = (None, None);
     for turn in &turns {
         let Some((role, suffix)) = sender_role(&turn.participant_role) else {
             skipped_turns += 1;
             continue;
         };
         let subject = format!("{id}{suffix}");
-        let timestamp = window
-            .connected_to_agent_ms
-            .saturating_add(turn.begin_offset_ms)
-            .clamp(window.initiation_ms, window.disconnect_ms);
+        let timestamp = entry_timestamp(window, turn);
         write_line(
             &mut body,
             "conversationEntry",
@@ -163,12 +178,16 @@ pub fn conversation_file(
             },
         );
         entries += 1;
+        first_timestamp = first_timestamp.or(Some(timestamp));
+        last_timestamp = Some(timestamp);
     }
     ConversationFile {
         contact_id: contact.contact_id.clone(),
         body: Bytes::from(body),
         entries,
         skipped_turns,
+        first_timestamp,
+        last_timestamp,
     }
 }
 

@@ -17,6 +17,8 @@ use emulators::{ContactSpec, Emulators, RuntimeApi, World, register_sandbox_sale
 use serde_json::Value;
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
+/// The Salesforce upload resource, to aim faults at uploads only (not the entries check).
+pub const UPLOAD_PATH: &str = "/conversations/upload";
 pub const DOCUMENTED_UPLOAD: &str =
     include_str!("../../../fixtures/requests/upload-transcript.json");
 
@@ -136,6 +138,13 @@ pub async fn instance(emulators: &Emulators, settings: &[(&str, &str)]) -> App {
         contact_lens: client!(aws_sdk_connectcontactlens, contact_lens),
         secrets: client!(aws_sdk_secretsmanager, secrets_manager),
         ssm: client!(aws_sdk_ssm, ssm),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .retry_partition(partition.clone())
+                .endpoint_url(emulators.s3.url())
+                .force_path_style(true)
+                .build(),
+        ),
     };
     build_app(&config, clients).unwrap()
 }

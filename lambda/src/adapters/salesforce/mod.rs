@@ -4,7 +4,7 @@
 
 pub mod credentials;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +20,7 @@ use url::Url;
 
 use self::credentials::{Credentials, Grant, require_secure, scv_jwt_names, scv_token_name};
 use crate::config::{CredentialSource, OrgSettings, RetrySettings};
+use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
 use crate::domain::request::{RequestError, quoted};
@@ -38,6 +39,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The upload part's filename; Salesforce needs one but does not use it.
 const PART_FILENAME: &str = "transcripts.txt";
+/// The entries resource's largest page.
+const ENTRIES_PAGE: usize = 1_000;
 /// New tokens obtained after 401s within one request.
 const MAX_TOKEN_RENEWALS: u32 = 2;
 
@@ -137,6 +140,32 @@ struct Assertion<'a> {
     sub: &'a str,
     aud: &'a str,
     exp: u64,
+}
+
+/// A page of the conversation entries resource.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntriesPage {
+    #[serde(default)]
+    conversation_entries: Vec<EntryRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryRecord {
+    identifier: String,
+    #[serde(default)]
+    client_timestamp: i64,
+    #[serde(default)]
+    message_text: String,
+    #[serde(default)]
+    sender: EntrySender,
+}
+
+#[derive(Deserialize, Default)]
+struct EntrySender {
+    #[serde(default)]
+    role: String,
 }
 
 #[derive(Deserialize)]
@@ -663,6 +692,66 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
             status: status.as_u16(),
             results: parsed.conversation_bulk_uploads_results,
         })
+    }
+
+    async fn existing_entries(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<ExistingEntry>, SalesforceError> {
+        let resource = format!("conversation/{conversation_id}/entries");
+        let mut entries: Vec<ExistingEntry> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut start: Option<i64> = None;
+        loop {
+            let (status, body) = self
+                .send(|token| {
+                    let mut query = vec![
+                        ("queryDirection", "FromStart".to_owned()),
+                        ("recordLimit", ENTRIES_PAGE.to_string()),
+                    ];
+                    query.extend(start.map(|s| ("startTimestamp", s.to_string())));
+                    self.client
+                        .http
+                        .get(api_url(token, &resource))
+                        .query(&query)
+                        .bearer_auth(&token.value)
+                })
+                .await?;
+            // No conversation yet holds nothing; the upload will say whether it may exist.
+            if status == StatusCode::NOT_FOUND {
+                return Ok(entries);
+            }
+            if !status.is_success() {
+                return Err(SalesforceError::Http {
+                    status: status.as_u16(),
+                    detail: rest_error_detail(&body),
+                });
+            }
+            let page: EntriesPage = serde_json::from_slice(&body).map_err(|source| {
+                SalesforceError::UnexpectedBody {
+                    status: status.as_u16(),
+                    source,
+                }
+            })?;
+            let full = page.conversation_entries.len() >= ENTRIES_PAGE;
+            let before = entries.len();
+            for entry in page.conversation_entries {
+                if seen.insert(entry.identifier.clone()) {
+                    start = start.max(Some(entry.client_timestamp));
+                    entries.push(ExistingEntry {
+                        identifier: entry.identifier,
+                        client_timestamp: entry.client_timestamp,
+                        role: entry.sender.role,
+                        message_text: entry.message_text,
+                    });
+                }
+            }
+            // The next page starts at the last timestamp seen (inclusive, so entries sharing
+            // it are not lost); a page with nothing new means there is nothing more.
+            if !full || entries.len() == before {
+                return Ok(entries);
+            }
+        }
     }
 
     async fn upload_status(&self, upload_ids: &[String]) -> Result<RawResponse, SalesforceError> {
