@@ -180,6 +180,36 @@ pub(crate) fn reject_unsigned(
     }
 }
 
+/// Every early answer of an operation (errors, injected faults) is the `Err` side, so its
+/// steps chain with `?`.
+pub(crate) type Outcome = Result<Response, Response>;
+
+/// The `X-Amz-Target` of a signed awsJson1.1 request, or the answer refusing it: unsigned for
+/// `signing_name`, or an operation other than `operations` (`Service.Operation` names).
+// The refusal is the answer itself, returned once per request; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) fn json_target<'a>(
+    headers: &'a HeaderMap,
+    signing_name: &str,
+    operations: &[&str],
+) -> Result<&'a str, Response> {
+    if let Some(denied) = reject_unsigned(headers, signing_name, Protocol::AwsJson) {
+        return Err(denied);
+    }
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|target| operations.contains(target))
+        .ok_or_else(|| {
+            error(
+                Protocol::AwsJson,
+                400,
+                "UnknownOperationException",
+                &format!("This emulator only implements {}", operations.join(" and ")),
+            )
+        })
+}
+
 /// AccessDeniedException (awsJson1.1) as IAM words it for the function's role; `action` is the
 /// IAM action, e.g. `ssm:PutParameter`.
 pub(crate) fn access_denied(action: &str, resource: &str) -> Response {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::aws::{self, Protocol, xml_escape};
+use crate::aws::{self, Outcome, Protocol, xml_escape};
 use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::utc::Utc;
@@ -30,9 +30,6 @@ pub(crate) async fn start_on(world: &World, port: u16) -> Server {
     let router = Router::new().fallback(dispatch).with_state(world.clone());
     server::serve(listener, world, Service::S3, router)
 }
-
-/// Every early answer (errors, injected faults) is the `Err` side, so the steps chain with `?`.
-type Outcome = Result<Response, Response>;
 
 /// What a path-style path names.
 enum Target {

@@ -10,7 +10,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::aws::{self, ACCOUNT_ID, Protocol, REGION};
+use crate::aws::{self, ACCOUNT_ID, Outcome, Protocol, REGION};
 use crate::server::{self, Server};
 use crate::world::{Service, World, splitmix64};
 
@@ -47,25 +47,16 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = aws::reject_unsigned(&headers, "secretsmanager", Protocol::AwsJson) {
-        return denied;
-    }
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let outcome = match target {
-        Some("secretsmanager.GetSecretValue") => get_secret_value(&world, uri.path(), &body).await,
-        Some("secretsmanager.PutSecretValue") => put_secret_value(&world, uri.path(), &body).await,
-        _ => Err(aws::error(
-            Protocol::AwsJson,
-            400,
-            "UnknownOperationException",
-            "The Secrets Manager emulator only implements GetSecretValue and PutSecretValue",
-        )),
+    let outcome = match aws::json_target(&headers, "secretsmanager", &[GET, PUT]) {
+        Ok(GET) => get_secret_value(&world, uri.path(), &body).await,
+        Ok(_) => put_secret_value(&world, uri.path(), &body).await,
+        Err(refused) => Err(refused),
     };
     outcome.unwrap_or_else(|error| error)
 }
 
-/// Every early answer (errors, injected faults) is the `Err` side, so the steps chain with `?`.
-type Outcome = Result<Response, Response>;
+const GET: &str = "secretsmanager.GetSecretValue";
+const PUT: &str = "secretsmanager.PutSecretValue";
 
 async fn get_secret_value(world: &World, path: &str, body: &[u8]) -> Outcome {
     let request: GetSecretValueRequest = serde_json::from_slice(body).map_err(malformed)?;

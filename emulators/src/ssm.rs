@@ -11,7 +11,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::aws::{self, ACCOUNT_ID, Protocol, REGION};
+use crate::aws::{self, ACCOUNT_ID, Outcome, Protocol, REGION};
 use crate::server::{self, Server};
 use crate::world::{Parameter, ParameterType, Service, World, splitmix64};
 
@@ -61,25 +61,16 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = aws::reject_unsigned(&headers, "ssm", Protocol::AwsJson) {
-        return denied;
-    }
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let outcome = match target {
-        Some("AmazonSSM.GetParameters") => get_parameters(&world, uri.path(), &body).await,
-        Some("AmazonSSM.PutParameter") => put_parameter(&world, uri.path(), &body).await,
-        _ => Err(aws::error(
-            Protocol::AwsJson,
-            400,
-            "UnknownOperationException",
-            "The SSM emulator only implements GetParameters and PutParameter",
-        )),
+    let outcome = match aws::json_target(&headers, "ssm", &[GET, PUT]) {
+        Ok(GET) => get_parameters(&world, uri.path(), &body).await,
+        Ok(_) => put_parameter(&world, uri.path(), &body).await,
+        Err(refused) => Err(refused),
     };
     outcome.unwrap_or_else(|error| error)
 }
 
-/// Every early answer (errors, injected faults) is the `Err` side, so the steps chain with `?`.
-type Outcome = Result<Response, Response>;
+const GET: &str = "AmazonSSM.GetParameters";
+const PUT: &str = "AmazonSSM.PutParameter";
 
 async fn get_parameters(world: &World, path: &str, body: &[u8]) -> Outcome {
     let request: GetParametersRequest = serde_json::from_slice(body).map_err(malformed)?;

@@ -350,36 +350,26 @@ where
         window: &CallWindow,
         stats: &mut ReadStats,
     ) -> Result<(Vec<Turn>, TranscriptSourceUsed), Failure> {
+        let analysis = self.analysis.as_ref();
         let realtime_expired =
             now_ms().saturating_sub(window.disconnect_ms) > REALTIME_RETENTION_MS;
-        let Some(analysis) = &self.analysis else {
-            let turns = self
-                .read_transcript(contact_id, stats)
-                .await
-                .map_err(|e| {
-                    e.unwrap_or_else(|e| {
-                        e.failure(
-                            FailureCode::TranscriptUnavailable,
-                            "Contact Lens has no real-time analysis for this contact (not enabled for the call, or the call ended more than 24 hours ago), and no ANALYSIS_BUCKET is configured to read its post-call analysis",
-                        )
-                    })
-                })?;
-            return Ok((turns, TranscriptSourceUsed::RealTime));
-        };
-        if !realtime_expired {
-            match self.read_transcript(contact_id, stats).await {
-                Ok(turns) => return Ok((turns, TranscriptSourceUsed::RealTime)),
-                // Real-time analysis is gone or never ran: the post-call file may exist.
-                Err(Err(SourceError::NotFound { .. })) => {}
-                Err(Err(e)) => {
-                    return Err(
-                        e.failure(FailureCode::TranscriptUnavailable, "Contact Lens failed")
-                    );
-                }
-                Err(Ok(failure)) => return Err(failure),
-            }
+        if let (Some(analysis), true) = (analysis, realtime_expired) {
+            return self.analysis_transcript(analysis, contact_id, window).await;
         }
-        self.analysis_transcript(analysis, contact_id, window).await
+        match self.read_transcript(contact_id, stats).await {
+            Ok(turns) => Ok((turns, TranscriptSourceUsed::RealTime)),
+            Err(Ok(failure)) => Err(failure),
+            Err(Err(e)) => match (analysis, e) {
+                // Real-time analysis is gone or never ran: the post-call file may exist.
+                (Some(analysis), SourceError::NotFound { .. }) => {
+                    self.analysis_transcript(analysis, contact_id, window).await
+                }
+                (_, e) => Err(e.failure(
+                    FailureCode::TranscriptUnavailable,
+                    "Contact Lens has no real-time analysis for this contact (not enabled for the call, or the call ended more than 24 hours ago), and no ANALYSIS_BUCKET is configured to read its post-call analysis",
+                )),
+            },
+        }
     }
 
     async fn analysis_transcript(
