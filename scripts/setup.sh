@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the sandbox and the tests need beyond Rust, Node and Python:
-# cargo-lambda and zig (cross-builds for arm64 Lambda without Docker), cfn-lint, and the
-# npm packages of the CDK app (skipped with --rust-only, which is all the sandbox needs).
+# cargo-lambda and zig (cross-builds for arm64 Lambda without Docker), cfn-lint, moto's server
+# (S3, Step Functions and CloudFormation for the backfill CLI's tests), and the npm packages of
+# the CDK app (skipped with --rust-only, which is all the sandbox needs).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ python_tools=()
 command -v cargo-lambda >/dev/null || python_tools+=(cargo-lambda)
 python3 -c "import ziglang" 2>/dev/null || python_tools+=(ziglang)
 command -v cfn-lint >/dev/null || python_tools+=(cfn-lint)
+python3 -c "import moto.server" 2>/dev/null || python_tools+=("moto[server]")
 if ((${#python_tools[@]})); then
   echo "setup: pip install ${python_tools[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${python_tools[@]}"

@@ -246,5 +246,6 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         s3: service(Service::S3),
         s3_list_requests: after.s3_list_requests - before.s3_list_requests,
         s3_get_requests: after.s3_get_requests - before.s3_get_requests,
+        s3_put_requests: after.s3_put_requests - before.s3_put_requests,
     }
 }

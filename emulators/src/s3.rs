@@ -1,11 +1,14 @@
 //! Amazon S3 (restXml, SigV4 signing name `s3`), path-style addressing only (clients set
-//! `force_path_style`): ListObjectsV2 (`GET /{bucket}?list-type=2`) and GetObject
-//! (`GET /{bucket}/{key}`), enough to find and read Contact Lens post-call analysis files.
+//! `force_path_style`): ListObjectsV2 (`GET /{bucket}?list-type=2`), GetObject
+//! (`GET /{bucket}/{key}`) and PutObject (`PUT /{bucket}/{key}`, plain or `aws-chunked` with a
+//! trailing checksum, as current SDKs send it), enough to find and read Contact Lens post-call
+//! analysis files and to write a backfill's summary.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +45,7 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     if let Some(denied) = aws::reject_unsigned(&headers, "s3", Protocol::RestXml) {
         return denied;
@@ -70,9 +74,15 @@ async fn dispatch(
         {
             get_object(&world, uri.path(), &bucket, &key, &headers).await
         }
-        _ => Err(
-            not_implemented("The S3 emulator only implements ListObjectsV2 and GetObject").into(),
-        ),
+        (Method::PUT, Some(Target::Object { bucket, key }))
+            if params.iter().all(|(name, _)| name == "x-id") =>
+        {
+            put_object(&world, uri.path(), &bucket, &key, &headers, &body).await
+        }
+        _ => Err(not_implemented(
+            "The S3 emulator only implements ListObjectsV2, GetObject and PutObject",
+        )
+        .into()),
     };
     outcome.unwrap_or_else(|error| error)
 }
@@ -398,6 +408,130 @@ async fn get_object(
     Ok((StatusCode::OK, headers, object.bytes.clone()).into_response())
 }
 
+/// PutObject into an existing bucket. A streamed (`aws-chunked`) body is decoded and checked
+/// against its declared length and trailing CRC32 the way S3 does, so a client that frames or
+/// checksums it wrongly fails here too.
+async fn put_object(
+    world: &World,
+    path: &str,
+    bucket: &str,
+    key: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outcome {
+    world.lock().stats.s3_put_requests += 1;
+    check_faults(world, path, key).await?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let chunked = header("content-encoding").is_some_and(|e| e.contains("aws-chunked"));
+    let ChunkedBody {
+        payload: bytes,
+        trailers,
+    } = if chunked {
+        decode_aws_chunked(body).ok_or_else(|| {
+            S3Error::new(
+                400,
+                "IncompleteBody",
+                "The request body is not valid aws-chunked data",
+            )
+        })?
+    } else {
+        ChunkedBody {
+            payload: body.to_vec(),
+            trailers: Vec::new(),
+        }
+    };
+    if chunked
+        && header("x-amz-decoded-content-length").and_then(|l| l.parse::<usize>().ok())
+            != Some(bytes.len())
+    {
+        return Err(S3Error::new(
+            400,
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the x-amz-decoded-content-length header",
+        )
+        .into());
+    }
+    let checksum = header("x-amz-checksum-crc32")
+        .map(str::to_owned)
+        .or_else(|| {
+            trailers
+                .iter()
+                .find(|(name, _)| name == "x-amz-checksum-crc32")
+                .map(|(_, value)| value.clone())
+        });
+    if let Some(checksum) = &checksum
+        && *checksum != crc32_base64(&bytes)
+    {
+        return Err(S3Error::new(
+            400,
+            "BadDigest",
+            "The CRC32 you specified did not match the calculated checksum.",
+        )
+        .into());
+    }
+    let mut state = world.lock();
+    bucket_objects(&state, bucket)?;
+    state.store_object(bucket, key, bytes, crate::world::now_ms());
+    let etag = bucket_objects(&state, bucket)?
+        .get(key)
+        .map(|o| o.etag.clone())
+        .unwrap_or_default();
+    let headers = [
+        (header::ETAG.as_str(), etag),
+        ("x-amz-request-id", aws::request_id()),
+    ];
+    let mut response = (StatusCode::OK, headers).into_response();
+    if let Some(value) = checksum.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("x-amz-checksum-crc32", value);
+    }
+    Ok(response)
+}
+
+/// The payload and trailing headers of an `aws-chunked` body: chunks of `<hex size>[;ext]\r\n
+/// <data>\r\n`, a zero-size chunk, then `name:value\r\n` trailers and a blank line.
+struct ChunkedBody {
+    payload: Vec<u8>,
+    /// Lower-case names with their values.
+    trailers: Vec<(String, String)>,
+}
+
+fn decode_aws_chunked(body: &[u8]) -> Option<ChunkedBody> {
+    let mut rest = body;
+    let mut payload = Vec::new();
+    let line = |rest: &mut &[u8]| -> Option<String> {
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let text = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+        *rest = &rest[end + 2..];
+        Some(text)
+    };
+    loop {
+        let size_line = line(&mut rest)?;
+        let size_hex = size_line.split(';').next()?;
+        let size = usize::from_str_radix(size_hex.trim(), 16).ok()?;
+        if size == 0 {
+            break;
+        }
+        payload.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size..)?.strip_prefix(b"\r\n")?;
+    }
+    let mut trailers = Vec::new();
+    loop {
+        let trailer = line(&mut rest)?;
+        if trailer.is_empty() {
+            break;
+        }
+        let (name, value) = trailer.split_once(':')?;
+        trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    Some(ChunkedBody { payload, trailers })
+}
+
+/// S3's `x-amz-checksum-crc32`: the big-endian CRC32 in base64.
+fn crc32_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(bytes).to_be_bytes())
+}
+
 /// What S3 would report for an object stored with its usual Content-Type: JSON for `.json`
 /// keys (Contact Lens files), S3's default otherwise.
 fn content_type(key: &str) -> &'static str {
@@ -411,6 +545,20 @@ fn content_type(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_chunked_bodies_decode_to_their_payload_and_trailers() {
+        let body = b"5;chunk-signature=ab\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+        let ChunkedBody { payload, trailers } = decode_aws_chunked(body).unwrap();
+        assert_eq!(payload, b"hello world");
+        assert_eq!(
+            trailers,
+            [("x-amz-checksum-crc32".to_owned(), "DUoRhQ==".to_owned())]
+        );
+        assert_eq!(crc32_base64(b"hello world"), "DUoRhQ==");
+        assert!(decode_aws_chunked(b"5\r\nhel").is_none());
+        assert!(decode_aws_chunked(b"zz\r\n").is_none());
+    }
 
     #[test]
     fn paths_name_a_bucket_or_a_decoded_key() {

@@ -139,6 +139,8 @@ pub struct Stats {
     pub s3_list_requests: u64,
     /// Signed S3 GetObject requests, whatever their outcome.
     pub s3_get_requests: u64,
+    /// Signed S3 PutObject requests, whatever their outcome.
+    pub s3_put_requests: u64,
 }
 
 impl Stats {

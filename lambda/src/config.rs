@@ -29,6 +29,7 @@ pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "AWS_ATTEMPT_TIMEOUT_MS";
 pub const CONTACT_LENS_REQUESTS_PER_SECOND: &str = "CONTACT_LENS_REQUESTS_PER_SECOND";
 pub const ANALYSIS_BUCKET: &str = "ANALYSIS_BUCKET";
 pub const ANALYSIS_PREFER_REDACTED: &str = "ANALYSIS_PREFER_REDACTED";
+pub const BACKFILL_BUCKET: &str = "BACKFILL_BUCKET";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -45,6 +46,9 @@ pub struct Config {
     pub analysis_bucket: Option<String>,
     /// Read the redacted analysis file before the raw one.
     pub analysis_prefer_redacted: bool,
+    /// The backfill state machine's bucket, which summarizeBackfill reads and writes; `None`
+    /// when the stack has no backfill.
+    pub backfill_bucket: Option<String>,
     pub salesforce_api_version: String,
     /// Contacts fetched from Contact Lens at the same time.
     pub contact_concurrency: usize,
@@ -132,6 +136,7 @@ impl Config {
         }
         let salesforce = org_settings(&get)?;
         let analysis_bucket = get(ANALYSIS_BUCKET).map(|b| b.trim().to_owned());
+        let backfill_bucket = get(BACKFILL_BUCKET).map(|b| b.trim().to_owned());
         let analysis_prefer_redacted = match get(ANALYSIS_PREFER_REDACTED).as_deref().map(str::trim)
         {
             None | Some("false") => false,
@@ -172,6 +177,7 @@ impl Config {
             salesforce,
             analysis_bucket,
             analysis_prefer_redacted,
+            backfill_bucket,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
             // The quota is not published by AWS; 1 request/second (burst 2) is the lowest

@@ -5,17 +5,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::backfill::{SummarizeError, summarize};
 use crate::domain::outcome::{
     Failure, bad_request, invoke_result, pending_uploads, render_upload_response,
 };
 use crate::domain::request::{
-    ContactRequest, Request, RequestError, UploadOptions, parse_org_choice, parse_request,
-    parse_upload_options, parse_wait_seconds,
+    ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, parse_org_choice,
+    parse_request, parse_upload_options, parse_wait_seconds,
 };
 use crate::metrics::emf_records;
 use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
 use crate::ports::{
-    AnalysisStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
+    AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
     SalesforceOrgs, TranscriptSource,
 };
 
@@ -50,19 +51,29 @@ fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
     }
 }
 
-pub struct Handler<C, T, A, O> {
+pub struct Handler<C, T, A, O, B> {
     pub pipeline: Pipeline<C, T, A>,
     pub orgs: O,
+    /// The backfill state machine's bucket, when the stack has one.
+    pub backfill: Option<B>,
 }
 
-impl<C, T, A, O> Handler<C, T, A, O>
+impl<C, T, A, O, B> Handler<C, T, A, O, B>
 where
     C: ContactDirectory,
     T: TranscriptSource,
     A: AnalysisStore,
     O: SalesforceOrgs,
+    B: BackfillStore,
 {
-    pub async fn handle(&self, event: &Value, invocation: &Invocation) -> Value {
+    /// The answer to one invocation. Only summarizeBackfill fails the invocation itself, so that
+    /// the state machine's execution fails visibly rather than reporting made-up totals; the
+    /// documented operations always answer, errors included, in their own shape.
+    pub async fn handle(
+        &self,
+        event: &Value,
+        invocation: &Invocation,
+    ) -> Result<Value, SummarizeError> {
         // The whole request is checked, flags and org included, before any AWS call.
         let parsed = parse_work(event).and_then(|work| {
             let sink = self.orgs.select(&parse_org_choice(event)?)?;
@@ -72,11 +83,20 @@ where
             Ok(parsed) => parsed,
             Err(e) => {
                 tracing::warn!(error = %e, "bad request");
-                return bad_request(&e.to_string());
+                return Ok(bad_request(&e.to_string()));
             }
         };
         let version = &invocation.executed_version;
-        match work {
+        Ok(match work {
+            Work::Summary(request) => {
+                let store = self
+                    .backfill
+                    .as_ref()
+                    .ok_or(SummarizeError::NoBackfillBucket)?;
+                summarize(store, &request).await.inspect_err(|e| {
+                    tracing::error!(error = %e, "summarizeBackfill failed");
+                })?
+            }
             Work::Upload(contacts, options) if options.dry_run => {
                 let lines = self
                     .pipeline
@@ -129,7 +149,7 @@ where
                     }
                 }
             }
-        }
+        })
     }
 }
 
@@ -142,12 +162,14 @@ const MAX_STATUS_POLL_DELAY: Duration = Duration::from_secs(10);
 enum Work {
     Upload(Vec<ContactRequest>, UploadOptions),
     Status(Vec<String>, Option<u64>),
+    Summary(SummaryRequest),
 }
 
 fn parse_work(event: &Value) -> Result<Work, RequestError> {
     Ok(match parse_request(event)? {
         Request::UploadTranscript(contacts) => Work::Upload(contacts, parse_upload_options(event)?),
         Request::FetchUploadIdsStatus(ids) => Work::Status(ids, parse_wait_seconds(event)?),
+        Request::SummarizeBackfill(request) => Work::Summary(request),
     })
 }
 

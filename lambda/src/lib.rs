@@ -4,6 +4,7 @@
 //! `handler` answers an invocation; `main.rs` only wires these together.
 
 pub mod adapters;
+pub mod backfill;
 pub mod config;
 pub mod domain;
 pub mod handler;
@@ -15,7 +16,7 @@ use aws_config::SdkConfig;
 
 use adapters::connect::Connect;
 use adapters::contact_lens::ContactLens;
-use adapters::s3::AnalysisBucket;
+use adapters::s3::{AnalysisBucket, BackfillBucket};
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
 use adapters::ssm::Ssm;
@@ -24,7 +25,8 @@ use handler::Handler;
 use pipeline::{AnalysisFiles, Pipeline, PipelineSettings};
 
 /// The function as deployed: real adapters around the pipeline.
-pub type App = Handler<Connect, ContactLens, AnalysisBucket, Salesforce<SecretsManager, Ssm>>;
+pub type App =
+    Handler<Connect, ContactLens, AnalysisBucket, Salesforce<SecretsManager, Ssm>, BackfillBucket>;
 
 /// The AWS SDK clients, built once per cold start.
 pub struct AwsClients {
@@ -42,15 +44,7 @@ impl AwsClients {
             contact_lens: aws_sdk_connectcontactlens::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(sdk)
-                    // A custom endpoint (an emulator, a local S3) has no bucket subdomains.
-                    .force_path_style(
-                        std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-                            || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-                    )
-                    .build(),
-            ),
+            s3: adapters::aws::s3_client(sdk),
         }
     }
 }
@@ -74,7 +68,7 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
                 config.contact_lens_rate,
             ),
             analysis: config.analysis_bucket.clone().map(|bucket| AnalysisFiles {
-                store: AnalysisBucket::new(clients.s3, bucket),
+                store: AnalysisBucket::new(clients.s3.clone(), bucket),
                 prefer_redacted: config.analysis_prefer_redacted,
             }),
             settings: PipelineSettings {
@@ -86,5 +80,9 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
             },
         },
         orgs,
+        backfill: config
+            .backfill_bucket
+            .clone()
+            .map(|bucket| BackfillBucket::new(clients.s3, bucket)),
     })
 }

@@ -19,7 +19,9 @@ async fn main() -> Result<(), Error> {
             executed_version: event.context.env_config.version.clone(),
         };
         // Boxed: the handler future is deep enough to exceed the compiler's layout depth limit.
-        Ok::<Value, Error>(Box::pin(app.handle(&event.payload, &invocation)).await)
+        Box::pin(app.handle(&event.payload, &invocation))
+            .await
+            .map_err(Error::from)
     }))
     .await
 }

@@ -48,6 +48,18 @@ pub trait AnalysisStore: Send + Sync {
     fn object(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
 }
 
+/// The backfill bucket: the ResultWriter's files in, a run's summary and failed contacts out.
+pub trait BackfillStore: Send + Sync {
+    fn object(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
+
+    fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
 /// Secrets Manager GetSecretValue and PutSecretValue.
 pub trait SecretStore: Send + Sync {
     fn secret_string(

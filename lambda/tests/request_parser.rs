@@ -104,6 +104,14 @@ fn assert_contract(value: &Value, request: &Request) {
                 assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
             }
         }
+        Request::SummarizeBackfill(summary) => {
+            assert_eq!(value["operation"], "summarizeBackfill");
+            assert_eq!(value["manifestKey"], json!(summary.manifest_key));
+            let key = &summary.results_manifest_key;
+            assert_eq!(value["resultsManifestKey"], json!(key));
+            assert!(key.starts_with("results/") && key.ends_with("/manifest.json"));
+            assert!(!key.split('/').any(|s| s == ".."), "{key}");
+        }
     }
 }
 
@@ -580,7 +588,9 @@ fn mutate(json: &mut Value, node: &Node, mutation: Mutation) -> Expect {
                 .unwrap()
                 .remove(key);
             let rule = match node.kind {
-                Kind::Operation => "must be one of uploadTranscript, fetchUploadIdsStatus",
+                Kind::Operation => {
+                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill"
+                }
                 Kind::ContactId => "is required and must be a string, got nothing",
                 _ => "is required and must be an array of 1 to 100 ",
             };
@@ -606,7 +616,9 @@ fn mutate(json: &mut Value, node: &Node, mutation: Mutation) -> Expect {
         Mutation::BadString(s) => {
             *target = Value::String(s);
             let rule = match node.kind {
-                Kind::Operation => "must be one of uploadTranscript, fetchUploadIdsStatus, got ",
+                Kind::Operation => {
+                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill, got "
+                }
                 Kind::ContactId => "must be an Amazon Connect contact id",
                 Kind::UploadId => "must be an upload id",
                 _ => "must ",

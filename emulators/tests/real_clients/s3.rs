@@ -342,16 +342,16 @@ async fn unsigned_and_unimplemented_requests_are_refused() {
         "{body}"
     );
 
-    let put = client
-        .put_object()
+    let kept = analysis_key(&world.contact(SAMPLE_OLD_CALL).unwrap(), false);
+    let delete = client
+        .delete_object()
         .bucket(BUCKET)
-        .key("new.json")
-        .body(b"{}".to_vec().into())
+        .key(&kept)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(status(&put), 501);
-    assert_eq!(put.into_service_error().code(), Some("NotImplemented"));
+    assert_eq!(status(&delete), 501);
+    assert_eq!(delete.into_service_error().code(), Some("NotImplemented"));
     let v1 = client
         .list_objects()
         .bucket(BUCKET)
@@ -360,5 +360,39 @@ async fn unsigned_and_unimplemented_requests_are_refused() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(v1.code(), Some("NotImplemented"));
-    assert!(world.object(BUCKET, "new.json").is_none());
+    assert!(world.object(BUCKET, &kept).is_some());
+}
+
+#[tokio::test]
+async fn put_object_stores_what_the_sdk_streams_and_refuses_a_missing_bucket() {
+    let world = sample_world(INSTANCE_ID);
+    world.create_bucket("backfill-bucket");
+    let (_server, client) = setup(&world).await;
+    let body = "contactId,relatedRecords\n".repeat(2_000);
+
+    let put = client
+        .put_object()
+        .bucket("backfill-bucket")
+        .key("results/1/failed.csv")
+        .content_type("text/csv")
+        .body(body.clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    assert!(put.e_tag().is_some_and(|tag| tag.starts_with('"')));
+    assert_eq!(
+        world.object("backfill-bucket", "results/1/failed.csv"),
+        Some(body.into_bytes())
+    );
+    let missing = client
+        .put_object()
+        .bucket("no-such-bucket")
+        .key("k")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("NoSuchBucket"));
+    assert_eq!(world.stats().s3_put_requests, 2);
 }

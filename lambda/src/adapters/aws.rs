@@ -35,6 +35,19 @@ pub fn sdk_config_loader(retry: RetrySettings) -> ConfigLoader {
         )
 }
 
+/// An S3 client for the SDK configuration. A custom endpoint (an emulator, a local S3) has no
+/// bucket subdomains, so it is addressed path-style.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(
+                std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+                    || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            )
+            .build(),
+    )
+}
+
 pub fn classify<E, R>(err: SdkError<E, R>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::calendar::civil_from_days;
 use super::transcript::Turn;
 
 const DAY_MS: i64 = 86_400_000;
@@ -121,20 +122,6 @@ pub fn parse_analysis_file(bytes: &[u8]) -> Result<Vec<Turn>, AnalysisError> {
 fn utc_date_path(epoch_ms: i64) -> String {
     let (year, month, day) = civil_from_days(epoch_ms.div_euclid(DAY_MS));
     format!("{year:04}/{month:02}/{day:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! Nothing here knows about the AWS SDK, HTTP or Lambda.
 
 pub mod analysis;
+pub mod backfill;
 pub mod batch;
+pub mod calendar;
 pub mod existing;
 pub mod ids;
 pub mod org;

@@ -20,12 +20,31 @@ const MAX_UPLOAD_ID_LEN: usize = 64;
 pub const MAX_WAIT_SECONDS: u64 = 900;
 /// Secrets Manager names are at most 512 characters, and ARNs a little longer.
 const MAX_SECRET_REF_LEN: usize = 2048;
-pub const OPERATIONS: [&str; 2] = ["uploadTranscript", "fetchUploadIdsStatus"];
+pub const OPERATIONS: [&str; 3] = [
+    "uploadTranscript",
+    "fetchUploadIdsStatus",
+    "summarizeBackfill",
+];
+/// S3 object keys are at most 1,024 bytes.
+const MAX_KEY_LEN: usize = 1024;
+/// Where the backfill state machine's ResultWriter puts each map run's files.
+const RESULTS_PREFIX: &str = "results/";
+const RESULTS_MANIFEST_SUFFIX: &str = "/manifest.json";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     UploadTranscript(Vec<ContactRequest>),
     FetchUploadIdsStatus(Vec<String>),
+    /// The backfill state machine's last step: totals of a finished map run.
+    SummarizeBackfill(SummaryRequest),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRequest {
+    /// The run's manifest, echoed in the summary.
+    pub manifest_key: String,
+    /// The ResultWriter's `manifest.json` of the map run, in the backfill bucket.
+    pub results_manifest_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +87,7 @@ pub fn parse_request(event: &Value) -> Result<Request, RequestError> {
         "fetchUploadIdsStatus" => {
             parse_upload_ids(object.get("uploadIds")).map(Request::FetchUploadIdsStatus)
         }
+        "summarizeBackfill" => parse_summary_request(object).map(Request::SummarizeBackfill),
         other => Err(RequestError::field(
             "operation",
             format!("{}, got {}", unsupported_operation(), quoted(other)),
@@ -165,6 +185,49 @@ pub fn parse_org_choice(event: &Value) -> Result<OrgChoice, RequestError> {
 
 fn unsupported_operation() -> String {
     format!("must be one of {}", OPERATIONS.join(", "))
+}
+
+fn parse_summary_request(
+    object: &serde_json::Map<String, Value>,
+) -> Result<SummaryRequest, RequestError> {
+    let key = |field: &str| match object.get(field) {
+        Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Ok(k.clone()),
+        other => Err(RequestError::field(
+            field,
+            format!(
+                "must be an S3 object key of 1 to {MAX_KEY_LEN} bytes, got {}",
+                other.map_or_else(|| "nothing".to_owned(), describe)
+            ),
+        )),
+    };
+    let manifest_key = key("manifestKey")?;
+    let results_manifest_key = key("resultsManifestKey")?;
+    // The function reads and writes only under results/, whatever a caller puts here.
+    let inside_results = results_manifest_key.starts_with(RESULTS_PREFIX)
+        && results_manifest_key.ends_with(RESULTS_MANIFEST_SUFFIX)
+        && !results_manifest_key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if !inside_results {
+        return Err(RequestError::field(
+            "resultsManifestKey",
+            format!(
+                "must be a map run's {RESULTS_PREFIX}<id>{RESULTS_MANIFEST_SUFFIX}, got {}",
+                quoted(&results_manifest_key)
+            ),
+        ));
+    }
+    Ok(SummaryRequest {
+        manifest_key,
+        results_manifest_key,
+    })
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => quoted(s),
+        other => kind(other).to_owned(),
+    }
 }
 
 fn parse_contacts(payload: Option<&Value>) -> Result<Vec<ContactRequest>, RequestError> {
@@ -379,6 +442,41 @@ mod tests {
                 "f230e3d9-6c0f-3909-a0a8-1b78c634bbde".into(),
                 "68279b80-a394-3228-b99b-c60f02ff8227".into()
             ])
+        );
+    }
+
+    #[test]
+    fn summaries_read_only_a_map_runs_results() {
+        let request = |key: Value| json!({"operation":"summarizeBackfill","manifestKey":"manifests/calls.csv","resultsManifestKey":key});
+        assert_eq!(
+            parse_request(&request(json!("results/0b1c/manifest.json"))).unwrap(),
+            Request::SummarizeBackfill(SummaryRequest {
+                manifest_key: "manifests/calls.csv".into(),
+                results_manifest_key: "results/0b1c/manifest.json".into()
+            })
+        );
+        for bad in [
+            "manifests/x/manifest.json",
+            "results/../secret/manifest.json",
+            "results//manifest.json",
+            "results/1/summary.json",
+        ] {
+            assert_eq!(
+                err(request(json!(bad))),
+                format!(
+                    "resultsManifestKey: must be a map run's results/<id>/manifest.json, got {bad:?}"
+                )
+            );
+        }
+        assert_eq!(
+            err(request(json!(3))),
+            "resultsManifestKey: must be an S3 object key of 1 to 1024 bytes, got a number"
+        );
+        assert_eq!(
+            err(
+                json!({"operation":"summarizeBackfill","resultsManifestKey":"results/1/manifest.json"})
+            ),
+            "manifestKey: must be an S3 object key of 1 to 1024 bytes, got nothing"
         );
     }
 

@@ -150,6 +150,17 @@ pub async fn instance(emulators: &Emulators, settings: &[(&str, &str)]) -> App {
 }
 
 pub async fn invoke_app(app: &App, request: &Value, remaining: Duration) -> Value {
+    try_invoke_app(app, request, remaining)
+        .await
+        .expect("the invocation failed")
+}
+
+/// The invocation's answer, or the error that fails it (summarizeBackfill only).
+pub async fn try_invoke_app(
+    app: &App,
+    request: &Value,
+    remaining: Duration,
+) -> Result<Value, contact_data_sync::backfill::SummarizeError> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
