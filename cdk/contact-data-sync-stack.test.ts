@@ -7,10 +7,13 @@ import { parseSettings } from './props';
 import {
   ANALYSIS_BUCKET,
   INSTANCE_ID,
+  Json,
   KMS_KEY_ARN,
   KMS_KEY_ARN_2,
   MODES,
   buildStack,
+  onlyResource,
+  render,
   scvSecretArn,
   scvTokenSecretArn,
 } from './test-support';
@@ -21,27 +24,6 @@ const SECRET_ARN = scvSecretArn('Main');
 
 const template = (context: Record<string, string> = {}) => Template.fromStack(buildStack(context));
 
-// Synthesized CloudFormation is untyped JSON.
-type Json = any;
-
-/** Renders a CloudFormation string expression with `${Ref}` / `${Resource.Attr}` placeholders. */
-function render(value: Json): string {
-  if (typeof value === 'string') return value;
-  if (value.Ref !== undefined) return `\${${value.Ref}}`;
-  if (value['Fn::GetAtt'] !== undefined) return `\${${value['Fn::GetAtt'].join('.')}}`;
-  if (value['Fn::Join'] !== undefined) {
-    const [separator, parts] = value['Fn::Join'];
-    return parts.map(render).join(separator);
-  }
-  throw new Error(`cannot render ${JSON.stringify(value)}`);
-}
-
-function onlyResource(t: Template, type: string): { id: string; resource: Json } {
-  const resources = Object.entries(t.findResources(type));
-  expect(resources).toHaveLength(1);
-  const [id, resource] = resources[0];
-  return { id, resource };
-}
 
 const functionOf = (t: Template) => onlyResource(t, 'AWS::Lambda::Function');
 const environmentOf = (t: Template) => functionOf(t).resource.Properties.Environment.Variables;

@@ -2,6 +2,7 @@ import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { AnalysisBucket } from './analysis-bucket';
+import { Backfill } from './backfill';
 import { ContactDataSyncFunction, SalesforceCredentials } from './function';
 import { Monitoring } from './monitoring';
 import { ContactDataSyncSettings } from './props';
@@ -24,6 +25,9 @@ export const EXAMPLE_PAYLOAD = JSON.stringify({
   payload: [{ contactId: 'faaa3a21-5990-48cd-a035-e85ca8c861ff', relatedRecords: ['0LQ1Q000002TZtn'] }],
 });
 
+/** A backfill execution's input: the manifest's key in the backfill bucket. */
+export const EXAMPLE_BACKFILL_INPUT = JSON.stringify({ manifestKey: 'manifests/calls.csv' });
+
 /** Everything contact-data-sync needs, deployed with one `cdk deploy`. */
 export class ContactDataSyncStack extends Stack {
   constructor(scope: Construct, id: string, props: ContactDataSyncStackProps) {
@@ -36,18 +40,25 @@ export class ContactDataSyncStack extends Stack {
     const salesforce = this.salesforceCredentials(settings.salesforce);
     const analysisFiles =
       settings.analysisBucket === undefined ? undefined : new AnalysisBucket(this, 'AnalysisBucket', settings.analysisBucket);
+    const backfill =
+      settings.backfill === undefined
+        ? undefined
+        : new Backfill(this, 'Backfill', { settings: settings.backfill, logRetentionDays: settings.logRetentionDays });
     const { function: fn } = new ContactDataSyncFunction(this, 'ContactDataSync', {
       settings,
       salesforce,
       analysisFiles,
+      backfillFiles: backfill,
       code: functionCode,
     });
+    const backfillStateMachine = backfill?.addStateMachine(fn);
     const monitoring = new Monitoring(this, 'Monitoring', {
       function: fn,
       timeout: Duration.seconds(settings.timeoutSeconds),
       reservedConcurrency: settings.reservedConcurrency,
       failedContactsAlarmThreshold: settings.failedContactsAlarmThreshold,
       alarmEmail: settings.alarmEmail,
+      backfillStateMachine,
     });
 
     new CfnOutput(this, 'FunctionName', { value: fn.functionName });
@@ -60,6 +71,17 @@ export class ContactDataSyncStack extends Stack {
         `aws lambda invoke --function-name ${fn.functionName} --cli-binary-format raw-in-base64-out ` +
         `--payload '${EXAMPLE_PAYLOAD}' response.json`,
     });
+    if (backfill !== undefined && backfillStateMachine !== undefined) {
+      // The operator CLI reads these two by name.
+      new CfnOutput(this, 'BackfillStateMachineArn', { value: backfillStateMachine.stateMachineArn });
+      new CfnOutput(this, 'BackfillBucketName', { value: backfill.bucket.bucketName });
+      new CfnOutput(this, 'BackfillStartExample', {
+        description: 'Starts a backfill of a manifest uploaded to the backfill bucket',
+        value:
+          `aws stepfunctions start-execution --state-machine-arn ${backfillStateMachine.stateMachineArn} ` +
+          `--input '${EXAMPLE_BACKFILL_INPUT}'`,
+      });
+    }
   }
 
   /** The Salesforce credentials the settings point at, with an output saying where they are. */

@@ -27,6 +27,14 @@ export interface AnalysisFiles {
   grantRead(role: iam.IRole): void;
 }
 
+/** Where the function reads a backfill's results and writes its summary (the `summarizeBackfill` operation). */
+export interface BackfillFiles {
+  /** The variables that tell the function where to look (names declared in lambda/env-vars.json). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Grants the role exactly the reading of the results and the writing of the summary. */
+  grantSummarize(role: iam.IRole): void;
+}
+
 export interface ContactDataSyncFunctionProps {
   readonly settings: ContactDataSyncSettings;
   readonly salesforce: SalesforceCredentials;
@@ -36,6 +44,12 @@ export interface ContactDataSyncFunctionProps {
    * @default - no fallback to the analysis files
    */
   readonly analysisFiles?: AnalysisFiles;
+  /**
+   * The backfill bucket whose results the function summarizes.
+   *
+   * @default - no backfills
+   */
+  readonly backfillFiles?: BackfillFiles;
   /**
    * Prebuilt code: a directory holding the `bootstrap` executable.
    *
@@ -86,6 +100,7 @@ export class ContactDataSyncFunction extends Construct {
     );
     props.salesforce.grantUse(role);
     props.analysisFiles?.grantRead(role);
+    props.backfillFiles?.grantSummarize(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
       reason:
@@ -98,6 +113,7 @@ export class ContactDataSyncFunction extends Construct {
       ...props.salesforce.environment,
       SALESFORCE_API_VERSION: settings.salesforceApiVersion,
       ...props.analysisFiles?.environment,
+      ...props.backfillFiles?.environment,
     };
     if (settings.contactConcurrency !== undefined) {
       environment.CONTACT_CONCURRENCY = String(settings.contactConcurrency);

@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 /** Namespace of the Embedded Metric Format metrics the function writes to its log. */
@@ -20,6 +21,12 @@ export interface MonitoringProps {
   readonly reservedConcurrency: number;
   readonly failedContactsAlarmThreshold: number;
   readonly alarmEmail?: string;
+  /**
+   * The backfill state machine, whose failed executions raise an alarm too.
+   *
+   * @default - no backfill alarm or dashboard row
+   */
+  readonly backfillStateMachine?: sfn.IStateMachine;
 }
 
 /** Alarms on the function and its contact metrics, an SNS topic they notify, and a dashboard. */
@@ -161,6 +168,40 @@ export class Monitoring extends Construct {
         [fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM })],
         { value: props.reservedConcurrency, label: 'Reserved concurrency', color: cloudwatch.Color.ORANGE },
       ),
+    );
+    if (props.backfillStateMachine !== undefined) this.addBackfill(props.backfillStateMachine);
+  }
+
+  /** An alarm on backfill executions that did not succeed, and a dashboard row of executions. */
+  private addBackfill(stateMachine: sfn.IStateMachine): void {
+    const options = { period: PERIOD, statistic: cloudwatch.Stats.SUM };
+    this.addAlarm('BackfillExecutionsFailed', {
+      alarmDescription:
+        'A backfill execution failed, timed out or was aborted, so its summary may be missing: ' +
+        'the execution\'s events in the Step Functions console show where it stopped.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: stateMachine.metricFailed(options),
+          timedOut: stateMachine.metricTimedOut(options),
+          aborted: stateMachine.metricAborted(options),
+        },
+        label: 'Backfill executions failed, timed out or aborted',
+        period: PERIOD,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.dashboard.addWidgets(
+      graph('Backfill executions started / succeeded / failed', [
+        stateMachine.metricStarted({ ...options, label: 'Started' }),
+        stateMachine.metricSucceeded({ ...options, label: 'Succeeded' }),
+        stateMachine.metricFailed({ ...options, label: 'Failed' }),
+      ]),
+      graph('Backfill executions timed out / aborted', [
+        stateMachine.metricTimedOut({ ...options, label: 'Timed out' }),
+        stateMachine.metricAborted({ ...options, label: 'Aborted' }),
+      ]),
     );
   }
 

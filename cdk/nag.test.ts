@@ -2,10 +2,11 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
-import { MODES, buildStack } from './test-support';
+import { BACKFILL_MODES, MODES, buildStack } from './test-support';
 
 const VARIANTS: Record<string, Record<string, string>> = {
   ...MODES,
+  ...BACKFILL_MODES,
   'SCV secrets with KMS keys, alarm email, tuning': {
     ...MODES['SCV secrets with extras and token caches, KMS keys'],
     alarmEmail: 'ops@example.com',
@@ -19,6 +20,16 @@ const CONTACT_WILDCARD =
 const ANALYSIS_FILES_WILDCARD =
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::amazon-connect-0123456789ab/Analysis/Voice/*]';
 const SSM_KEY_WILDCARD = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]';
+// The backfill: the function's and the state machine's grants on the results, then the state machine's others.
+const BACKFILL_RESULTS_WILDCARD = 'AwsSolutions-IAM5[Resource::<BackfillBucket53F2FF3F.Arn>/results/*]';
+const BACKFILL = [
+  'AwsSolutions-S1',
+  BACKFILL_RESULTS_WILDCARD,
+  BACKFILL_RESULTS_WILDCARD,
+  'AwsSolutions-IAM5[Resource::<BackfillBucket53F2FF3F.Arn>/manifests/*]',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:ContactDataSync-Backfill/*]',
+  'AwsSolutions-IAM5[Resource::*]',
+];
 
 /** Every acknowledgement in the tree as [rule id, reason]. */
 function acknowledgements(root: IConstruct): [string, string][] {
@@ -59,8 +70,14 @@ test.each([
     'SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files',
     [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ANALYSIS_FILES_WILDCARD],
   ],
+  ['created secret, backfill', [CONTACT_WILDCARD, 'AwsSolutions-SMG4', ...BACKFILL]],
+  ['SCV SSM parameters, backfill with its own concurrency and retention', [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL]],
+  [
+    'SCV secrets with KMS keys, analysis bucket, backfill sized by the Contact Lens quota',
+    [CONTACT_WILDCARD, ANALYSIS_FILES_WILDCARD, ...BACKFILL],
+  ],
 ])('%s: acknowledges exactly the expected rules, with reasons', (mode, expected) => {
-  const acks = acknowledgements(buildStack(MODES[mode]));
+  const acks = acknowledgements(buildStack({ ...MODES, ...BACKFILL_MODES }[mode]));
   expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([...expected].sort());
   for (const [, reason] of acks) {
     expect(reason.length).toBeGreaterThan(60);

@@ -266,6 +266,103 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('backfill', () => {
+    test('is absent unless "backfill" is true', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID }).backfill).toBeUndefined();
+      expect(parse({ connectInstanceId: INSTANCE_ID, backfill: 'false' }).backfill).toBeUndefined();
+      expect(parse({ connectInstanceId: INSTANCE_ID, backfill: false }).backfill).toBeUndefined();
+      expect(DEFAULTS.backfill).toBe(false);
+    });
+
+    test('defaults to one child execution and 90 days, as `-c backfill=true` or cdk.json delivers it', () => {
+      for (const backfill of ['true', true]) {
+        expect(parse({ connectInstanceId: INSTANCE_ID, backfill }).backfill).toEqual({ maxConcurrency: 1, retentionDays: 90 });
+      }
+      expect(DEFAULTS.backfillRetentionDays).toBe(90);
+      expect(DEFAULTS.contactLensQuotaPerSecond).toBe(1);
+    });
+
+    test('takes the concurrency and the retention as given', () => {
+      expect(
+        parse({
+          connectInstanceId: INSTANCE_ID,
+          backfill: 'true',
+          reservedConcurrency: '10',
+          backfillMaxConcurrency: '7',
+          backfillRetentionDays: '3650',
+        }).backfill,
+      ).toEqual({ maxConcurrency: 7, retentionDays: 3650 });
+      // Every reserved execution may go to a backfill when the operator says so.
+      expect(parse({ connectInstanceId: INSTANCE_ID, backfill: 'true', backfillMaxConcurrency: 2 }).backfill).toEqual({
+        maxConcurrency: 2,
+        retentionDays: 90,
+      });
+    });
+
+    test.each([
+      // [quota, requests per second per invocation, reserved concurrency, default MaxConcurrency]
+      [undefined, undefined, undefined, 1],
+      ['10', '2', '10', 5],
+      ['10', undefined, '10', 9], // the quota allows 10: one execution stays free
+      ['10', undefined, '4', 3],
+      ['10', '2', '1', 1], // nothing can stay free with a single reserved execution
+      ['1', '5', '10', 1], // never below one
+      ['100', '3', '50', 33],
+      ['1000', undefined, '1000', 999],
+    ])(
+      'sizes the default MaxConcurrency from the quota %s at %s requests per second, reserved concurrency %s: %s',
+      (quota, rate, reserved, expected) => {
+        const settings = parse({
+          connectInstanceId: INSTANCE_ID,
+          backfill: 'true',
+          contactLensQuotaPerSecond: quota,
+          contactLensRequestsPerSecond: rate,
+          reservedConcurrency: reserved,
+        });
+        expect(settings.backfill?.maxConcurrency).toBe(expected);
+      },
+    );
+
+    test('the quota may be given without backfills, where it changes nothing', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, contactLensQuotaPerSecond: '5' })).toEqual(
+        parse({ connectInstanceId: INSTANCE_ID }),
+      );
+    });
+
+    test.each([
+      [{ backfill: 'yes' }, /"backfill" must be true or false, got "yes"/],
+      [{ backfill: 'TRUE' }, /"backfill" must be true or false/],
+      [{ backfillMaxConcurrency: '1' }, /"backfillMaxConcurrency" applies only to backfills: set "backfill" to true too/],
+      [{ backfill: 'false', backfillRetentionDays: '30' }, /"backfillRetentionDays" applies only to backfills: set "backfill" to true too/],
+      [
+        { backfill: 'true', backfillMaxConcurrency: '3' },
+        /"backfillMaxConcurrency" \(3\) must not exceed "reservedConcurrency" \(2\): child executions beyond it would only be throttled/,
+      ],
+      [{ backfill: 'true', reservedConcurrency: '4', backfillMaxConcurrency: '5' }, /"backfillMaxConcurrency" \(5\) must not exceed "reservedConcurrency" \(4\)/],
+      [{ backfill: 'true', backfillMaxConcurrency: '0' }, /"backfillMaxConcurrency" must be an integer from 1 to 1000, got "0"/],
+      [{ backfill: 'true', reservedConcurrency: '1000', backfillMaxConcurrency: '1001' }, /"backfillMaxConcurrency" must be an integer from 1 to 1000/],
+      [{ backfill: 'true', backfillRetentionDays: '0' }, /"backfillRetentionDays" must be an integer from 1 to 3650, got "0"/],
+      [{ backfill: 'true', backfillRetentionDays: '3651' }, /"backfillRetentionDays" must be an integer from 1 to 3650/],
+      [{ backfill: 'true', backfillRetentionDays: '1.5' }, /"backfillRetentionDays"/],
+      [{ contactLensQuotaPerSecond: '0' }, /"contactLensQuotaPerSecond" must be an integer from 1 to 1000, got "0"/],
+      [{ backfill: 'true', contactLensQuotaPerSecond: '1001' }, /"contactLensQuotaPerSecond" must be an integer from 1 to 1000/],
+    ])('rejects %j naming the setting', (context, message) => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
+    });
+
+    test('compares the concurrency only with a valid reserved concurrency', () => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, backfill: 'true', reservedConcurrency: '0', backfillMaxConcurrency: '3' })).toThrow(
+        /^(?![\s\S]*must not exceed)[\s\S]*"reservedConcurrency" must be an integer/,
+      );
+    });
+
+    test('reports every bad backfill setting along with the others', () => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, memorySize: 'big', backfillMaxConcurrency: '2', backfillRetentionDays: '0' })).toThrow(
+        /memorySize[\s\S]*"backfillRetentionDays" must be an integer[\s\S]*"backfillMaxConcurrency" applies only[\s\S]*"backfillRetentionDays" applies only/,
+      );
+    });
+  });
+
   test.each([
     [{ connectInstanceId: undefined }, /"connectInstanceId" is required/],
     [{ connectInstanceId: '' }, /"connectInstanceId" is required/],

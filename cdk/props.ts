@@ -30,6 +30,28 @@ export interface ContactDataSyncSettings {
    * function reads for contacts older than the 24 hours Contact Lens serves; absent means no fallback.
    */
   readonly analysisBucket?: AnalysisBucketSettings;
+  /**
+   * The backfill bucket and state machine, which upload the transcripts of every contact in a
+   * manifest (`backfill`); absent means no backfill resources.
+   */
+  readonly backfill?: BackfillSettings;
+}
+
+/**
+ * How a backfill runs. Each Distributed Map child execution is one function invocation processing
+ * 100 contacts, with its Contact Lens requests paced to `contactLensRequestsPerSecond`; so
+ * `maxConcurrency` × that rate must stay within the account's Contact Lens quota
+ * (`contactLensQuotaPerSecond`), or the surplus requests are throttled and retried.
+ */
+export interface BackfillSettings {
+  /**
+   * Child executions (function invocations) running at once (`backfillMaxConcurrency`). Defaults to
+   * what the quota allows at the configured rate, but at most the reserved concurrency minus one,
+   * so a backfill always leaves an execution free for an administrator's manual invoke.
+   */
+  readonly maxConcurrency: number;
+  /** Days the manifests and results stay in the backfill bucket (`backfillRetentionDays`). */
+  readonly retentionDays: number;
 }
 
 /** Where the Contact Lens post-call analysis files are (`Analysis/Voice/...` in the bucket). */
@@ -87,6 +109,10 @@ export const DEFAULTS = {
   logRetentionDays: RetentionDays.THREE_MONTHS,
   failedContactsAlarmThreshold: 1,
   analysisPreferRedacted: false,
+  backfill: false,
+  // Contact Lens ListRealtimeContactAnalysisSegments requests per second the account may make.
+  contactLensQuotaPerSecond: 1,
+  backfillRetentionDays: 90,
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -140,6 +166,11 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   const contactLensRequestsPerSecond = read.integer('contactLensRequestsPerSecond', 1, 1000);
   const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
   const analysisBucket = parseAnalysisBucket(read, errors);
+  const backfill = parseBackfill(read, errors, {
+    // A malformed value is reported already; nothing is compared with it.
+    reservedConcurrency: read.given('reservedConcurrency') ? reservedConcurrency : DEFAULTS.reservedConcurrency,
+    contactLensRequestsPerSecond,
+  });
 
   if (errors.length > 0 || connectInstanceId === undefined || salesforce === undefined) {
     throw new Error(`Invalid contact-data-sync settings:\n  - ${errors.join('\n  - ')}`);
@@ -159,7 +190,56 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     contactLensRequestsPerSecond,
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
     analysisBucket,
+    backfill,
   };
+}
+
+/**
+ * The backfill settings, or undefined when backfill is off or after recording why they are invalid.
+ * See {@link BackfillSettings} for the sizing.
+ */
+function parseBackfill(
+  read: SettingReader,
+  errors: string[],
+  sizing: { reservedConcurrency?: number; contactLensRequestsPerSecond?: number },
+): BackfillSettings | undefined {
+  const enabled = read.boolean('backfill');
+  const maxConcurrency = read.integer('backfillMaxConcurrency', 1, 1000);
+  const retentionDays = read.integer('backfillRetentionDays', 1, 3650);
+  // Only sizes the default, so it may stay in cdk.json with backfills off.
+  const quotaPerSecond = read.integer('contactLensQuotaPerSecond', 1, 1000) ?? DEFAULTS.contactLensQuotaPerSecond;
+  if (enabled !== true) {
+    // A malformed "backfill" is reported already.
+    if (enabled === false || !read.given('backfill')) {
+      for (const key of ['backfillMaxConcurrency', 'backfillRetentionDays'].filter((k) => read.given(k))) {
+        errors.push(`"${key}" applies only to backfills: set "backfill" to true too`);
+      }
+    }
+    return undefined;
+  }
+  const { reservedConcurrency, contactLensRequestsPerSecond } = sizing;
+  if (reservedConcurrency === undefined) return undefined;
+  if (maxConcurrency !== undefined && maxConcurrency > reservedConcurrency) {
+    errors.push(
+      `"backfillMaxConcurrency" (${maxConcurrency}) must not exceed "reservedConcurrency" (${reservedConcurrency}): ` +
+        'child executions beyond it would only be throttled',
+    );
+  }
+  return {
+    maxConcurrency: maxConcurrency ?? defaultBackfillConcurrency(quotaPerSecond, reservedConcurrency, contactLensRequestsPerSecond),
+    retentionDays: retentionDays ?? DEFAULTS.backfillRetentionDays,
+  };
+}
+
+/** As many child executions as the Contact Lens quota allows, leaving one function execution free. */
+function defaultBackfillConcurrency(
+  quotaPerSecond: number,
+  reservedConcurrency: number,
+  requestsPerSecond: number | undefined,
+): number {
+  // The function's own default rate is 1 request per second.
+  const byQuota = Math.max(1, Math.floor(quotaPerSecond / (requestsPerSecond ?? 1)));
+  return Math.min(byQuota, reservedConcurrency > 1 ? reservedConcurrency - 1 : 1);
 }
 
 /** The analysis bucket settings, or undefined when there is no bucket or after recording why they are invalid. */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
 import { parseSettings } from './props';
@@ -72,3 +73,50 @@ export const MODES: Record<string, Record<string, string>> = {
     analysisPreferRedacted: 'true',
   },
 };
+
+/**
+ * The backfill bucket and state machine in a few of the modes above. Kept apart from MODES because
+ * they add S3 grants and the Step Functions logging and X-Ray statements, whose resource is "*",
+ * which the per-mode checks of the stack test rule out; backfill.test.ts and nag.test.ts run these.
+ */
+export const BACKFILL_MODES: Record<string, Record<string, string>> = {
+  'created secret, backfill': { backfill: 'true' },
+  'SCV SSM parameters, backfill with its own concurrency and retention': {
+    ...SCV_SSM,
+    backfill: 'true',
+    reservedConcurrency: '4',
+    backfillMaxConcurrency: '3',
+    backfillRetentionDays: '30',
+  },
+  'SCV secrets with KMS keys, analysis bucket, backfill sized by the Contact Lens quota': {
+    ...MODES['SCV secrets with extras and token caches, KMS keys'],
+    analysisBucket: ANALYSIS_BUCKET,
+    backfill: 'true',
+    reservedConcurrency: '10',
+    contactLensRequestsPerSecond: '2',
+    contactLensQuotaPerSecond: '10',
+  },
+};
+
+// Synthesized CloudFormation is untyped JSON.
+export type Json = any;
+
+/** Renders a CloudFormation string expression with `${Ref}` / `${Resource.Attr}` placeholders. */
+export function render(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (value.Ref !== undefined) return `\${${value.Ref}}`;
+  if (value['Fn::GetAtt'] !== undefined) return `\${${value['Fn::GetAtt'].join('.')}}`;
+  if (value['Fn::Join'] !== undefined) {
+    const [separator, parts] = value['Fn::Join'];
+    return parts.map(render).join(separator);
+  }
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
+
+/** The one resource of this type in the template, with its logical ID. */
+export function onlyResource(t: Template, type: string): { id: string; resource: Json } {
+  const resources = Object.entries(t.findResources(type));
+  expect(resources).toHaveLength(1);
+  const [id, resource] = resources[0];
+  return { id, resource };
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check of the project, offline: formatting and lints, Rust unit and integration tests
 # (against the emulators), the end-to-end run under cargo-lambda's runtime emulator, the CDK
-# app's Jest tests, and a real `cdk synth` (arm64 release build) checked by cfn-lint.
+# app's Jest tests, the backfill CLI against moto, and real `cdk synth`s (one arm64 release
+# build; with and without the backfill construct) checked by cfn-lint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,9 +19,12 @@ step "tsc --noEmit"
 npx tsc --noEmit
 step "jest"
 npx jest --ci
+instance=11111111-2222-3333-4444-555555555555
 step "cdk synth (builds the arm64 release binary with cargo-lambda)"
-rm -rf cdk.out
-time npx cdk synth --quiet -c connectInstanceId=11111111-2222-3333-4444-555555555555 >/dev/null
+rm -rf cdk.out cdk.out.backfill
+time npx cdk synth --quiet -c connectInstanceId=$instance >/dev/null
+step "cdk synth -c backfill=true (the same binary, built once)"
+npx cdk synth --quiet -o cdk.out.backfill -c connectInstanceId=$instance -c backfill=true >/dev/null
 step "cfn-lint"
-cfn-lint cdk.out/*.template.json
+cfn-lint cdk.out/*.template.json cdk.out.backfill/*.template.json
 echo "asset size: $(du -sh cdk.out/asset.*/bootstrap | cut -f1) (bootstrap, uncompressed)"
