@@ -241,6 +241,7 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         ssm: service(Service::Ssm),
         token_mints: after.token_mints - before.token_mints,
         upload_requests: after.upload_requests - before.upload_requests,
+        query_requests: after.query_requests - before.query_requests,
         secret_writes: after.secret_writes - before.secret_writes,
         parameter_writes: after.parameter_writes - before.parameter_writes,
         s3: service(Service::S3),

@@ -46,16 +46,18 @@ pub use salesforce::{start_salesforce, start_salesforce_on};
 pub use sample::{
     SAMPLE_ANALYSIS_BUCKET, SAMPLE_ANALYSIS_RUNNING, SAMPLE_CJK, SAMPLE_IN_PROGRESS,
     SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT, SAMPLE_OLD_CALL,
-    SAMPLE_OLD_CALL_MIDNIGHT, SAMPLE_REALTIME_UNAVAILABLE, SANDBOX_CALL_CENTER, SANDBOX_CLIENT_ID,
-    SANDBOX_SECRET_ID, SANDBOX_USERNAME, SCV_STALE_TOKEN, analysis_file_json, analysis_key,
-    client_credentials_secret_json, fill_analysis_day, generated_contacts, jwt_secret_json,
-    put_analysis_file, register_sandbox_salesforce, register_scv_salesforce, sample_world,
-    scv_secret_json, scv_secret_name, scv_token_key, scv_token_secret_name, test_private_key_pem,
-    test_public_key_pem,
+    SAMPLE_OLD_CALL_MIDNIGHT, SAMPLE_PARTIALLY_DELIVERED, SAMPLE_REALTIME_UNAVAILABLE,
+    SAMPLE_VOICE_CALLS_WITHOUT_KEY, SANDBOX_CALL_CENTER, SANDBOX_CLIENT_ID, SANDBOX_SECRET_ID,
+    SANDBOX_USERNAME, SCV_STALE_TOKEN, analysis_file_json, analysis_key,
+    client_credentials_secret_json, fill_analysis_day, fill_voice_calls, generated_contacts,
+    jwt_secret_json, put_analysis_file, register_sandbox_salesforce, register_scv_salesforce,
+    sample_world, scv_secret_json, scv_secret_name, scv_token_key, scv_token_secret_name,
+    test_private_key_pem, test_public_key_pem,
 };
 pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 pub use ssm::start_ssm;
 pub use world::{
-    CategoryMatch, ContactSpec, Segment, Service, ServiceStats, Stats, UploadRecord, World,
+    CategoryMatch, ContactSpec, Segment, Service, ServiceStats, Stats, UploadRecord, VoiceCall,
+    World,
 };

@@ -23,6 +23,7 @@ use emulators::{
 };
 
 const DEFAULT_INSTANCE_ID: &str = "8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f";
+const SANDBOX_BACKFILL_BUCKET: &str = "contact-data-sync-sandbox-backfill";
 /// The API version of the SCV REST API base.
 const SCV_API_PATH: &str = "/services/data/v62.0/";
 const USAGE: &str = "usage: emulators [--env-file PATH] [--instance-id ID] \
@@ -148,6 +149,9 @@ async fn main() -> ExitCode {
     let mut env = emulators.aws_env();
     env.push(("CONNECT_INSTANCE_ID".into(), args.instance_id.clone()));
     env.push(("ANALYSIS_BUCKET".into(), SAMPLE_ANALYSIS_BUCKET.to_owned()));
+    // The bucket a deployed backfill state machine would have, for its first step.
+    world.create_bucket(SANDBOX_BACKFILL_BUCKET);
+    env.push(("BACKFILL_BUCKET".into(), SANDBOX_BACKFILL_BUCKET.to_owned()));
     env.extend(salesforce_env(
         args.secret_format,
         &login_url,

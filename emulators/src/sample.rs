@@ -15,18 +15,27 @@
 //! | [`SAMPLE_NO_TRANSCRIPT`] | `0LQ1Q000003SB04` | finished, agent, only a Categories segment: zero transcript turns |
 //! | [`SAMPLE_REALTIME_UNAVAILABLE`] | `0LQ1Q000003SB05` | finished 30 h ago: Contact Lens answers 404 ResourceNotFoundException, and there is no analysis file either |
 //! | [`SAMPLE_OLD_CALL`] | `0LQ1Q000003SB06` | finished about 50 h ago: Contact Lens 404, analysis files (raw and redacted) in [`SAMPLE_ANALYSIS_BUCKET`]; 6 turns of German, French and Japanese, a Categories match after turn 2 |
+//! | [`SAMPLE_PARTIALLY_DELIVERED`] | `0LQ1Q000003SB08` | finished 40 min ago, agent, 8 turns; real-time delivery reached Salesforce with only turns 1, 3, 5 and 7: what automatic repair fills in |
 //! | [`SAMPLE_OLD_CALL_MIDNIGHT`] | `0LQ1Q000003SB07` | connected at 23:58 UTC two days ago, ended 00:02 the next day: Contact Lens 404, analysis files dated by the first day (timed by the second); 5 turns of French and Japanese |
 //!
 //! Wall-clock times are relative to when the world is built (recent calls, inside Contact
 //! Lens' 24-hour window, except the last three); everything else is fixed. Each contact's
 //! disconnect time leaves room for the last turn whether a client anchors the offsets at the
 //! contact's initiation or at the agent connection.
+//!
+//! Each sample contact also has its VoiceCall record for the query resource: the 18-character
+//! form of its VoiceCall id, VendorCallKey = the contactId, CallStartDateTime = the initiation,
+//! CallEndDateTime = the disconnect (null while in progress). Three more VoiceCalls,
+//! [`SAMPLE_VOICE_CALLS_WITHOUT_KEY`], have a null VendorCallKey (calls Service Cloud Voice
+//! holds no contact for): 25 minutes, 3 hours and 49 hours ago, 6 minutes long each.
 
 use serde_json::{Map, Value, json};
 
 use crate::aws::ACCOUNT_ID;
 use crate::utc::{DAY_MS, Utc, day_start};
-use crate::world::{CategoryMatch, ContactSpec, Segment, World, now_ms, splitmix64};
+use crate::world::{
+    CategoryMatch, ContactSpec, Segment, VoiceCall, World, generated_id, now_ms, splitmix64,
+};
 
 pub const SAMPLE_INTERNATIONAL: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
 pub const SAMPLE_CJK: &str = "f15c9342-65a1-41e8-a752-81d630a2890d";
@@ -37,6 +46,30 @@ pub const SAMPLE_NO_TRANSCRIPT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a04";
 pub const SAMPLE_REALTIME_UNAVAILABLE: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a05";
 pub const SAMPLE_OLD_CALL: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a06";
 pub const SAMPLE_OLD_CALL_MIDNIGHT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a07";
+pub const SAMPLE_PARTIALLY_DELIVERED: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a08";
+
+/// The VoiceCalls of [`sample_world`] whose VendorCallKey is null, 18-character ids
+/// (`0LQ1Q000003SBN1` to `N3`), started 25 minutes, 3 hours and 49 hours before the world was
+/// built: what a `VendorCallKey != null` filter leaves out.
+pub const SAMPLE_VOICE_CALLS_WITHOUT_KEY: [&str; 3] = [
+    "0LQ1Q000003SBN1WAO",
+    "0LQ1Q000003SBN2WAO",
+    "0LQ1Q000003SBN3WAO",
+];
+
+/// Every sample contact, in the order of the table above.
+const SAMPLE_CONTACTS: [&str; 10] = [
+    SAMPLE_INTERNATIONAL,
+    SAMPLE_CJK,
+    SAMPLE_IN_PROGRESS,
+    SAMPLE_NO_AGENT,
+    SAMPLE_ANALYSIS_RUNNING,
+    SAMPLE_NO_TRANSCRIPT,
+    SAMPLE_REALTIME_UNAVAILABLE,
+    SAMPLE_OLD_CALL,
+    SAMPLE_OLD_CALL_MIDNIGHT,
+    SAMPLE_PARTIALLY_DELIVERED,
+];
 
 /// The bucket [`sample_world`] keeps Contact Lens post-call analysis files in.
 pub const SAMPLE_ANALYSIS_BUCKET: &str = "amazon-connect-sample-recordings";
@@ -369,7 +402,67 @@ pub fn sample_world(instance_id: &str) -> World {
         }
         world.add_contact(contact);
     }
+
+    world.add_contact(finished(
+        SAMPLE_PARTIALLY_DELIVERED,
+        "0LQ1Q000003SB08",
+        now - 40 * MINUTE_MS,
+        turns("1a08", &PARTIALLY_DELIVERED_TURNS),
+        Vec::new(),
+    ));
+    world.deliver_realtime(SAMPLE_PARTIALLY_DELIVERED, |turn| turn % 2 == 0);
+
+    for contact_id in SAMPLE_CONTACTS {
+        let contact = world
+            .contact(contact_id)
+            .expect("every sample contact was added");
+        world.add_voice_call(
+            &contact.voice_call_id,
+            Some(contact_id),
+            contact.initiation_ms,
+            contact.disconnect_ms,
+        );
+    }
+    let unkeyed_starts = [now - 25 * MINUTE_MS, now - 3 * HOUR_MS, now - 49 * HOUR_MS];
+    for (id, started) in SAMPLE_VOICE_CALLS_WITHOUT_KEY
+        .into_iter()
+        .zip(unkeyed_starts)
+    {
+        world.add_voice_call(id, None, started, Some(started + 6 * MINUTE_MS));
+    }
     world
+}
+
+/// How long each VoiceCall [`fill_voice_calls`] adds lasts.
+const FILLED_CALL_MS: i64 = 4 * MINUTE_MS;
+
+/// Adds `count` VoiceCalls to `world`, the `i`-th starting at `start_ms + i * step_ms` and
+/// lasting four minutes, each with a new id (`0LQ` and 12 generated characters, with their
+/// checksum: 18 characters) and a new UUID as VendorCallKey. Returns (id, VendorCallKey) in
+/// insertion order. Both come from the world's id sequence, so they differ from each other
+/// and from earlier calls', and are the same from run to run.
+pub fn fill_voice_calls(
+    world: &World,
+    start_ms: i64,
+    count: usize,
+    step_ms: i64,
+) -> Vec<(String, String)> {
+    let mut state = world.lock();
+    (0..count)
+        .zip(0_i64..)
+        .map(|(_, i)| {
+            let id = generated_id("0LQ", state.next_random());
+            let vendor_call_key = state.next_uuid();
+            let started = start_ms + i * step_ms;
+            state.salesforce.insert_voice_call(VoiceCall {
+                id: id.clone(),
+                vendor_call_key: Some(vendor_call_key.clone()),
+                call_start_ms: started,
+                call_end_ms: Some(started + FILLED_CALL_MS),
+            });
+            (id, vendor_call_key)
+        })
+        .collect()
 }
 
 const OLD_CALL_TURNS: [(&str, &str); 6] = [
@@ -392,6 +485,26 @@ const OLD_CALL_TURNS: [(&str, &str); 6] = [
     ),
     ("AGENT", "田中様、他にご質問はございますか？"),
     ("CUSTOMER", "いいえ、大丈夫です。ありがとうございました。🙇"),
+];
+
+const PARTIALLY_DELIVERED_TURNS: [(&str, &str); 8] = [
+    ("AGENT", "Good afternoon, this is Sam. How can I help?"),
+    (
+        "CUSTOMER",
+        "Hi Sam, my internet has been dropping every evening.",
+    ),
+    ("AGENT", "Sorry to hear that. Let me run a line test."),
+    ("CUSTOMER", "Sure, I'll wait."),
+    (
+        "AGENT",
+        "I see errors on the line since Monday; I'll book an engineer.",
+    ),
+    ("CUSTOMER", "Thursday morning would suit me best."),
+    (
+        "AGENT",
+        "Thursday between eight and noon is booked for you.",
+    ),
+    ("CUSTOMER", "Perfect, thank you!"),
 ];
 
 const MIDNIGHT_CALL_TURNS: [(&str, &str); 5] = [
@@ -958,6 +1071,67 @@ mod tests {
         assert!(get(SAMPLE_ANALYSIS_RUNNING).analysis_running);
         assert!(get(SAMPLE_NO_TRANSCRIPT).segments.is_empty());
         assert!(!get(SAMPLE_REALTIME_UNAVAILABLE).realtime_available);
+    }
+
+    #[test]
+    fn every_sample_contact_has_its_voice_call_and_three_have_no_key() {
+        let world = sample_world("instance");
+        let calls = world.voice_calls();
+        assert_eq!(calls.len(), SAMPLE_CONTACTS.len() + 3);
+        for (call, contact_id) in calls.iter().zip(SAMPLE_CONTACTS) {
+            let contact = world.contact(contact_id).unwrap();
+            assert_eq!(call.id.len(), 18);
+            assert_eq!(call.id[..15], contact.voice_call_id);
+            assert_eq!(call.vendor_call_key.as_deref(), Some(contact_id));
+            assert_eq!(call.call_start_ms, contact.initiation_ms);
+            assert_eq!(call.call_end_ms, contact.disconnect_ms);
+        }
+        assert_eq!(calls[0].id, "0LQ1Q000002TZtnWAG");
+        assert_eq!(
+            world
+                .voice_calls()
+                .iter()
+                .find(|c| c.vendor_call_key.as_deref() == Some(SAMPLE_IN_PROGRESS))
+                .unwrap()
+                .call_end_ms,
+            None
+        );
+        let unkeyed: Vec<&str> = calls[SAMPLE_CONTACTS.len()..]
+            .iter()
+            .map(|c| {
+                assert_eq!(c.vendor_call_key, None);
+                c.id.as_str()
+            })
+            .collect();
+        assert_eq!(unkeyed, SAMPLE_VOICE_CALLS_WITHOUT_KEY);
+        for id in SAMPLE_VOICE_CALLS_WITHOUT_KEY {
+            assert_eq!(
+                crate::world::salesforce_id_18(&id[..15]).as_deref(),
+                Some(id)
+            );
+        }
+    }
+
+    #[test]
+    fn filled_voice_calls_have_distinct_valid_ids_and_uuid_keys() {
+        let world = World::new("instance");
+        let first = fill_voice_calls(&world, 1_000, 3, 60_000);
+        let second = fill_voice_calls(&world, 0, 2, 0);
+        let calls = world.voice_calls();
+        assert_eq!(calls.len(), 5);
+        let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 5);
+        for ((id, key), call) in first.iter().chain(&second).zip(&calls) {
+            assert_eq!((&call.id, call.vendor_call_key.as_ref()), (id, Some(key)));
+            assert!(id.starts_with("0LQ"));
+            assert_eq!(crate::world::salesforce_id_18(&id[..15]).as_ref(), Some(id));
+            assert_eq!((key.len(), key.matches('-').count()), (36, 4));
+        }
+        let starts: Vec<i64> = calls.iter().map(|c| c.call_start_ms).collect();
+        assert_eq!(starts, [1_000, 61_000, 121_000, 0, 0]);
+        assert_eq!(calls[1].call_end_ms, Some(61_000 + FILLED_CALL_MS));
+        let again = World::new("instance");
+        assert_eq!(fill_voice_calls(&again, 1_000, 3, 60_000), first);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
+use crate::salesforce::QueryCursor;
 
 /// The emulated services; used to aim faults and latency and to read counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,6 +109,17 @@ pub struct UploadRecord {
     pub received_at_ms: i64,
 }
 
+/// A Salesforce VoiceCall record, as the query resource reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoiceCall {
+    /// 18 characters: the 15-character id and its case-checksum suffix.
+    pub id: String,
+    /// The Amazon Connect contactId; None for a call Service Cloud Voice has no contact for.
+    pub vendor_call_key: Option<String>,
+    pub call_start_ms: i64,
+    pub call_end_ms: Option<i64>,
+}
+
 /// Counters of one emulator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServiceStats {
@@ -130,6 +142,9 @@ pub struct Stats {
     pub ssm: ServiceStats,
     pub token_mints: u64,
     pub upload_requests: u64,
+    /// Salesforce query and `nextRecordsUrl` requests that got past authentication, whatever
+    /// their outcome (injected faults and refused queries included).
+    pub query_requests: u64,
     /// Successful Secrets Manager PutSecretValue calls.
     pub secret_writes: u64,
     /// Successful SSM PutParameter calls.
@@ -231,6 +246,12 @@ pub(crate) struct SalesforceState {
     pub status_polls: HashMap<String, u32>,
     /// Successful API calls reported in `Sforce-Limit-Info`.
     pub api_usage: u64,
+    /// VoiceCall records in insertion order, the order a query without ORDER BY returns.
+    pub voice_calls: Vec<VoiceCall>,
+    /// Where each VoiceCall is in `voice_calls`, by id.
+    pub voice_call_positions: HashMap<String, usize>,
+    /// Query results with more pages to read, by query locator.
+    pub query_cursors: HashMap<String, QueryCursor>,
 }
 
 impl SalesforceState {
@@ -243,6 +264,23 @@ impl SalesforceState {
             .or_default()
             .insert(identifier, entry)
             .is_some()
+    }
+
+    /// Adds a VoiceCall, or replaces the one with its id where it stands.
+    pub fn insert_voice_call(&mut self, call: VoiceCall) {
+        match self.voice_call_positions.get(&call.id) {
+            Some(&at) => self.voice_calls[at] = call,
+            None => {
+                let at = self.voice_calls.len();
+                self.voice_call_positions.insert(call.id.clone(), at);
+                self.voice_calls.push(call);
+            }
+        }
+    }
+
+    pub fn voice_call(&self, id: &str) -> Option<&VoiceCall> {
+        let at = *self.voice_call_positions.get(id)?;
+        self.voice_calls.get(at)
     }
 
     /// The conversation's entries, oldest first: by clientTimestamp, then identifier.
@@ -400,6 +438,79 @@ fn realtime_entry(contact: &ContactSpec, turn: &Segment) -> Option<Value> {
         "relatedRecords": [contact.voice_call_id],
     });
     Some(crate::salesforce::held_entry(&payload, sent + duration))
+}
+
+/// The canonical 18-character form of a Salesforce id given in 15 or 18 characters; None when
+/// it is not one. The last three characters record, five characters each, which of the first
+/// fifteen are upper case, so that the id survives case-insensitive handling: Salesforce reads
+/// an 18-character id by restoring that case, whatever case it arrives in.
+pub(crate) fn salesforce_id_18(id: &str) -> Option<String> {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let id15 = match id.len() {
+        15 => id.to_owned(),
+        18 => restore_case(id)?,
+        _ => return None,
+    };
+    let suffix = case_suffix(&id15);
+    Some(id15 + &suffix)
+}
+
+/// An 18-character id made of a 3-character key prefix and `n` in 12 base-62 digits: every
+/// `n` gives another id.
+pub(crate) fn generated_id(key_prefix: &str, n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rest = n;
+    let digits: String = (0..12)
+        .map(|_| {
+            let digit = DIGITS[usize::try_from(rest % 62).unwrap_or_default()];
+            rest /= 62;
+            char::from(digit)
+        })
+        .collect();
+    let id15 = format!("{key_prefix}{digits}");
+    let suffix = case_suffix(&id15);
+    id15 + &suffix
+}
+
+const ID_SUFFIX_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// Bit `i` of a suffix character is set when character `i` of its five is upper case.
+fn case_suffix(id15: &str) -> String {
+    id15.as_bytes()
+        .chunks(5)
+        .map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_ascii_uppercase())
+                .fold(0usize, |bits, (i, _)| bits | (1 << i));
+            char::from(ID_SUFFIX_ALPHABET[bits])
+        })
+        .collect()
+}
+
+/// The first fifteen characters of an 18-character id in the case its suffix records; None
+/// when the suffix is not one (a character outside the alphabet, or a digit marked upper case).
+fn restore_case(id18: &str) -> Option<String> {
+    let (id15, suffix) = id18.split_at(15);
+    let mut restored = String::with_capacity(15);
+    for (chunk, mark) in id15.as_bytes().chunks(5).zip(suffix.bytes()) {
+        let bits = ID_SUFFIX_ALPHABET
+            .iter()
+            .position(|&c| c == mark.to_ascii_uppercase())?;
+        for (i, &c) in chunk.iter().enumerate() {
+            if bits & (1 << i) == 0 {
+                restored.push(char::from(c.to_ascii_lowercase()));
+            } else if c.is_ascii_alphabetic() {
+                restored.push(char::from(c.to_ascii_uppercase()));
+            } else {
+                return None;
+            }
+        }
+    }
+    Some(restored)
 }
 
 pub(crate) fn splitmix64(seed: u64) -> u64 {
@@ -616,6 +727,43 @@ impl World {
         self.lock().salesforce.processing_polls = n;
     }
 
+    /// Adds a VoiceCall record for the query resource, replacing one with the same id (where it
+    /// stands in insertion order). `id` may have 15 or 18 characters; returns the 18-character
+    /// id queries report.
+    ///
+    /// # Panics
+    /// When `id` is not a Salesforce id (15 letters and digits, or those and their suffix): a
+    /// broken test setup.
+    pub fn add_voice_call(
+        &self,
+        id: &str,
+        vendor_call_key: Option<&str>,
+        call_start_ms: i64,
+        call_end_ms: Option<i64>,
+    ) -> String {
+        let id18 = salesforce_id_18(id)
+            .filter(|id18| id18[..15] == id[..15])
+            .unwrap_or_else(|| panic!("add_voice_call: {id:?} is not a Salesforce id"));
+        self.lock().salesforce.insert_voice_call(VoiceCall {
+            id: id18.clone(),
+            vendor_call_key: vendor_call_key.map(str::to_owned),
+            call_start_ms,
+            call_end_ms,
+        });
+        id18
+    }
+
+    /// The VoiceCall records, in insertion order.
+    pub fn voice_calls(&self) -> Vec<VoiceCall> {
+        self.lock().salesforce.voice_calls.clone()
+    }
+
+    /// Query and `nextRecordsUrl` requests that got past authentication, whatever their
+    /// outcome.
+    pub fn query_requests(&self) -> u64 {
+        self.lock().stats.query_requests
+    }
+
     /// Upload POSTs that got past authentication, whatever their outcome (injected faults and
     /// retries included).
     pub fn upload_requests(&self) -> u64 {
@@ -747,6 +895,69 @@ mod tests {
     #[should_panic(expected = "not an SSM parameter type")]
     fn unknown_parameter_types_are_a_setup_error() {
         World::new("i").put_parameter("p", "v", "Binary");
+    }
+
+    #[test]
+    fn ids_get_the_suffix_that_records_their_case() {
+        // "0LQ1Q": L, Q, Q upper (bits 1, 2, 4: 22, W); "00000": none (A); "2TZtn": T, Z (6, G).
+        let id = |s: &str| salesforce_id_18(s);
+        assert_eq!(id("0LQ1Q000002TZtn").as_deref(), Some("0LQ1Q000002TZtnWAG"));
+        assert_eq!(
+            id("0LQ1Q000002TZtnWAG").as_deref(),
+            Some("0LQ1Q000002TZtnWAG")
+        );
+        // The suffix restores the case of an id whose case was lost.
+        assert_eq!(
+            id("0lq1q000002tztnwag").as_deref(),
+            Some("0LQ1Q000002TZtnWAG")
+        );
+        assert_eq!(
+            id("0LQ1Q000002TZtnAAA").as_deref(),
+            Some("0lq1q000002tztnAAA")
+        );
+        for bad in [
+            "0LQ1Q000002TZt",
+            "0LQ1Q000002TZ-n",
+            "0LQ1Q000002TZtnWA",
+            "0LQ1Q000002TZtnZAG",
+        ] {
+            assert_eq!(id(bad), None, "{bad}");
+        }
+        // A digit cannot be marked upper case ("0LQ1Q" with all five bits: 31, '5').
+        assert_eq!(id("0LQ1Q000002TZtn5AG"), None);
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_and_valid() {
+        let a = generated_id("0LQ", 0);
+        let b = generated_id("0LQ", u64::MAX);
+        assert_eq!(a, "0LQ000000000000GAA");
+        assert_eq!(b.len(), 18);
+        assert_ne!(generated_id("0LQ", 61), generated_id("0LQ", 62));
+        assert_eq!(salesforce_id_18(&b[..15]), Some(b));
+    }
+
+    #[test]
+    fn voice_calls_keep_insertion_order_and_are_replaced_in_place() {
+        let world = World::new("i");
+        let first = world.add_voice_call("0LQ1Q000002TZtn", Some("a"), 2, None);
+        world.add_voice_call("0LQ1Q000002TAtn", None, 1, None);
+        assert_eq!(first, "0LQ1Q000002TZtnWAG");
+        assert_eq!(
+            world.add_voice_call("0LQ1Q000002TZtnwag", Some("b"), 3, Some(4)),
+            first
+        );
+        let calls = world.voice_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].vendor_call_key.as_deref(), Some("b"));
+        assert_eq!(calls[0].call_end_ms, Some(4));
+        assert_eq!(calls[1].id, "0LQ1Q000002TAtnWAG");
+    }
+
+    #[test]
+    #[should_panic(expected = "is not a Salesforce id")]
+    fn voice_calls_need_a_salesforce_id() {
+        World::new("i").add_voice_call("0LQ1Q000002TZtnAAA", None, 0, None);
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Salesforce: one server plays both the login host (OAuth token endpoint) and the org's
-//! instance (Connect REST API conversation upload resources). Its own URL is the JWT audience
-//! it expects and the `instance_url` it hands out. Servers started on the same [`World`] are
-//! one org: a token minted by one is good on all, so one can be the login host and another
-//! the REST API base a Service Cloud Voice secret names.
+//! instance (Connect REST API conversation upload resources, the SOQL query resource over
+//! VoiceCall records). Its own URL is the JWT audience it expects and the `instance_url` it
+//! hands out. Servers started on the same [`World`] are one org: a token minted by one is good
+//! on all, so one can be the login host and another the REST API base a Service Cloud Voice
+//! secret names.
 
 mod oauth;
+mod query;
 mod upload;
+
+pub(crate) use query::QueryCursor;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -48,6 +52,13 @@ pub async fn start_salesforce_on(world: &World, port: u16) -> Server {
             "/services/data/{version}/connect/conversation/{conversation_id}/entries",
             get(conversation_entries),
         )
+        // Salesforce's own examples spell it `/query/?q=`.
+        .route("/services/data/{version}/query", get(query::query))
+        .route("/services/data/{version}/query/", get(query::query))
+        .route(
+            "/services/data/{version}/query/{position}",
+            get(query::query_more),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), api_gate));
     let router = Router::new()
         .route("/services/oauth2/token", post(oauth::token))
@@ -82,7 +93,8 @@ async fn not_found() -> Response {
     )
 }
 
-/// The conversation upload resources exist from API version 51.0 on.
+/// The conversation upload resources exist from API version 51.0 on, so the emulator serves no
+/// earlier version; the query resource exists in all of them.
 const MIN_API_VERSION: f64 = 51.0;
 /// The daily API request allowance reported in `Sforce-Limit-Info`.
 const API_LIMIT: u64 = 15_000;

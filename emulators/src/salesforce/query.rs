@@ -1,0 +1,1666 @@
+//! `GET .../query?q=<SOQL>` and the `nextRecordsUrl` pages of its result, over the world's
+//! VoiceCall records. The SOQL subset is what the function sends:
+//!
+//! `SELECT field [, field]... FROM VoiceCall [WHERE condition [AND condition]...]
+//! [ORDER BY field [ASC|DESC] [, ...]] [LIMIT n]`, a condition being `field IN ('a', ...)` or
+//! `field op value` (op `=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`; value a quoted string, an
+//! unquoted datetime, or `null` after `=` and `!=`). Keywords and names are case-insensitive.
+//!
+//! Salesforce checks the grammar first (MALFORMED_QUERY), then the sObject (INVALID_TYPE),
+//! then the fields (INVALID_FIELD) and the filter values, and so does the parser here.
+
+use std::cmp::Ordering;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::{Host, query_param, query_params, rest_error};
+use crate::fault::{self, IdMatch, Injected, RequestInfo};
+use crate::utc::{DAY_MS, Utc};
+use crate::world::{
+    SalesforceState, Service, State as WorldState, VoiceCall, generated_id, salesforce_id_18,
+};
+
+/// Records per page: Salesforce's default batch size.
+const BATCH_SIZE: usize = 2000;
+const SOBJECT: &str = "VoiceCall";
+/// The errorCode for a filter value of the wrong type. Salesforce likely answers
+/// INVALID_QUERY_FILTER_OPERATOR; MALFORMED_QUERY keeps the emulator's codes to three.
+const FILTER_VALUE_ERROR: &str = "MALFORMED_QUERY";
+
+/// `GET .../query?q=<SOQL>`: the result's first page. The VendorCallKey values a query names
+/// are the contact ids faults aimed with `Fault::for_contact` match.
+pub(super) async fn query(
+    State(host): State<Host>,
+    Path(version): Path<String>,
+    uri: Uri,
+) -> Response {
+    host.world.lock().stats.query_requests += 1;
+    let params = query_params(&uri);
+    let parsed = query_param(&params, "q")
+        .filter(|soql| !soql.trim().is_empty())
+        .map(parse);
+    let vendor_keys = match &parsed {
+        Some(Ok(query)) => query.vendor_keys.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let request = RequestInfo {
+        path: uri.path(),
+        contact_ids: vendor_keys,
+        id_match: IdMatch::Equal,
+    };
+    if let Injected::Respond(response) =
+        fault::check(&host.world, Service::Salesforce, request).await
+    {
+        return response;
+    }
+    let query = match parsed {
+        None => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_QUERY",
+                "A query string has to be specified",
+            );
+        }
+        Some(Err(error)) => return error.response(),
+        Some(Ok(query)) => query,
+    };
+
+    let mut world = host.world.lock();
+    let ids = query.run(&world.salesforce.voice_calls);
+    let locator = (ids.len() > BATCH_SIZE).then(|| new_locator(&mut world));
+    let body = page(
+        &world.salesforce,
+        &version,
+        &query.fields,
+        &ids,
+        0,
+        locator.as_deref(),
+    );
+    if let Some(locator) = locator {
+        let cursor = QueryCursor {
+            fields: query.fields,
+            ids,
+        };
+        world.salesforce.query_cursors.insert(locator, cursor);
+    }
+    json_text(body)
+}
+
+/// `GET .../query/<locator>-<offset>` (a `nextRecordsUrl`): the result's page from `offset`.
+pub(super) async fn query_more(
+    State(host): State<Host>,
+    Path((version, position)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    host.world.lock().stats.query_requests += 1;
+    let request = RequestInfo {
+        path: uri.path(),
+        contact_ids: Vec::new(),
+        id_match: IdMatch::Equal,
+    };
+    if let Injected::Respond(response) =
+        fault::check(&host.world, Service::Salesforce, request).await
+    {
+        return response;
+    }
+    let world = host.world.lock();
+    let found = position.rsplit_once('-').and_then(|(locator, offset)| {
+        let offset: usize = offset.parse().ok()?;
+        let cursor = world.salesforce.query_cursors.get(locator)?;
+        (offset < cursor.ids.len()).then_some((locator, offset, cursor))
+    });
+    let Some((locator, offset, cursor)) = found else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
+    };
+    json_text(page(
+        &world.salesforce,
+        &version,
+        &cursor.fields,
+        &cursor.ids,
+        offset,
+        Some(locator),
+    ))
+}
+
+/// A result being paged through: its fields and its records' ids, fixed when the query ran
+/// (a server-side cursor), so VoiceCalls added later do not shift its pages. Locators do not
+/// expire.
+pub(crate) struct QueryCursor {
+    fields: Vec<Field>,
+    ids: Vec<String>,
+}
+
+/// A fresh query locator, shaped like Salesforce's: an 18-character id with key prefix `01g`.
+fn new_locator(state: &mut WorldState) -> String {
+    generated_id("01g", state.next_random())
+}
+
+/// The page of a result from `offset`: at most [`BATCH_SIZE`] records, and a `nextRecordsUrl`
+/// naming `locator` while more follow.
+fn page(
+    salesforce: &SalesforceState,
+    version: &str,
+    fields: &[Field],
+    ids: &[String],
+    offset: usize,
+    locator: Option<&str>,
+) -> String {
+    let end = ids.len().min(offset + BATCH_SIZE);
+    let done = end == ids.len();
+    let url = format!("/services/data/{version}/sobjects/{SOBJECT}/");
+    let records = ids[offset..end]
+        .iter()
+        .filter_map(|id| salesforce.voice_call(id))
+        .map(|call| Record {
+            url: &url,
+            fields,
+            call,
+        })
+        .collect();
+    let page = Page {
+        total_size: ids.len(),
+        done,
+        next_records_url: locator
+            .filter(|_| !done)
+            .map(|locator| format!("/services/data/{version}/query/{locator}-{end}")),
+        records,
+    };
+    serde_json::to_string(&page).expect("strings, numbers and booleans always serialize")
+}
+
+/// Salesforce's member order: `nextRecordsUrl` (when present) comes before the records.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<'a> {
+    total_size: usize,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_records_url: Option<String>,
+    records: Vec<Record<'a>>,
+}
+
+/// A record: `attributes`, then the selected fields in SELECT order. Serialized by hand because
+/// a JSON object built with `json!` would list its members alphabetically.
+struct Record<'a> {
+    /// `/services/data/vNN.N/sobjects/VoiceCall/`, the id to follow.
+    url: &'a str,
+    fields: &'a [Field],
+    call: &'a VoiceCall,
+}
+
+#[derive(Serialize)]
+struct Attributes<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    url: String,
+}
+
+impl Serialize for Record<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut record = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        let attributes = Attributes {
+            type_: SOBJECT,
+            url: format!("{}{}", self.url, self.call.id),
+        };
+        record.serialize_entry("attributes", &attributes)?;
+        for field in self.fields {
+            record.serialize_entry(field.name(), &field.json(self.call))?;
+        }
+        record.end()
+    }
+}
+
+fn json_text(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// `2026-11-01T10:00:00.000+0000`, as Salesforce writes datetimes.
+fn datetime(ms: i64) -> String {
+    let at = Utc::at(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        at.year, at.month, at.day, at.hour, at.minute, at.second, at.millis
+    )
+}
+
+/// The VoiceCall fields a query may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Id,
+    VendorCallKey,
+    CallStartDateTime,
+    CallEndDateTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Id,
+    Text,
+    DateTime,
+}
+
+impl Field {
+    const ALL: [Field; 4] = [
+        Field::Id,
+        Field::VendorCallKey,
+        Field::CallStartDateTime,
+        Field::CallEndDateTime,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Field::Id => "Id",
+            Field::VendorCallKey => "VendorCallKey",
+            Field::CallStartDateTime => "CallStartDateTime",
+            Field::CallEndDateTime => "CallEndDateTime",
+        }
+    }
+
+    fn named(name: &str) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|field| field.name().eq_ignore_ascii_case(name))
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Field::Id => Kind::Id,
+            Field::VendorCallKey => Kind::Text,
+            Field::CallStartDateTime | Field::CallEndDateTime => Kind::DateTime,
+        }
+    }
+
+    /// The value as a record carries it: a string, or null.
+    fn json(self, call: &VoiceCall) -> Value {
+        match self {
+            Field::Id => Value::from(call.id.as_str()),
+            Field::VendorCallKey => call
+                .vendor_call_key
+                .as_deref()
+                .map_or(Value::Null, Value::from),
+            Field::CallStartDateTime => Value::from(datetime(call.call_start_ms)),
+            Field::CallEndDateTime => call
+                .call_end_ms
+                .map_or(Value::Null, |ms| Value::from(datetime(ms))),
+        }
+    }
+
+    /// The value as filters and ORDER BY compare it; None is null.
+    fn key(self, call: &VoiceCall) -> Option<Key> {
+        match self {
+            Field::Id => Some(Key::Text(call.id.clone())),
+            Field::VendorCallKey => call.vendor_call_key.as_deref().map(text_key),
+            Field::CallStartDateTime => Some(Key::Time(call.call_start_ms)),
+            Field::CallEndDateTime => call.call_end_ms.map(Key::Time),
+        }
+    }
+}
+
+/// A comparable value. Ids are canonical 18-character ids; other text is lower-cased, since
+/// SOQL compares and sorts text case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Text(String),
+    Time(i64),
+}
+
+fn text_key(text: &str) -> Key {
+    Key::Text(text.to_lowercase())
+}
+
+/// A parsed query, checked against the VoiceCall schema.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Query {
+    fields: Vec<Field>,
+    conditions: Vec<Condition>,
+    /// Field and whether descending.
+    order: Vec<(Field, bool)>,
+    limit: Option<usize>,
+    /// The strings compared with VendorCallKey by `=` or IN, as written.
+    vendor_keys: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+struct Condition {
+    field: Field,
+    test: Test,
+}
+
+#[derive(Debug, PartialEq)]
+enum Test {
+    Null,
+    NotNull,
+    Compare(Op, Key),
+    In(Vec<Key>),
+}
+
+impl Condition {
+    /// Null matches only `= null` and `!=`: SOQL's `!=` keeps records where the field is null,
+    /// unlike SQL's.
+    fn holds(&self, call: &VoiceCall) -> bool {
+        let value = self.field.key(call);
+        match &self.test {
+            Test::Null => value.is_none(),
+            Test::NotNull => value.is_some(),
+            Test::Compare(Op::Ne, key) => value.as_ref() != Some(key),
+            Test::Compare(op, key) => value.is_some_and(|value| op.holds(value.cmp(key))),
+            Test::In(keys) => value.is_some_and(|value| keys.contains(&value)),
+        }
+    }
+}
+
+impl Query {
+    /// The ids of the matching VoiceCalls in result order: ORDER BY (nulls first ascending,
+    /// last descending, as Salesforce sorts by default), else insertion order; at most LIMIT.
+    fn run(&self, calls: &[VoiceCall]) -> Vec<String> {
+        let mut rows: Vec<(Vec<Option<Key>>, &VoiceCall)> = calls
+            .iter()
+            .filter(|call| self.conditions.iter().all(|c| c.holds(call)))
+            .map(|call| {
+                let keys = self
+                    .order
+                    .iter()
+                    .map(|(field, _)| field.key(call))
+                    .collect();
+                (keys, call)
+            })
+            .collect();
+        // Stable: ties keep insertion order.
+        rows.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .zip(&self.order)
+                .map(|((a, b), (_, descending))| {
+                    let ordering = a.cmp(b);
+                    if *descending {
+                        ordering.reverse()
+                    } else {
+                        ordering
+                    }
+                })
+                .find(|ordering| ordering.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        rows.into_iter()
+            .take(self.limit.unwrap_or(usize::MAX))
+            .map(|(_, call)| call.id.clone())
+            .collect()
+    }
+}
+
+/// A refused query: the errorCode and message Salesforce answers 400 with.
+#[derive(Debug, PartialEq)]
+pub(crate) struct QueryError {
+    code: &'static str,
+    message: String,
+}
+
+impl QueryError {
+    /// An error at byte `at` of the query. Salesforce puts the row in front of the message with
+    /// a caret under the column, then `ERROR at Row:r:Column:c` (1-based, in characters).
+    fn at(soql: &str, at: usize, code: &'static str, message: &str) -> QueryError {
+        let (row, column, line) = locate(soql, at);
+        QueryError {
+            code,
+            message: format!(
+                "\n{line}\n{caret:>column$}\nERROR at Row:{row}:Column:{column}\n{message}",
+                caret = "^"
+            ),
+        }
+    }
+
+    fn malformed(soql: &str, at: usize, message: &str) -> QueryError {
+        QueryError::at(soql, at, "MALFORMED_QUERY", message)
+    }
+
+    fn response(&self) -> Response {
+        rest_error(StatusCode::BAD_REQUEST, self.code, &self.message)
+    }
+}
+
+/// (row, column, text of that row) of byte `at`.
+fn locate(soql: &str, at: usize) -> (usize, usize, &str) {
+    let before = &soql[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = soql[at..].find('\n').map_or(soql.len(), |i| at + i);
+    let row = before.matches('\n').count() + 1;
+    let column = soql[line_start..at].chars().count() + 1;
+    (
+        row,
+        column,
+        soql[line_start..line_end].trim_end_matches('\r'),
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, ordering: Ordering) -> bool {
+        match self {
+            Op::Eq => ordering.is_eq(),
+            Op::Ne => ordering.is_ne(),
+            Op::Lt => ordering.is_lt(),
+            Op::Le => ordering.is_le(),
+            Op::Gt => ordering.is_gt(),
+            Op::Ge => ordering.is_ge(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    /// A keyword or a name.
+    Word,
+    /// A quoted string, escapes resolved.
+    Text(String),
+    Integer(u64),
+    DateTime(i64),
+    Comma,
+    Open,
+    Close,
+    Op(Op),
+    End,
+}
+
+/// A token and its byte range in the query.
+#[derive(Clone, Debug, PartialEq)]
+struct Token {
+    tok: Tok,
+    at: usize,
+    end: usize,
+}
+
+fn tokens(soql: &str) -> Result<Vec<Token>, QueryError> {
+    let mut tokens = Vec::new();
+    let mut at = 0;
+    while let Some(c) = soql[at..].chars().next() {
+        let rest = &soql[at..];
+        let (tok, len) = if c.is_whitespace() {
+            at += c.len_utf8();
+            continue;
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            (
+                Tok::Word,
+                run(rest, |c| c.is_ascii_alphanumeric() || c == '_'),
+            )
+        } else if c.is_ascii_digit() {
+            // Datetimes are unquoted, so digits, letters and `-:+.` make one token.
+            let len = run(rest, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '+' | '.')
+            });
+            let text = &rest[..len];
+            let tok = match text.parse() {
+                Ok(n) => Tok::Integer(n),
+                Err(_) => parse_datetime(text)
+                    .map(Tok::DateTime)
+                    .ok_or_else(|| unexpected(soql, at, text))?,
+            };
+            (tok, len)
+        } else if c == '\'' {
+            let (text, len) = string(soql, at)?;
+            (Tok::Text(text), len)
+        } else {
+            match (rest.get(..2), c) {
+                (Some("!=" | "<>"), _) => (Tok::Op(Op::Ne), 2),
+                (Some("<="), _) => (Tok::Op(Op::Le), 2),
+                (Some(">="), _) => (Tok::Op(Op::Ge), 2),
+                (_, '=') => (Tok::Op(Op::Eq), 1),
+                (_, '<') => (Tok::Op(Op::Lt), 1),
+                (_, '>') => (Tok::Op(Op::Gt), 1),
+                (_, ',') => (Tok::Comma, 1),
+                (_, '(') => (Tok::Open, 1),
+                (_, ')') => (Tok::Close, 1),
+                _ => {
+                    let (row, column, _) = locate(soql, at);
+                    let message = format!(
+                        "line {row}:{} no viable alternative at character '{c}'",
+                        column - 1
+                    );
+                    return Err(QueryError::malformed(soql, at, &message));
+                }
+            }
+        };
+        tokens.push(Token {
+            tok,
+            at,
+            end: at + len,
+        });
+        at += len;
+    }
+    tokens.push(Token {
+        tok: Tok::End,
+        at: soql.len(),
+        end: soql.len(),
+    });
+    Ok(tokens)
+}
+
+/// The byte length of the run of characters `rest` starts with that satisfy `keep`.
+fn run(rest: &str, keep: impl Fn(char) -> bool) -> usize {
+    rest.find(|c| !keep(c)).unwrap_or(rest.len())
+}
+
+fn unexpected(soql: &str, at: usize, text: &str) -> QueryError {
+    QueryError::malformed(soql, at, &format!("unexpected token: '{text}'"))
+}
+
+/// The quoted string starting at byte `at`: its value and its length in the query, quotes
+/// included. The escapes are SOQL's: `\n \r \t \b \f` (either case), `\" \' \\` and `\uXXXX`;
+/// any other backslash is an error.
+fn string(soql: &str, at: usize) -> Result<(String, usize), QueryError> {
+    let mut value = String::new();
+    let mut chars = soql[at + 1..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => return Ok((value, i + 2)),
+            '\\' => {
+                let Some((_, escaped)) = chars.next() else {
+                    break;
+                };
+                match unescape(escaped, &mut chars) {
+                    Some(c) => value.push(c),
+                    None => {
+                        let raw = &soql[at..literal_end(soql, at)];
+                        let message = format!(
+                            "Invalid string literal {raw}. Illegal character sequence \
+                             '\\{escaped}' in string literal."
+                        );
+                        return Err(QueryError::malformed(soql, at, &message));
+                    }
+                }
+            }
+            c => value.push(c),
+        }
+    }
+    let (row, column, _) = locate(soql, soql.len());
+    let message = format!(
+        "line {row}:{} mismatched character '<EOF>' expecting '''",
+        column - 1
+    );
+    Err(QueryError::malformed(soql, soql.len(), &message))
+}
+
+/// What `\escaped` stands for; `\u` takes its four hex digits from `rest`.
+fn unescape(escaped: char, rest: &mut std::str::CharIndices<'_>) -> Option<char> {
+    Some(match escaped {
+        'n' | 'N' => '\n',
+        'r' | 'R' => '\r',
+        't' | 'T' => '\t',
+        // Documented as "bell"; the Java escape it mirrors is backspace.
+        'b' | 'B' => '\u{8}',
+        'f' | 'F' => '\u{c}',
+        '"' | '\'' | '\\' => escaped,
+        'u' => {
+            let hex: String = rest.by_ref().take(4).map(|(_, c)| c).collect();
+            let code = (hex.len() == 4)
+                .then(|| u32::from_str_radix(&hex, 16).ok())
+                .flatten()?;
+            char::from_u32(code)?
+        }
+        _ => return None,
+    })
+}
+
+/// Where the quoted string starting at byte `at` ends (after its closing quote, or at the end
+/// of the query), stepping over escaped characters.
+fn literal_end(soql: &str, at: usize) -> usize {
+    let mut chars = soql[at + 1..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => return at + i + 2,
+            '\\' => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    soql.len()
+}
+
+/// `YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm|-hh:mm)` as epoch milliseconds; None when it is not a
+/// valid one.
+fn parse_datetime(text: &str) -> Option<i64> {
+    let number = |from: usize, len: usize| -> Option<i64> {
+        let digits = text.get(from..from + len)?;
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if !separators
+        .iter()
+        .all(|&(i, separator)| text.as_bytes().get(i) == Some(&separator))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let mut rest = text.get(19..)?;
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = run(fraction, |c| c.is_ascii_digit());
+        millis = match digits {
+            1 => number(20, 1)? * 100,
+            2 => number(20, 2)? * 10,
+            3 => number(20, 3)?,
+            _ => return None,
+        };
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let zone = rest.get(1..)?;
+            let (hours, minutes) = zone.split_once(':')?;
+            let field = |s: &str| {
+                (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| s.parse::<i64>().ok())
+                    .flatten()
+            };
+            let (hours, minutes) = (field(hours)?, field(minutes)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 60 + minutes)
+        }
+    };
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    // A day past its month's end (2026-02-30) lands in the next month.
+    let date = Utc::at(days * DAY_MS);
+    if (date.year, i64::from(date.month), i64::from(date.day)) != (year, month, day) {
+        return None;
+    }
+    let time = ((hour * 60 + minute - offset_minutes) * 60 + second) * 1000 + millis;
+    Some(days * DAY_MS + time)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date: Howard Hinnant's days-from-civil, the
+/// inverse of `utc::civil_from_days` (years start on 1 March, so the leap day comes last).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// A field or sObject name as written, and where: names are checked against the schema after
+/// the grammar.
+#[derive(Debug)]
+struct Name {
+    text: String,
+    at: usize,
+}
+
+#[derive(Debug)]
+enum Literal {
+    Text(String),
+    DateTime(i64),
+}
+
+#[derive(Debug)]
+enum Filter {
+    Null { negated: bool },
+    Compare(Op, Literal, usize),
+    In(Vec<(Literal, usize)>),
+}
+
+/// A query as written, before its names are checked.
+#[derive(Debug)]
+struct Syntax {
+    select: Vec<Name>,
+    from: Name,
+    conditions: Vec<(Name, Filter)>,
+    order: Vec<(Name, bool)>,
+    limit: Option<usize>,
+}
+
+/// Words that cannot name a field: this grammar's keywords and the SOQL ones it lacks, so that
+/// `SELECT FROM VoiceCall` or `... WHERE Id = 'x' OR ...` point at the keyword.
+const RESERVED: &[&str] = &[
+    "AND", "ASC", "BY", "DESC", "EXCLUDES", "FALSE", "FOR", "FROM", "GROUP", "HAVING", "IN",
+    "INCLUDES", "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OFFSET", "OR", "ORDER", "SELECT", "TRUE",
+    "USING", "WHERE", "WITH",
+];
+
+struct Parser<'a> {
+    soql: &'a str,
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Token {
+        &self.tokens[self.next]
+    }
+
+    /// The next token; the end token repeats once reached.
+    fn advance(&mut self) -> Token {
+        let token = self.tokens[self.next].clone();
+        if token.tok != Tok::End {
+            self.next += 1;
+        }
+        token
+    }
+
+    fn unexpected(&self, token: &Token) -> QueryError {
+        let text = match token.tok {
+            Tok::End => "<EOF>",
+            _ => &self.soql[token.at..token.end],
+        };
+        unexpected(self.soql, token.at, text)
+    }
+
+    fn is_keyword(&self, token: &Token, keyword: &str) -> bool {
+        token.tok == Tok::Word && self.soql[token.at..token.end].eq_ignore_ascii_case(keyword)
+    }
+
+    /// Takes the next token if it is `keyword`.
+    fn eat(&mut self, keyword: &str) -> bool {
+        let found = self.is_keyword(self.peek(), keyword);
+        if found {
+            self.advance();
+        }
+        found
+    }
+
+    fn expect(&mut self, keyword: &str) -> Result<(), QueryError> {
+        let token = self.advance();
+        if self.is_keyword(&token, keyword) {
+            Ok(())
+        } else {
+            Err(self.unexpected(&token))
+        }
+    }
+
+    fn expect_tok(&mut self, tok: &Tok) -> Result<(), QueryError> {
+        let token = self.advance();
+        if token.tok == *tok {
+            Ok(())
+        } else {
+            Err(self.unexpected(&token))
+        }
+    }
+
+    fn name(&mut self) -> Result<Name, QueryError> {
+        let token = self.advance();
+        let text = &self.soql[token.at..token.end];
+        let reserved = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(text));
+        if token.tok == Tok::Word && !reserved {
+            Ok(Name {
+                text: text.to_owned(),
+                at: token.at,
+            })
+        } else {
+            Err(self.unexpected(&token))
+        }
+    }
+
+    fn query(&mut self) -> Result<Syntax, QueryError> {
+        self.expect("SELECT")?;
+        let mut select = vec![self.name()?];
+        while self.peek().tok == Tok::Comma {
+            self.advance();
+            select.push(self.name()?);
+        }
+        self.expect("FROM")?;
+        let from = self.name()?;
+        let mut conditions = Vec::new();
+        if self.eat("WHERE") {
+            conditions.push(self.condition()?);
+            while self.eat("AND") {
+                conditions.push(self.condition()?);
+            }
+        }
+        let mut order = Vec::new();
+        if self.eat("ORDER") {
+            self.expect("BY")?;
+            loop {
+                let field = self.name()?;
+                let descending = self.eat("DESC");
+                if !descending {
+                    self.eat("ASC");
+                }
+                order.push((field, descending));
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.advance();
+            }
+        }
+        let mut limit = None;
+        if self.eat("LIMIT") {
+            let token = self.advance();
+            match token.tok {
+                Tok::Integer(n) => limit = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                _ => return Err(self.unexpected(&token)),
+            }
+        }
+        self.expect_tok(&Tok::End)?;
+        Ok(Syntax {
+            select,
+            from,
+            conditions,
+            order,
+            limit,
+        })
+    }
+
+    fn condition(&mut self) -> Result<(Name, Filter), QueryError> {
+        let field = self.name()?;
+        if self.eat("IN") {
+            self.expect_tok(&Tok::Open)?;
+            let mut values = vec![self.string()?];
+            while self.peek().tok == Tok::Comma {
+                self.advance();
+                values.push(self.string()?);
+            }
+            self.expect_tok(&Tok::Close)?;
+            return Ok((field, Filter::In(values)));
+        }
+        let token = self.advance();
+        let Tok::Op(op) = token.tok else {
+            return Err(self.unexpected(&token));
+        };
+        let value = self.advance();
+        let filter = match value.tok {
+            Tok::Text(text) => Filter::Compare(op, Literal::Text(text), value.at),
+            Tok::DateTime(ms) => Filter::Compare(op, Literal::DateTime(ms), value.at),
+            Tok::Word if self.is_keyword(&value, "null") && matches!(op, Op::Eq | Op::Ne) => {
+                Filter::Null {
+                    negated: op == Op::Ne,
+                }
+            }
+            _ => return Err(self.unexpected(&value)),
+        };
+        Ok((field, filter))
+    }
+
+    fn string(&mut self) -> Result<(Literal, usize), QueryError> {
+        let token = self.advance();
+        match token.tok {
+            Tok::Text(text) => Ok((Literal::Text(text), token.at)),
+            _ => Err(self.unexpected(&token)),
+        }
+    }
+}
+
+/// Parses a query and checks it against the VoiceCall schema.
+pub(crate) fn parse(soql: &str) -> Result<Query, QueryError> {
+    let mut parser = Parser {
+        soql,
+        tokens: tokens(soql)?,
+        next: 0,
+    };
+    let syntax = parser.query()?;
+    resolve(soql, syntax)
+}
+
+fn resolve(soql: &str, syntax: Syntax) -> Result<Query, QueryError> {
+    if !syntax.from.text.eq_ignore_ascii_case(SOBJECT) {
+        let message = format!(
+            "sObject type '{}' is not supported. If you are attempting to use a custom object, \
+             be sure to append the '__c' after the entity name. Please reference your WSDL or \
+             the describe call for the appropriate names.",
+            syntax.from.text
+        );
+        return Err(QueryError::at(
+            soql,
+            syntax.from.at,
+            "INVALID_TYPE",
+            &message,
+        ));
+    }
+    let resolve_field = |name: &Name| {
+        Field::named(&name.text).ok_or_else(|| {
+            let message = format!(
+                "No such column '{}' on entity '{SOBJECT}'. If you are attempting to use a \
+                 custom field, be sure to append the '__c' after the custom field name. Please \
+                 reference your WSDL or the describe call for the appropriate names.",
+                name.text
+            );
+            QueryError::at(soql, name.at, "INVALID_FIELD", &message)
+        })
+    };
+    let fields = syntax
+        .select
+        .iter()
+        .map(resolve_field)
+        .collect::<Result<_, _>>()?;
+    let mut conditions = Vec::new();
+    let mut vendor_keys = Vec::new();
+    for (name, filter) in syntax.conditions {
+        let field = resolve_field(&name)?;
+        let test = match filter {
+            Filter::Null { negated: false } => Test::Null,
+            Filter::Null { negated: true } => Test::NotNull,
+            Filter::Compare(op, literal, at) => {
+                if let (Field::VendorCallKey, Op::Eq, Literal::Text(text)) = (field, op, &literal) {
+                    vendor_keys.push(text.clone());
+                }
+                Test::Compare(op, key(soql, field, literal, at)?)
+            }
+            Filter::In(literals) => {
+                let mut keys = Vec::with_capacity(literals.len());
+                for (literal, at) in literals {
+                    if let (Field::VendorCallKey, Literal::Text(text)) = (field, &literal) {
+                        vendor_keys.push(text.clone());
+                    }
+                    keys.push(key(soql, field, literal, at)?);
+                }
+                Test::In(keys)
+            }
+        };
+        conditions.push(Condition { field, test });
+    }
+    let order = syntax
+        .order
+        .iter()
+        .map(|(name, descending)| resolve_field(name).map(|field| (field, *descending)))
+        .collect::<Result<_, _>>()?;
+    Ok(Query {
+        fields,
+        conditions,
+        order,
+        limit: syntax.limit,
+        vendor_keys,
+    })
+}
+
+/// A filter value, checked against its field's type: text and ids are quoted, datetimes not.
+fn key(soql: &str, field: Field, literal: Literal, at: usize) -> Result<Key, QueryError> {
+    let wrong_type = |expected: &str| {
+        let message = format!(
+            "value of filter criterion for field '{}' must be of type {expected}",
+            field.name()
+        );
+        QueryError::at(soql, at, FILTER_VALUE_ERROR, &message)
+    };
+    match (field.kind(), literal) {
+        (Kind::DateTime, Literal::DateTime(ms)) => Ok(Key::Time(ms)),
+        (Kind::DateTime, Literal::Text(_)) => {
+            Err(wrong_type("dateTime and should not be enclosed in quotes"))
+        }
+        (Kind::Text, Literal::Text(text)) => Ok(text_key(&text)),
+        (Kind::Id, Literal::Text(text)) => {
+            salesforce_id_18(&text).map(Key::Text).ok_or_else(|| {
+                QueryError::at(
+                    soql,
+                    at,
+                    FILTER_VALUE_ERROR,
+                    &format!("invalid ID field: {text}"),
+                )
+            })
+        }
+        (Kind::Text, Literal::DateTime(_)) => {
+            Err(wrong_type("string and should be enclosed in quotes"))
+        }
+        (Kind::Id, Literal::DateTime(_)) => Err(wrong_type("id and should be enclosed in quotes")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-01T00:00:00Z.
+    const NOV_1: i64 = 1_793_491_200_000;
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn call(id15: &str, key: Option<&str>, start: i64, end: Option<i64>) -> VoiceCall {
+        VoiceCall {
+            id: salesforce_id_18(id15).unwrap(),
+            vendor_call_key: key.map(str::to_owned),
+            call_start_ms: start,
+            call_end_ms: end,
+        }
+    }
+
+    fn error(soql: &str) -> (&'static str, String) {
+        let error = parse(soql).unwrap_err();
+        (error.code, error.message)
+    }
+
+    /// The message without the row, caret and position Salesforce puts in front.
+    fn error_text(soql: &str) -> (&'static str, String) {
+        let (code, message) = error(soql);
+        let text = message.rsplit_once('\n').unwrap().1.to_owned();
+        (code, text)
+    }
+
+    fn ids(soql: &str, calls: &[VoiceCall]) -> Vec<String> {
+        parse(soql)
+            .unwrap()
+            .run(calls)
+            .into_iter()
+            .map(|id| id[..15].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_functions_lookup_by_contact_parses() {
+        let query = parse(
+            "SELECT Id, VendorCallKey FROM VoiceCall WHERE VendorCallKey IN \
+             ('3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a01', '3C9D1E27-8b44-4f6a-9e21-7d0a5b6c1a02')",
+        )
+        .unwrap();
+        assert_eq!(query.fields, [Field::Id, Field::VendorCallKey]);
+        assert_eq!(
+            query.conditions,
+            [Condition {
+                field: Field::VendorCallKey,
+                test: Test::In(vec![
+                    text_key("3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a01"),
+                    text_key("3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a02"),
+                ]),
+            }]
+        );
+        assert_eq!(
+            query.vendor_keys,
+            [
+                "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a01",
+                "3C9D1E27-8b44-4f6a-9e21-7d0a5b6c1a02"
+            ]
+        );
+        assert_eq!((query.order.len(), query.limit), (0, None));
+    }
+
+    #[test]
+    fn the_functions_window_query_parses() {
+        let query = parse(
+            "SELECT Id, VendorCallKey FROM VoiceCall WHERE CallStartDateTime >= \
+             2026-11-01T00:00:00Z AND CallStartDateTime < 2026-11-08T00:00:00Z AND \
+             VendorCallKey != null ORDER BY CallStartDateTime, Id",
+        )
+        .unwrap();
+        assert_eq!(
+            query.conditions,
+            [
+                Condition {
+                    field: Field::CallStartDateTime,
+                    test: Test::Compare(Op::Ge, Key::Time(NOV_1)),
+                },
+                Condition {
+                    field: Field::CallStartDateTime,
+                    test: Test::Compare(Op::Lt, Key::Time(NOV_1 + 7 * 24 * HOUR_MS)),
+                },
+                Condition {
+                    field: Field::VendorCallKey,
+                    test: Test::NotNull,
+                },
+            ]
+        );
+        assert_eq!(
+            query.order,
+            [(Field::CallStartDateTime, false), (Field::Id, false)]
+        );
+        assert!(query.vendor_keys.is_empty());
+    }
+
+    #[test]
+    fn keywords_and_names_are_case_insensitive_and_any_whitespace_separates() {
+        let query = parse(
+            "select\tID ,vendorcallkey\r\nfrom voicecall\nwhere callenddatetime=null \
+             order by CALLSTARTDATETIME desc,id asc limit 5",
+        )
+        .unwrap();
+        assert_eq!(query.fields, [Field::Id, Field::VendorCallKey]);
+        assert_eq!(
+            query.order,
+            [(Field::CallStartDateTime, true), (Field::Id, false)]
+        );
+        assert_eq!(query.limit, Some(5));
+        assert_eq!(query.conditions[0].test, Test::Null);
+    }
+
+    #[test]
+    fn operators_are_all_recognized() {
+        let ops = [
+            ("=", Op::Eq),
+            ("!=", Op::Ne),
+            ("<>", Op::Ne),
+            ("<", Op::Lt),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            (">=", Op::Ge),
+        ];
+        for (written, op) in ops {
+            // No spaces: operators end names and values by themselves.
+            let query = parse(&format!(
+                "SELECT Id FROM VoiceCall WHERE CallStartDateTime{written}2026-11-01T00:00:00Z"
+            ))
+            .unwrap();
+            assert_eq!(
+                query.conditions[0].test,
+                Test::Compare(op, Key::Time(NOV_1)),
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn datetimes_take_z_or_an_offset_and_optional_milliseconds() {
+        assert_eq!(parse_datetime("2026-11-01T00:00:00Z"), Some(NOV_1));
+        assert_eq!(parse_datetime("2026-11-01T01:00:00+01:00"), Some(NOV_1));
+        assert_eq!(parse_datetime("2026-10-31T19:30:00-04:30"), Some(NOV_1));
+        assert_eq!(
+            parse_datetime("2026-11-01T00:00:00.250Z"),
+            Some(NOV_1 + 250)
+        );
+        assert_eq!(parse_datetime("2026-11-01T00:00:00.5Z"), Some(NOV_1 + 500));
+        assert_eq!(
+            parse_datetime("2024-02-29T23:58:00Z"),
+            Some(1_709_251_080_000)
+        );
+        assert_eq!(parse_datetime("1969-12-31T23:59:59Z"), Some(-1000));
+        for bad in [
+            "2026-11-01T00:00:00",
+            "2026-11-01",
+            "2026-11-01T00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-01T24:00:00Z",
+            "2026-11-01T00:00:00+0100",
+            "2026-11-01T00:00:00+24:00",
+            "2026-11-01T00:00:00.1234Z",
+            "2026-11-01T00:00:00z",
+            "2026-11-01T00:00:00ZZ",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn days_from_civil_inverts_the_calendar() {
+        for days in [-719_468, -1, 0, 1, 11_016, 19_782, 20_758, 47_541] {
+            let at = Utc::at(days * DAY_MS);
+            assert_eq!(
+                days_from_civil(at.year, i64::from(at.month), i64::from(at.day)),
+                days
+            );
+        }
+    }
+
+    #[test]
+    fn string_literals_resolve_their_escapes() {
+        let value = |literal: &str| {
+            let soql = format!("SELECT Id FROM VoiceCall WHERE VendorCallKey = {literal}");
+            parse(&soql).unwrap().vendor_keys.remove(0)
+        };
+        assert_eq!(value(r"'O\'Brien'"), "O'Brien");
+        assert_eq!(value(r"'back\\slash'"), r"back\slash");
+        assert_eq!(value(r#"'a\nb\Tc\r\"d\u00e9'"#), "a\nb\tc\r\"dé");
+        assert_eq!(value(r"'\b\F'"), "\u{8}\u{c}");
+        assert_eq!(value("'日本 语'"), "日本 语");
+        assert_eq!(value("''"), "");
+    }
+
+    #[test]
+    fn other_escapes_are_illegal() {
+        for (literal, sequence) in [
+            (r"'O\xBrien'", r"\x"),
+            (r"'100\%'", r"\%"),
+            (r"'a\_b'", r"\_"),
+            (r"'\u12'", r"\u"),
+            (r"'\uZZZZ'", r"\u"),
+        ] {
+            let soql = format!("SELECT Id FROM VoiceCall WHERE VendorCallKey = {literal}");
+            assert_eq!(
+                error_text(&soql),
+                (
+                    "MALFORMED_QUERY",
+                    format!(
+                        "Invalid string literal {literal}. Illegal character sequence \
+                         '{sequence}' in string literal."
+                    )
+                ),
+                "{literal}"
+            );
+        }
+    }
+
+    /// What Salesforce puts in front of a message: the row, a caret under the column, the
+    /// position.
+    fn located(line: &str, row: usize, column: usize, message: &str) -> String {
+        let caret = format!("{}^", " ".repeat(column - 1));
+        format!("\n{line}\n{caret}\nERROR at Row:{row}:Column:{column}\n{message}")
+    }
+
+    #[test]
+    fn errors_show_the_row_and_a_caret_under_the_column() {
+        assert_eq!(
+            error("SELECT Id, Foo FROM VoiceCall").1,
+            located(
+                "SELECT Id, Foo FROM VoiceCall",
+                1,
+                12,
+                "No such column 'Foo' on entity 'VoiceCall'. If you are attempting to use a \
+                 custom field, be sure to append the '__c' after the custom field name. Please \
+                 reference your WSDL or the describe call for the appropriate names."
+            )
+        );
+        assert_eq!(
+            error("SELECT Id\nFROM VoiceCall\r\n  WHERE Id == 'x'").1,
+            located("  WHERE Id == 'x'", 3, 13, "unexpected token: '='")
+        );
+        // Columns count characters, not bytes.
+        let soql = "SELECT Id FROM VoiceCall WHERE VendorCallKey = 'é' OR";
+        assert_eq!(
+            error(soql).1,
+            located(soql, 1, 52, "unexpected token: 'OR'")
+        );
+    }
+
+    #[test]
+    fn grammar_errors_name_the_unexpected_token() {
+        for (soql, token) in [
+            ("hello world", "hello"),
+            ("SELECT", "<EOF>"),
+            ("SELECT Id", "<EOF>"),
+            ("SELECT Id,", "<EOF>"),
+            ("SELECT FROM VoiceCall", "FROM"),
+            ("SELECT Id FROM VoiceCall WHERE", "<EOF>"),
+            ("SELECT Id FROM VoiceCall WHERE Id = 'x' OR Id = 'y'", "OR"),
+            ("SELECT Id FROM VoiceCall WHERE NOT Id = 'x'", "NOT"),
+            ("SELECT Id FROM VoiceCall WHERE Id LIKE 'x'", "LIKE"),
+            ("SELECT Id FROM VoiceCall WHERE VendorCallKey IN 'x'", "'x'"),
+            ("SELECT Id FROM VoiceCall WHERE VendorCallKey IN ()", ")"),
+            (
+                "SELECT Id FROM VoiceCall WHERE VendorCallKey IN ('a' 'b')",
+                "'b'",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE VendorCallKey IN (null)",
+                "null",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE CallEndDateTime < null",
+                "null",
+            ),
+            ("SELECT Id FROM VoiceCall WHERE VendorCallKey = 5", "5"),
+            (
+                "SELECT Id FROM VoiceCall WHERE VendorCallKey = TODAY",
+                "TODAY",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE CallStartDateTime > 2026-11-01",
+                "2026-11-01",
+            ),
+            ("SELECT Id FROM VoiceCall ORDER Id", "Id"),
+            ("SELECT Id FROM VoiceCall ORDER BY Id NULLS LAST", "NULLS"),
+            ("SELECT Id FROM VoiceCall LIMIT", "<EOF>"),
+            ("SELECT Id FROM VoiceCall LIMIT x", "x"),
+            ("SELECT Id FROM VoiceCall LIMIT 5 OFFSET 5", "OFFSET"),
+            ("SELECT Id FROM VoiceCall VoiceCall", "VoiceCall"),
+            ("SELECT COUNT() FROM VoiceCall", "("),
+        ] {
+            assert_eq!(
+                error_text(soql),
+                ("MALFORMED_QUERY", format!("unexpected token: '{token}'")),
+                "{soql}"
+            );
+        }
+    }
+
+    #[test]
+    fn characters_outside_the_grammar_and_open_strings_are_lexer_errors() {
+        let soql = "SELECT Owner.Name FROM VoiceCall";
+        assert_eq!(
+            error(soql).1,
+            located(
+                soql,
+                1,
+                13,
+                "line 1:12 no viable alternative at character '.'"
+            )
+        );
+        assert_eq!(
+            error_text("SELECT Id FROM VoiceCall WHERE Id ! 'x'"),
+            (
+                "MALFORMED_QUERY",
+                "line 1:34 no viable alternative at character '!'".to_owned()
+            )
+        );
+        let soql = "SELECT Id FROM VoiceCall WHERE VendorCallKey = 'open";
+        assert_eq!(
+            error(soql).1,
+            located(
+                soql,
+                1,
+                53,
+                "line 1:52 mismatched character '<EOF>' expecting '''"
+            )
+        );
+        assert_eq!(
+            error_text(r"SELECT Id FROM VoiceCall WHERE VendorCallKey = 'open\").0,
+            "MALFORMED_QUERY"
+        );
+    }
+
+    #[test]
+    fn other_sobjects_are_invalid_types_checked_before_fields() {
+        let soql = "SELECT Foo FROM Account";
+        assert_eq!(
+            error(soql),
+            (
+                "INVALID_TYPE",
+                located(
+                    soql,
+                    1,
+                    17,
+                    "sObject type 'Account' is not supported. If you are attempting to use a \
+                     custom object, be sure to append the '__c' after the entity name. Please \
+                     reference your WSDL or the describe call for the appropriate names."
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_invalid_wherever_they_appear() {
+        for (soql, name) in [
+            ("SELECT Name FROM VoiceCall", "Name"),
+            ("SELECT Id FROM VoiceCall WHERE Subject = 'x'", "Subject"),
+            (
+                "SELECT Id FROM VoiceCall WHERE CallType IN ('x')",
+                "CallType",
+            ),
+            (
+                "SELECT Id FROM VoiceCall ORDER BY CreatedDate",
+                "CreatedDate",
+            ),
+            (
+                "SELECT Id, VendorCallKey__c FROM VoiceCall",
+                "VendorCallKey__c",
+            ),
+        ] {
+            let (code, text) = error_text(soql);
+            assert_eq!(code, "INVALID_FIELD", "{soql}");
+            assert!(
+                text.starts_with(&format!("No such column '{name}' on entity 'VoiceCall'.")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_values_must_have_their_fields_type() {
+        for (soql, message) in [
+            (
+                "SELECT Id FROM VoiceCall WHERE CallStartDateTime >= '2026-11-01T00:00:00Z'",
+                "value of filter criterion for field 'CallStartDateTime' must be of type \
+                 dateTime and should not be enclosed in quotes",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE callenddatetime IN ('x')",
+                "value of filter criterion for field 'CallEndDateTime' must be of type \
+                 dateTime and should not be enclosed in quotes",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE VendorCallKey = 2026-11-01T00:00:00Z",
+                "value of filter criterion for field 'VendorCallKey' must be of type string \
+                 and should be enclosed in quotes",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE Id > 2026-11-01T00:00:00Z",
+                "value of filter criterion for field 'Id' must be of type id and should be \
+                 enclosed in quotes",
+            ),
+            (
+                "SELECT Id FROM VoiceCall WHERE Id IN ('0LQ1Q000002TZtn', 'nope')",
+                "invalid ID field: nope",
+            ),
+        ] {
+            assert_eq!(
+                error_text(soql),
+                (FILTER_VALUE_ERROR, message.to_owned()),
+                "{soql}"
+            );
+        }
+    }
+
+    fn sample_calls() -> Vec<VoiceCall> {
+        vec![
+            call("0LQ000000000003", Some("c-3"), NOV_1 + 3 * HOUR_MS, None),
+            call(
+                "0LQ000000000001",
+                Some("O'Brien"),
+                NOV_1 + HOUR_MS,
+                Some(NOV_1 + 2 * HOUR_MS),
+            ),
+            call("0LQ000000000002", None, NOV_1 + 2 * HOUR_MS, None),
+            call(
+                "0LQ000000000004",
+                Some("c-4"),
+                NOV_1 + HOUR_MS,
+                Some(NOV_1 + 5 * HOUR_MS),
+            ),
+        ]
+    }
+
+    #[test]
+    fn without_order_by_records_come_in_insertion_order() {
+        let calls = sample_calls();
+        assert_eq!(
+            ids("SELECT Id FROM VoiceCall", &calls),
+            [
+                "0LQ000000000003",
+                "0LQ000000000001",
+                "0LQ000000000002",
+                "0LQ000000000004"
+            ]
+        );
+        assert_eq!(
+            ids("SELECT Id FROM VoiceCall LIMIT 2", &calls),
+            ["0LQ000000000003", "0LQ000000000001"]
+        );
+        assert!(ids("SELECT Id FROM VoiceCall LIMIT 0", &calls).is_empty());
+    }
+
+    #[test]
+    fn order_by_sorts_field_by_field_with_nulls_first_ascending() {
+        let calls = sample_calls();
+        assert_eq!(
+            ids(
+                "SELECT Id FROM VoiceCall ORDER BY CallStartDateTime, Id",
+                &calls
+            ),
+            [
+                "0LQ000000000001",
+                "0LQ000000000004",
+                "0LQ000000000002",
+                "0LQ000000000003"
+            ]
+        );
+        assert_eq!(
+            ids(
+                "SELECT Id FROM VoiceCall ORDER BY CallStartDateTime, Id DESC",
+                &calls
+            ),
+            [
+                "0LQ000000000004",
+                "0LQ000000000001",
+                "0LQ000000000002",
+                "0LQ000000000003"
+            ]
+        );
+        assert_eq!(
+            ids("SELECT Id FROM VoiceCall ORDER BY CallEndDateTime", &calls),
+            [
+                "0LQ000000000003",
+                "0LQ000000000002",
+                "0LQ000000000001",
+                "0LQ000000000004"
+            ]
+        );
+        assert_eq!(
+            ids(
+                "SELECT Id FROM VoiceCall ORDER BY CallEndDateTime DESC",
+                &calls
+            ),
+            [
+                "0LQ000000000004",
+                "0LQ000000000001",
+                "0LQ000000000003",
+                "0LQ000000000002"
+            ]
+        );
+        // Text sorts case-insensitively: "c-3" < "c-4" < "O'Brien".
+        assert_eq!(
+            ids(
+                "SELECT Id FROM VoiceCall ORDER BY VendorCallKey LIMIT 4",
+                &calls
+            ),
+            [
+                "0LQ000000000002",
+                "0LQ000000000003",
+                "0LQ000000000004",
+                "0LQ000000000001"
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_compare_by_type_and_treat_null_as_soql_does() {
+        let calls = sample_calls();
+        let select =
+            |filter: &str| ids(&format!("SELECT Id FROM VoiceCall WHERE {filter}"), &calls);
+        assert_eq!(select("VendorCallKey = null"), ["0LQ000000000002"]);
+        assert_eq!(select("VendorCallKey != null").len(), 3);
+        // `!=` keeps nulls; ranges and IN never match them.
+        assert_eq!(
+            select("VendorCallKey != 'c-3'"),
+            ["0LQ000000000001", "0LQ000000000002", "0LQ000000000004"]
+        );
+        assert_eq!(select("CallEndDateTime > 2026-11-01T00:00:00Z").len(), 2);
+        assert_eq!(
+            select("VendorCallKey IN ('C-4', 'o\\'brien', 'x')"),
+            ["0LQ000000000001", "0LQ000000000004"]
+        );
+        assert_eq!(select("VendorCallKey < 'c-4'"), ["0LQ000000000003"]);
+        assert_eq!(
+            select(
+                "CallStartDateTime >= 2026-11-01T01:00:00Z AND CallStartDateTime < \
+                 2026-11-01T04:00:00+01:00"
+            ),
+            ["0LQ000000000001", "0LQ000000000002", "0LQ000000000004"]
+        );
+        // Ids match in 15 or 18 characters, an 18-character one in any case.
+        assert_eq!(select("Id = '0LQ000000000004'"), ["0LQ000000000004"]);
+        let id18 = salesforce_id_18("0LQ000000000004").unwrap();
+        assert_eq!(
+            select(&format!("Id IN ('{}')", id18.to_lowercase())),
+            ["0LQ000000000004"]
+        );
+        assert_eq!(select(&format!("Id > '{id18}'")), Vec::<String>::new());
+        assert_eq!(select("Id = '0lq000000000004'"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn records_list_attributes_then_the_fields_in_select_order() {
+        let calls = sample_calls();
+        let url = "/services/data/v62.0/sobjects/VoiceCall/";
+        let record = |fields: &[Field]| {
+            serde_json::to_string(&Record {
+                url,
+                fields,
+                call: &calls[1],
+            })
+            .unwrap()
+        };
+        let id = &calls[1].id;
+        assert_eq!(
+            record(&[Field::VendorCallKey, Field::Id]),
+            format!(
+                "{{\"attributes\":{{\"type\":\"VoiceCall\",\"url\":\"{url}{id}\"}},\
+                 \"VendorCallKey\":\"O'Brien\",\"Id\":\"{id}\"}}"
+            )
+        );
+        assert_eq!(
+            record(&[Field::CallStartDateTime, Field::CallEndDateTime]),
+            format!(
+                "{{\"attributes\":{{\"type\":\"VoiceCall\",\"url\":\"{url}{id}\"}},\
+                 \"CallStartDateTime\":\"2026-11-01T01:00:00.000+0000\",\
+                 \"CallEndDateTime\":\"2026-11-01T02:00:00.000+0000\"}}"
+            )
+        );
+        assert_eq!(Field::CallEndDateTime.json(&calls[0]), Value::Null);
+        assert_eq!(datetime(-1), "1969-12-31T23:59:59.999+0000");
+    }
+
+    #[test]
+    fn pages_hold_2000_records_and_name_the_next_one() {
+        let mut salesforce = SalesforceState::default();
+        let ids: Vec<String> = (0..4500u64)
+            .map(|n| {
+                let id = generated_id("0LQ", n);
+                salesforce.insert_voice_call(VoiceCall {
+                    id: id.clone(),
+                    vendor_call_key: None,
+                    call_start_ms: 0,
+                    call_end_ms: None,
+                });
+                id
+            })
+            .collect();
+        let read = |offset: usize| -> Value {
+            serde_json::from_str(&page(
+                &salesforce,
+                "v62.0",
+                &[Field::Id],
+                &ids,
+                offset,
+                Some("01gL"),
+            ))
+            .unwrap()
+        };
+        let first = read(0);
+        assert_eq!(first["totalSize"], 4500);
+        assert_eq!(first["done"], false);
+        assert_eq!(
+            first["nextRecordsUrl"],
+            "/services/data/v62.0/query/01gL-2000"
+        );
+        assert_eq!(first["records"].as_array().unwrap().len(), 2000);
+        let last = read(4000);
+        assert_eq!(last["done"], true);
+        assert_eq!(last["records"].as_array().unwrap().len(), 500);
+        assert_eq!(last["records"][0]["Id"], ids[4000].as_str());
+        assert!(last.get("nextRecordsUrl").is_none());
+    }
+}
