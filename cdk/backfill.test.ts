@@ -151,10 +151,15 @@ describe('state machine', () => {
     });
   });
 
-  test('chooses the map by the manifest\'s extension and ends with the summarizeBackfill task', () => {
+  test('starts from a manifest or a time window, chooses the map by the manifest\'s extension and ends with the summarizeBackfill task', () => {
     const t = template(BACKFILL);
     const definition = definitionOf(t);
-    expect(definition.StartAt).toBe('ManifestFormat');
+    expect(definition.StartAt).toBe('ManifestSource');
+    expect(definition.States.ManifestSource).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.from', IsPresent: true, Next: 'BuildWindowManifest' }],
+      Default: 'ManifestFormat',
+    });
     expect(definition.States.ManifestFormat).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.manifestKey', StringMatches: '*.jsonl', Next: 'UploadJsonLines' }],
@@ -169,6 +174,33 @@ describe('state machine', () => {
       },
       End: true,
     });
+  });
+
+  test('a time window has the function build its manifest, and a rejected window fails the execution with the function\'s reason', () => {
+    const t = template(BACKFILL);
+    const { States } = definitionOf(t);
+    expect(States.BuildWindowManifest).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: {
+        FunctionName: `\${${ids(t).fn}.Arn}`,
+        Payload: {
+          operation: 'buildBackfillManifest',
+          'from.$': '$.from',
+          'to.$': '$.to',
+          'executionName.$': '$$.Execution.Name',
+        },
+      },
+      // The function's answer ({manifestKey} or {statusCode, body}) becomes the state's output.
+      OutputPath: '$.Payload',
+      Next: 'WindowAccepted',
+    });
+    expect(States.WindowAccepted).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.statusCode', IsPresent: true, Next: 'WindowRejected' }],
+      Default: 'ManifestFormat',
+    });
+    expect(States.WindowRejected).toEqual({ Type: 'Fail', Error: 'BadRequest', CausePath: '$.body' });
   });
 
   test.each([
@@ -331,18 +363,26 @@ describe('function', () => {
     Action: ['s3:GetObject', 's3:PutObject'],
     Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/results/*']] },
   });
-
-  test.each(Object.entries(BACKFILL_MODES))('is told the bucket and may read and write its results only (%s)', (_mode, context) => {
-    const t = template(context);
-    const { bucket } = ids(t);
-    expect(onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables).toMatchObject({
-      BACKFILL_BUCKET: { Ref: bucket },
-    });
-    const backfillStatements = roleStatements(t, 'ContactDataSyncRole').filter((statement: Json) =>
-      JSON.stringify(statement.Resource).includes(bucket),
-    );
-    expect(backfillStatements).toEqual([resultsGrant(bucket)]);
+  const windowManifestsGrant = (bucket: string) => ({
+    Effect: 'Allow',
+    Action: 's3:PutObject',
+    Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/manifests/windows/*']] },
   });
+
+  test.each(Object.entries(BACKFILL_MODES))(
+    'is told the bucket, may read and write its results and write window manifests only (%s)',
+    (_mode, context) => {
+      const t = template(context);
+      const { bucket } = ids(t);
+      expect(onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables).toMatchObject({
+        BACKFILL_BUCKET: { Ref: bucket },
+      });
+      const backfillStatements = roleStatements(t, 'ContactDataSyncRole').filter((statement: Json) =>
+        JSON.stringify(statement.Resource).includes(bucket),
+      );
+      expect(backfillStatements).toEqual([resultsGrant(bucket), windowManifestsGrant(bucket)]);
+    },
+  );
 
   test.each(Object.entries(BACKFILL_MODES))('sets only variables lambda/env-vars.json declares (%s)', (_mode, context) => {
     const declared: { required: string[]; salesforceSourceOneOf: string[][]; optional: string[] } = JSON.parse(
@@ -353,11 +393,21 @@ describe('function', () => {
     expect(names.filter((name) => !known.has(name))).toEqual([]);
   });
 
-  test('the results grant comes after the Salesforce grants, and the analysis bucket grants stay as they were', () => {
+  test('the backfill grants come after the Salesforce grants, and the analysis bucket grants stay as they were', () => {
     const t = template(QUOTA_SIZING);
+    const { bucket } = ids(t);
     const statements = roleStatements(t, 'ContactDataSyncRole');
-    expect(statements[statements.length - 1]).toEqual(resultsGrant(ids(t).bucket));
-    expect(statements.slice(0, -1)).toEqual(roleStatements(template({ ...QUOTA_SIZING, backfill: 'false' }), 'ContactDataSyncRole'));
+    expect(statements.slice(-2)).toEqual([resultsGrant(bucket), windowManifestsGrant(bucket)]);
+    expect(statements.slice(0, -2)).toEqual(roleStatements(template({ ...QUOTA_SIZING, backfill: 'false' }), 'ContactDataSyncRole'));
+  });
+
+  test('the state machine role, not the function, reads the window manifests', () => {
+    const t = template(BACKFILL);
+    const { bucket } = ids(t);
+    const functionReads = roleStatements(t, 'ContactDataSyncRole').filter((statement: Json) =>
+      asArray<string>(statement.Action).includes('s3:GetObject'),
+    );
+    expect(functionReads).toEqual([resultsGrant(bucket)]);
   });
 });
 

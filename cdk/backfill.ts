@@ -14,12 +14,15 @@ import { BackfillSettings } from './props';
  * The backfill bucket's layout, which the operator CLI, the state machine and the function share:
  *
  *   manifests/                 the manifests to upload (CSV with a header row, or JSON Lines), put by the operator CLI
+ *   manifests/windows/         <execution name>.csv: the manifest of a time window's VoiceCalls, put by the
+ *                              function's buildBackfillManifest step
  *   results/<map run id>/      one Distributed Map run: Step Functions' ResultWriter files manifest.json,
  *                              SUCCEEDED_n.json, FAILED_n.json and PENDING_n.json, then summary.json and
  *                              failed.csv from the function's summarizeBackfill step. failed.csv is itself
  *                              a manifest, so a run's failures can be started again as they are.
  */
 export const MANIFESTS_PREFIX = 'manifests/';
+export const WINDOW_MANIFESTS_PREFIX = `${MANIFESTS_PREFIX}windows/`;
 export const RESULTS_PREFIX = 'results/';
 
 /** The state machine in Amazon States Language, also read by a Rust test: the one source of the definition. */
@@ -95,20 +98,37 @@ export class Backfill extends Construct implements BackfillFiles {
     this.environment = { BACKFILL_BUCKET: this.bucket.bucketName };
   }
 
-  /** Grants reading the ResultWriter files and writing summary.json and failed.csv, under results/ only. */
-  public grantSummarize(role: iam.IRole): void {
+  /**
+   * Grants writing a time window's manifest under manifests/windows/, and reading the ResultWriter files
+   * and writing summary.json and failed.csv under results/: nothing else in the bucket.
+   */
+  public grantBackfillSteps(role: iam.IRole): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:PutObject'],
         resources: [this.bucket.arnForObjects(`${RESULTS_PREFIX}*`)],
       }),
     );
-    Validations.of(role).acknowledge({
-      id: this.objectsFinding(RESULTS_PREFIX),
-      reason:
-        'Step Functions names each run\'s result files after its map run, so their keys end in a wildcard; ' +
-        'the grant is confined to results/ of the backfill bucket.',
-    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${WINDOW_MANIFESTS_PREFIX}*`)],
+      }),
+    );
+    Validations.of(role).acknowledge(
+      {
+        id: this.objectsFinding(RESULTS_PREFIX),
+        reason:
+          'Step Functions names each run\'s result files after its map run, so their keys end in a wildcard; ' +
+          'the grant is confined to results/ of the backfill bucket.',
+      },
+      {
+        id: this.objectsFinding(WINDOW_MANIFESTS_PREFIX),
+        reason:
+          'A time window\'s manifest is named after the execution that builds it, so the key ends in a wildcard; ' +
+          'the grant is writing only, confined to manifests/windows/ of the backfill bucket.',
+      },
+    );
   }
 
   /** The state machine that uploads a manifest's contacts through `fn` and summarizes the run. */

@@ -11,6 +11,7 @@ import {
   KMS_KEY_ARN,
   KMS_KEY_ARN_2,
   MODES,
+  allStatements,
   buildStack,
   onlyResource,
   render,
@@ -41,21 +42,6 @@ const SSM_PARAMETERS = ['auth-private-key', 'auth-consumer-key', 'audience', 'su
 const [PRIVATE_KEY_PARAMETER, , , , ACCESS_TOKEN_PARAMETER] = SSM_PARAMETERS;
 const rolePolicyStatements = (t: Template) =>
   onlyResource(t, 'AWS::IAM::Policy').resource.Properties.PolicyDocument.Statement;
-
-/** Every IAM statement in the template: identity policies and resource policies. */
-function allStatements(t: Template): { type: string; statement: Json }[] {
-  const documents: { type: string; document: Json }[] = [];
-  for (const [, resource] of Object.entries<Json>(t.toJSON().Resources)) {
-    const props = resource.Properties ?? {};
-    for (const document of [props.PolicyDocument, props.KeyPolicy, props.AssumeRolePolicyDocument]) {
-      if (document !== undefined) documents.push({ type: resource.Type, document });
-    }
-    for (const inline of props.Policies ?? []) documents.push({ type: resource.Type, document: inline.PolicyDocument });
-  }
-  return documents.flatMap(({ type, document }) =>
-    document.Statement.map((statement: Json) => ({ type, statement })),
-  );
-}
 
 const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 

@@ -2,6 +2,7 @@ import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { AnalysisBucket } from './analysis-bucket';
+import { AutoRepair } from './auto-repair';
 import { Backfill } from './backfill';
 import { ContactDataSyncFunction, SalesforceCredentials } from './function';
 import { Monitoring } from './monitoring';
@@ -52,6 +53,15 @@ export class ContactDataSyncStack extends Stack {
       code: functionCode,
     });
     const backfillStateMachine = backfill?.addStateMachine(fn);
+    const autoRepair =
+      settings.autoRepair === undefined
+        ? undefined
+        : new AutoRepair(this, 'AutoRepair', {
+            settings: settings.autoRepair,
+            connectInstanceId: settings.connectInstanceId,
+            function: fn,
+            functionTimeout: Duration.seconds(settings.timeoutSeconds),
+          });
     const monitoring = new Monitoring(this, 'Monitoring', {
       function: fn,
       timeout: Duration.seconds(settings.timeoutSeconds),
@@ -59,6 +69,7 @@ export class ContactDataSyncStack extends Stack {
       failedContactsAlarmThreshold: settings.failedContactsAlarmThreshold,
       alarmEmail: settings.alarmEmail,
       backfillStateMachine,
+      autoRepair,
     });
 
     new CfnOutput(this, 'FunctionName', { value: fn.functionName });
@@ -80,6 +91,16 @@ export class ContactDataSyncStack extends Stack {
         value:
           `aws stepfunctions start-execution --state-machine-arn ${backfillStateMachine.stateMachineArn} ` +
           `--input '${EXAMPLE_BACKFILL_INPUT}'`,
+      });
+    }
+    if (autoRepair !== undefined) {
+      new CfnOutput(this, 'AutoRepairQueueUrl', { value: autoRepair.queue.queueUrl });
+      new CfnOutput(this, 'AutoRepairDeadLetterQueueUrl', { value: autoRepair.deadLetterQueue.queueUrl });
+      new CfnOutput(this, 'AutoRepairRedriveExample', {
+        description: 'Moves the calls of the dead-letter queue back to the auto-repair queue, once their cause is fixed',
+        value:
+          `aws sqs start-message-move-task --source-arn ${autoRepair.deadLetterQueue.queueArn} ` +
+          `--destination-arn ${autoRepair.queue.queueArn}`,
       });
     }
   }

@@ -27,12 +27,15 @@ export interface AnalysisFiles {
   grantRead(role: iam.IRole): void;
 }
 
-/** Where the function reads a backfill's results and writes its summary (the `summarizeBackfill` operation). */
+/**
+ * Where the function writes a time window's manifest (the `buildBackfillManifest` operation), and reads
+ * a backfill's results and writes its summary (the `summarizeBackfill` operation).
+ */
 export interface BackfillFiles {
   /** The variables that tell the function where to look (names declared in lambda/env-vars.json). */
   readonly environment: Readonly<Record<string, string>>;
-  /** Grants the role exactly the reading of the results and the writing of the summary. */
-  grantSummarize(role: iam.IRole): void;
+  /** Grants the role exactly the writing of window manifests, the reading of the results and the writing of the summary. */
+  grantBackfillSteps(role: iam.IRole): void;
 }
 
 export interface ContactDataSyncFunctionProps {
@@ -45,7 +48,7 @@ export interface ContactDataSyncFunctionProps {
    */
   readonly analysisFiles?: AnalysisFiles;
   /**
-   * The backfill bucket whose results the function summarizes.
+   * The backfill bucket where the function writes window manifests and summarizes results.
    *
    * @default - no backfills
    */
@@ -85,12 +88,7 @@ export class ContactDataSyncFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
-    const instanceArn = Stack.of(this).formatArn({
-      service: 'connect',
-      resource: 'instance',
-      resourceName: settings.connectInstanceId,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
+    const instanceArn = connectInstanceArn(this, settings.connectInstanceId);
     const contactsArn = `${instanceArn}/contact/*`;
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -100,7 +98,7 @@ export class ContactDataSyncFunction extends Construct {
     );
     props.salesforce.grantUse(role);
     props.analysisFiles?.grantRead(role);
-    props.backfillFiles?.grantSummarize(role);
+    props.backfillFiles?.grantBackfillSteps(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
       reason:
@@ -153,6 +151,16 @@ export class ContactDataSyncFunction extends Construct {
             code: props.code,
           });
   }
+}
+
+/** The Amazon Connect instance's ARN in the stack's partition, region and account. */
+export function connectInstanceArn(scope: Construct, connectInstanceId: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'connect',
+    resource: 'instance',
+    resourceName: connectInstanceId,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
 }
 
 /** The contact ARN as cdk-nag prints it: pseudo parameters in angle brackets. */

@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
@@ -27,7 +28,28 @@ export interface MonitoringProps {
    * @default - no backfill alarm or dashboard row
    */
   readonly backfillStateMachine?: sfn.IStateMachine;
+  /**
+   * The automatic repair queues, whose dead letters and backlog raise alarms too.
+   *
+   * @default - no auto-repair alarms or dashboard row
+   */
+  readonly autoRepair?: AutoRepairQueues;
 }
+
+/** What the automatic repair alarms and dashboard row watch. */
+export interface AutoRepairQueues {
+  /** The queue of calls to check. */
+  readonly queue: sqs.IQueue;
+  /** Where the calls that could not be repaired after every receive end up. */
+  readonly deadLetterQueue: sqs.IQueue;
+  /** How long each call waits before the function may receive it; the backlog alarm allows for it. */
+  readonly deliveryDelay: Duration;
+  /** How long a received call stays hidden; a retried call waits it out, which the alarm allows for too. */
+  readonly visibilityTimeout: Duration;
+}
+
+/** Age beyond the delivery delay and one retry at which the auto-repair queue counts as backed up. */
+const AUTO_REPAIR_BACKLOG_ALLOWANCE = Duration.hours(1);
 
 /** Alarms on the function and its contact metrics, an SNS topic they notify, and a dashboard. */
 export class Monitoring extends Construct {
@@ -80,14 +102,7 @@ export class Monitoring extends Construct {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
-    const contactMetric = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACE,
-        metricName,
-        dimensionsMap: { FunctionName: fn.functionName },
-        statistic: cloudwatch.Stats.SUM,
-        period: PERIOD,
-      });
+    const contactMetric = (metricName: string) => functionMetric(fn, metricName);
     const contactsRequested = contactMetric('ContactsRequested');
     const contactsUploaded = contactMetric('ContactsUploaded');
     // Contacts whose Salesforce conversation already held the transcript (re-run backfills).
@@ -124,15 +139,6 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });
 
-    const failuresByReason = new cloudwatch.MathExpression({
-      expression:
-        `SEARCH('{${METRIC_NAMESPACE},FunctionName,Reason} FunctionName="${fn.functionName}" ` +
-        `MetricName="ContactsFailed"', 'Sum', ${PERIOD.toSeconds()})`,
-      usingMetrics: {},
-      // One line per reason code, labelled with it.
-      label: "${PROP('Dim.Reason')}",
-      period: PERIOD,
-    });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       // Dashboards are global to the account, so the region keeps deployments in different regions apart.
@@ -150,7 +156,7 @@ export class Monitoring extends Construct {
         contactsSkipped,
         contactsFailed,
       ]),
-      graph('Contacts failed by reason', [failuresByReason]),
+      graph('Contacts failed by reason', [byReason(fn, 'ContactsFailed')]),
     );
     this.dashboard.addWidgets(
       graph(
@@ -170,6 +176,7 @@ export class Monitoring extends Construct {
       ),
     );
     if (props.backfillStateMachine !== undefined) this.addBackfill(props.backfillStateMachine);
+    if (props.autoRepair !== undefined) this.addAutoRepair(fn, props.autoRepair);
   }
 
   /** An alarm on backfill executions that did not succeed, and a dashboard row of executions. */
@@ -205,6 +212,53 @@ export class Monitoring extends Construct {
     );
   }
 
+  /** Alarms on calls that could not be repaired and on a queue that is not drained, and a dashboard row of repairs. */
+  private addAutoRepair(fn: lambda.IFunction, queues: AutoRepairQueues): void {
+    const deadLetters = queues.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      period: PERIOD,
+      statistic: cloudwatch.Stats.MAXIMUM,
+    });
+    this.addAlarm('AutoRepairDeadLetters', {
+      alarmDescription:
+        'Calls could not be repaired after every receive and wait in the dead-letter queue: the dashboard and the ' +
+        'log show why; once the cause is fixed, the AutoRepairRedriveExample output moves them back to the queue.',
+      metric: deadLetters,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    const backlogSeconds =
+      queues.deliveryDelay.toSeconds() + queues.visibilityTimeout.toSeconds() + AUTO_REPAIR_BACKLOG_ALLOWANCE.toSeconds();
+    this.addAlarm('AutoRepairBacklog', {
+      alarmDescription:
+        `A call has waited in the auto-repair queue more than ${backlogSeconds} s, an hour beyond its delay and one ` +
+        'retry (a retried call waits out the visibility timeout): the function is not keeping up, or calls keep failing.',
+      metric: queues.queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: backlogSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+
+    const repairMetric = (metricName: string, label: string) => functionMetric(fn, metricName, label);
+    this.dashboard.addWidgets(
+      graph(
+        'Calls checked / gaps repaired / already complete',
+        [
+          repairMetric('CallsChecked', 'Checked'),
+          repairMetric('GapsRepaired', 'Repaired'),
+          repairMetric('AlreadyComplete', 'Already complete'),
+        ],
+        undefined,
+        8,
+      ),
+      graph(
+        'Repairs failed / retried by reason',
+        [byReason(fn, 'RepairFailed', 'Failed '), byReason(fn, 'RepairRetried', 'Retried ')],
+        undefined,
+        8,
+      ),
+      graph('Auto-repair dead letters', [deadLetters.with({ label: 'Dead letters' })], undefined, 8),
+    );
+  }
+
   private addAlarm(id: string, props: Omit<cloudwatch.AlarmProps, 'evaluationPeriods'>): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       alarmName: `${Stack.of(this).stackName}-${id}`,
@@ -218,16 +272,42 @@ export class Monitoring extends Construct {
   }
 }
 
+/** One line per reason code of one of the function's metrics with a Reason dimension, labelled with the code. */
+function byReason(fn: lambda.IFunction, metricName: string, labelPrefix = ''): cloudwatch.MathExpression {
+  return new cloudwatch.MathExpression({
+    expression:
+      `SEARCH('{${METRIC_NAMESPACE},FunctionName,Reason} FunctionName="${fn.functionName}" ` +
+      `MetricName="${metricName}"', 'Sum', ${PERIOD.toSeconds()})`,
+    usingMetrics: {},
+    label: `${labelPrefix}\${PROP('Dim.Reason')}`,
+    period: PERIOD,
+  });
+}
+
 function graph(
   title: string,
   metrics: cloudwatch.IMetric[],
   annotation?: cloudwatch.HorizontalAnnotation,
+  // Two graphs fill a row of the 24-column dashboard; rows of three are 8 wide.
+  width = 12,
 ): cloudwatch.GraphWidget {
   return new cloudwatch.GraphWidget({
     title,
     left: metrics,
     leftAnnotations: annotation === undefined ? undefined : [annotation],
-    width: 12,
+    width,
     height: 6,
+  });
+}
+
+/** The 5-minute sum of one of the function's EMF counts. */
+function functionMetric(fn: lambda.IFunction, metricName: string, label?: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRIC_NAMESPACE,
+    metricName,
+    dimensionsMap: { FunctionName: fn.functionName },
+    statistic: cloudwatch.Stats.SUM,
+    period: PERIOD,
+    label,
   });
 }

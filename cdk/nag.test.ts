@@ -2,11 +2,12 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
-import { BACKFILL_MODES, MODES, buildStack } from './test-support';
+import { AUTO_REPAIR_MODES, BACKFILL_MODES, MODES, buildStack } from './test-support';
 
 const VARIANTS: Record<string, Record<string, string>> = {
   ...MODES,
   ...BACKFILL_MODES,
+  ...AUTO_REPAIR_MODES,
   'SCV secrets with KMS keys, alarm email, tuning': {
     ...MODES['SCV secrets with extras and token caches, KMS keys'],
     alarmEmail: 'ops@example.com',
@@ -20,12 +21,14 @@ const CONTACT_WILDCARD =
 const ANALYSIS_FILES_WILDCARD =
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::amazon-connect-0123456789ab/Analysis/Voice/*]';
 const SSM_KEY_WILDCARD = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]';
-// The backfill: the function's and the state machine's grants on the results, then the state machine's others.
+// The backfill: the function's and the state machine's grants on the results, the function's on the window
+// manifests, then the state machine's others.
 const BACKFILL_RESULTS_WILDCARD = 'AwsSolutions-IAM5[Resource::<BackfillBucket53F2FF3F.Arn>/results/*]';
 const BACKFILL = [
   'AwsSolutions-S1',
   BACKFILL_RESULTS_WILDCARD,
   BACKFILL_RESULTS_WILDCARD,
+  'AwsSolutions-IAM5[Resource::<BackfillBucket53F2FF3F.Arn>/manifests/windows/*]',
   'AwsSolutions-IAM5[Resource::<BackfillBucket53F2FF3F.Arn>/manifests/*]',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:ContactDataSync-Backfill/*]',
   'AwsSolutions-IAM5[Resource::*]',
@@ -76,8 +79,13 @@ test.each([
     'SCV secrets with KMS keys, analysis bucket, backfill sized by the Contact Lens quota',
     [CONTACT_WILDCARD, ANALYSIS_FILES_WILDCARD, ...BACKFILL],
   ],
+  // Automatic repair needs none: its grants name the queue, and cdk-nag's SQS3 recognizes the dead-letter queue
+  // by the queue's redrive policy.
+  ['created secret, auto repair', [CONTACT_WILDCARD, 'AwsSolutions-SMG4']],
+  ['imported SCV secret, auto repair with its own delay, batches, concurrency and receives', [CONTACT_WILDCARD]],
+  ['SCV SSM parameters, backfill and auto repair', [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL]],
 ])('%s: acknowledges exactly the expected rules, with reasons', (mode, expected) => {
-  const acks = acknowledgements(buildStack({ ...MODES, ...BACKFILL_MODES }[mode]));
+  const acks = acknowledgements(buildStack({ ...MODES, ...BACKFILL_MODES, ...AUTO_REPAIR_MODES }[mode]));
   expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([...expected].sort());
   for (const [, reason] of acks) {
     expect(reason.length).toBeGreaterThan(60);

@@ -363,6 +363,132 @@ describe('parseSettings', () => {
     });
   });
 
+  describe('automatic repair', () => {
+    const DEFAULT_AUTO_REPAIR = { delaySeconds: 600, batchSize: 10, maxConcurrency: 2, maxReceiveCount: 5 };
+
+    test('is absent unless "autoRepair" is true', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID }).autoRepair).toBeUndefined();
+      expect(parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'false' }).autoRepair).toBeUndefined();
+      expect(parse({ connectInstanceId: INSTANCE_ID, autoRepair: false }).autoRepair).toBeUndefined();
+      expect(DEFAULTS.autoRepair).toBe(false);
+    });
+
+    test('defaults to a 600 s delay, batches of 10, 2 at once and 5 receives, as `-c autoRepair=true` or cdk.json delivers it', () => {
+      for (const autoRepair of ['true', true]) {
+        expect(parse({ connectInstanceId: INSTANCE_ID, autoRepair }).autoRepair).toEqual(DEFAULT_AUTO_REPAIR);
+      }
+      expect(DEFAULTS).toMatchObject({
+        autoRepairDelaySeconds: 600,
+        autoRepairBatchSize: 10,
+        autoRepairMaxConcurrency: 2,
+        autoRepairMaxReceiveCount: 5,
+      });
+    });
+
+    test('takes every setting as given, from strings or from cdk.json numbers', () => {
+      expect(
+        parse({
+          connectInstanceId: INSTANCE_ID,
+          autoRepair: 'true',
+          reservedConcurrency: '8',
+          autoRepairDelaySeconds: '0',
+          autoRepairBatchSize: '100',
+          autoRepairMaxConcurrency: '8',
+          autoRepairMaxReceiveCount: '1000',
+        }).autoRepair,
+      ).toEqual({ delaySeconds: 0, batchSize: 100, maxConcurrency: 8, maxReceiveCount: 1000 });
+      expect(
+        parse({
+          connectInstanceId: INSTANCE_ID,
+          autoRepair: true,
+          autoRepairDelaySeconds: 900,
+          autoRepairBatchSize: 1,
+          autoRepairMaxConcurrency: 2,
+          autoRepairMaxReceiveCount: 1,
+        }).autoRepair,
+      ).toEqual({ delaySeconds: 900, batchSize: 1, maxConcurrency: 2, maxReceiveCount: 1 });
+    });
+
+    test('goes with a backfill, and changes none of the other settings', () => {
+      const settings = parse({ connectInstanceId: INSTANCE_ID, reservedConcurrency: '4', backfill: 'true', autoRepair: 'true' });
+      expect(settings.autoRepair).toEqual(DEFAULT_AUTO_REPAIR);
+      expect(settings).toEqual({
+        ...parse({ connectInstanceId: INSTANCE_ID, reservedConcurrency: '4', backfill: 'true' }),
+        autoRepair: DEFAULT_AUTO_REPAIR,
+      });
+    });
+
+    test('adds its share to the default reserved concurrency, so backfills and manual invokes keep theirs', () => {
+      expect(parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true' }).reservedConcurrency).toBe(4);
+      const both = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', autoRepairMaxConcurrency: '3', backfill: 'true' });
+      expect([both.reservedConcurrency, both.autoRepair?.maxConcurrency, both.backfill?.maxConcurrency]).toEqual([5, 3, 1]);
+      const given = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', backfill: 'true', reservedConcurrency: '3' });
+      expect([given.reservedConcurrency, given.backfill?.maxConcurrency]).toEqual([3, 1]);
+    });
+
+    test('treats empty values as not given', () => {
+      expect(
+        parse({
+          connectInstanceId: INSTANCE_ID,
+          autoRepair: '',
+          autoRepairDelaySeconds: '',
+          autoRepairBatchSize: '',
+          autoRepairMaxConcurrency: '',
+          autoRepairMaxReceiveCount: '',
+        }),
+      ).toEqual(parse({ connectInstanceId: INSTANCE_ID }));
+    });
+
+    test.each([
+      [{ autoRepair: 'yes' }, /"autoRepair" must be true or false, got "yes"/],
+      [{ autoRepair: 'TRUE' }, /"autoRepair" must be true or false/],
+      [{ autoRepairDelaySeconds: '300' }, /"autoRepairDelaySeconds" applies only to automatic repair: set "autoRepair" to true too/],
+      [{ autoRepairBatchSize: '20' }, /"autoRepairBatchSize" applies only to automatic repair: set "autoRepair" to true too/],
+      [{ autoRepairMaxConcurrency: '2' }, /"autoRepairMaxConcurrency" applies only to automatic repair: set "autoRepair" to true too/],
+      [{ autoRepair: 'false', autoRepairMaxReceiveCount: '3' }, /"autoRepairMaxReceiveCount" applies only to automatic repair: set "autoRepair" to true too/],
+      [{ autoRepair: 'true', autoRepairDelaySeconds: '901' }, /"autoRepairDelaySeconds" must be an integer from 0 to 900, got "901"/],
+      [{ autoRepair: 'true', autoRepairDelaySeconds: '-1' }, /"autoRepairDelaySeconds" must be an integer from 0 to 900/],
+      [{ autoRepair: 'true', autoRepairBatchSize: '0' }, /"autoRepairBatchSize" must be an integer from 1 to 100, got "0"/],
+      [{ autoRepair: 'true', autoRepairBatchSize: '101' }, /"autoRepairBatchSize" must be an integer from 1 to 100/],
+      [{ autoRepair: 'true', autoRepairMaxConcurrency: '1' }, /"autoRepairMaxConcurrency" must be an integer from 2 to 1000, got "1"/],
+      [{ autoRepair: 'true', reservedConcurrency: '1000', autoRepairMaxConcurrency: '1001' }, /"autoRepairMaxConcurrency" must be an integer from 2 to 1000/],
+      [{ autoRepair: 'true', autoRepairMaxReceiveCount: '0' }, /"autoRepairMaxReceiveCount" must be an integer from 1 to 1000, got "0"/],
+      [{ autoRepair: 'true', autoRepairMaxReceiveCount: '1001' }, /"autoRepairMaxReceiveCount" must be an integer from 1 to 1000/],
+      [{ autoRepair: 'true', autoRepairMaxReceiveCount: '2.5' }, /"autoRepairMaxReceiveCount"/],
+      [
+        { autoRepair: 'true', reservedConcurrency: '2', autoRepairMaxConcurrency: '3' },
+        /"autoRepairMaxConcurrency" \(3\) must not exceed "reservedConcurrency" \(2\): throttled invocations return their calls to the queue/,
+      ],
+      [
+        { autoRepair: 'true', backfill: 'true', reservedConcurrency: '2' },
+        /"backfillMaxConcurrency" \(1\) must not exceed "reservedConcurrency" \(2\) minus "autoRepairMaxConcurrency" \(2\)/,
+      ],
+      [
+        { autoRepair: 'true', reservedConcurrency: '1' },
+        /"autoRepairMaxConcurrency" \(2, the default and the least Lambda allows\) must not exceed "reservedConcurrency" \(1\)/,
+      ],
+    ])('rejects %j naming the setting', (context, message) => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
+    });
+
+    test('compares the concurrency only with valid values', () => {
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', reservedConcurrency: '0', autoRepairMaxConcurrency: '3' })).toThrow(
+        /^(?![\s\S]*must not exceed)[\s\S]*"reservedConcurrency" must be an integer/,
+      );
+      expect(() => parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', reservedConcurrency: '1', autoRepairMaxConcurrency: 'two' })).toThrow(
+        /^(?![\s\S]*must not exceed)[\s\S]*"autoRepairMaxConcurrency" must be an integer from 2 to 1000, got "two"/,
+      );
+    });
+
+    test('reports every bad auto-repair setting along with the others', () => {
+      expect(() =>
+        parse({ connectInstanceId: INSTANCE_ID, memorySize: 'big', autoRepairDelaySeconds: '901', autoRepairBatchSize: '5' }),
+      ).toThrow(
+        /memorySize[\s\S]*"autoRepairDelaySeconds" must be an integer[\s\S]*"autoRepairDelaySeconds" applies only[\s\S]*"autoRepairBatchSize" applies only/,
+      );
+    });
+  });
+
   test.each([
     [{ connectInstanceId: undefined }, /"connectInstanceId" is required/],
     [{ connectInstanceId: '' }, /"connectInstanceId" is required/],

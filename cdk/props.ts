@@ -35,6 +35,30 @@ export interface ContactDataSyncSettings {
    * manifest (`backfill`); absent means no backfill resources.
    */
   readonly backfill?: BackfillSettings;
+  /**
+   * The queue of Amazon Connect's DISCONNECTED voice call events that has the function check and
+   * repair each call shortly after it ends (`autoRepair`); absent means no auto-repair resources.
+   */
+  readonly autoRepair?: AutoRepairSettings;
+}
+
+/**
+ * How calls reach the function after they end. Each message is one call; each costs about one
+ * Contact Lens request at the paced rate, so `maxConcurrency` × `contactLensRequestsPerSecond`
+ * is what automatic repair takes of the account's Contact Lens quota.
+ */
+export interface AutoRepairSettings {
+  /**
+   * Seconds each call's event waits in the queue before the function sees it (`autoRepairDelaySeconds`):
+   * Contact Lens real-time analysis finishes after the call ends.
+   */
+  readonly delaySeconds: number;
+  /** Calls per function invocation (`autoRepairBatchSize`); one Salesforce query resolves a whole batch. */
+  readonly batchSize: number;
+  /** Invocations the queue may run at once (`autoRepairMaxConcurrency`), at most the reserved concurrency. */
+  readonly maxConcurrency: number;
+  /** Receives of a call before SQS moves it to the dead-letter queue (`autoRepairMaxReceiveCount`). */
+  readonly maxReceiveCount: number;
 }
 
 /**
@@ -113,6 +137,14 @@ export const DEFAULTS = {
   // Contact Lens ListRealtimeContactAnalysisSegments requests per second the account may make.
   contactLensQuotaPerSecond: 1,
   backfillRetentionDays: 90,
+  autoRepair: false,
+  // Contact Lens real-time analysis finishes after the call; 900 is SQS's maximum delay.
+  autoRepairDelaySeconds: 600,
+  // One SOQL query resolves a whole batch; each contact costs about one Contact Lens request at the paced rate.
+  autoRepairBatchSize: 10,
+  // The minimum Lambda allows for an SQS event source mapping.
+  autoRepairMaxConcurrency: 2,
+  autoRepairMaxReceiveCount: 5,
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -166,9 +198,16 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   const contactLensRequestsPerSecond = read.integer('contactLensRequestsPerSecond', 1, 1000);
   const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
   const analysisBucket = parseAnalysisBucket(read, errors);
+  const reservedGiven = read.given('reservedConcurrency');
+  const autoRepair = parseAutoRepair(read, errors, reservedGiven ? reservedConcurrency : undefined, reservedGiven);
+  // Automatic repair runs beside everything else: without a reservedConcurrency of its own
+  // choosing, the default grows by its share, so backfills and manual invokes keep theirs.
+  const autoRepairShare = autoRepair?.maxConcurrency ?? 0;
+  const effectiveReserved = reservedGiven ? reservedConcurrency : DEFAULTS.reservedConcurrency + autoRepairShare;
   const backfill = parseBackfill(read, errors, {
     // A malformed value is reported already; nothing is compared with it.
-    reservedConcurrency: read.given('reservedConcurrency') ? reservedConcurrency : DEFAULTS.reservedConcurrency,
+    reservedConcurrency: effectiveReserved === undefined ? undefined : effectiveReserved - autoRepairShare,
+    autoRepairShare,
     contactLensRequestsPerSecond,
   });
 
@@ -183,7 +222,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     salesforceApiVersion: salesforceApiVersion ?? DEFAULTS.salesforceApiVersion,
     memorySize: memorySize ?? DEFAULTS.memorySize,
     timeoutSeconds: timeoutSeconds ?? DEFAULTS.timeoutSeconds,
-    reservedConcurrency: reservedConcurrency ?? DEFAULTS.reservedConcurrency,
+    reservedConcurrency: effectiveReserved ?? DEFAULTS.reservedConcurrency,
     logRetentionDays: (logRetentionDays as RetentionDays | undefined) ?? DEFAULTS.logRetentionDays,
     contactConcurrency,
     uploadBatchSize,
@@ -191,6 +230,63 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
     analysisBucket,
     backfill,
+    autoRepair,
+  };
+}
+
+/** The settings only automatic repair reads. */
+const AUTO_REPAIR_KEYS = [
+  'autoRepairDelaySeconds',
+  'autoRepairBatchSize',
+  'autoRepairMaxConcurrency',
+  'autoRepairMaxReceiveCount',
+];
+
+/**
+ * The automatic repair settings, or undefined when it is off or after recording why they are invalid.
+ * See {@link AutoRepairSettings}.
+ */
+function parseAutoRepair(
+  read: SettingReader,
+  errors: string[],
+  reservedConcurrency: number | undefined,
+  reservedGiven: boolean,
+): AutoRepairSettings | undefined {
+  const enabled = read.boolean('autoRepair');
+  // SQS allows delays up to 15 minutes.
+  const delaySeconds = read.integer('autoRepairDelaySeconds', 0, 900);
+  // At most a backfill batch's 100 contacts, whose paced Contact Lens requests fit in one invocation.
+  const batchSize = read.integer('autoRepairBatchSize', 1, 100);
+  // Lambda's bounds for an SQS event source mapping's maximum concurrency.
+  const maxConcurrency = read.integer('autoRepairMaxConcurrency', 2, 1000);
+  // SQS's bounds for a redrive policy.
+  const maxReceiveCount = read.integer('autoRepairMaxReceiveCount', 1, 1000);
+  if (enabled !== true) {
+    // A malformed "autoRepair" is reported already.
+    if (enabled === false || !read.given('autoRepair')) {
+      for (const key of AUTO_REPAIR_KEYS.filter((k) => read.given(k))) {
+        errors.push(`"${key}" applies only to automatic repair: set "autoRepair" to true too`);
+      }
+    }
+    return undefined;
+  }
+  // A malformed value is reported already; nothing is compared with it.
+  if ((reservedGiven && reservedConcurrency === undefined) || (read.given('autoRepairMaxConcurrency') && maxConcurrency === undefined)) {
+    return undefined;
+  }
+  const concurrency = maxConcurrency ?? DEFAULTS.autoRepairMaxConcurrency;
+  if (reservedConcurrency !== undefined && concurrency > reservedConcurrency) {
+    const source = maxConcurrency === undefined ? ', the default and the least Lambda allows' : '';
+    errors.push(
+      `"autoRepairMaxConcurrency" (${concurrency}${source}) must not exceed "reservedConcurrency" (${reservedConcurrency}): ` +
+        'throttled invocations return their calls to the queue, and each return counts towards the dead-letter queue',
+    );
+  }
+  return {
+    delaySeconds: delaySeconds ?? DEFAULTS.autoRepairDelaySeconds,
+    batchSize: batchSize ?? DEFAULTS.autoRepairBatchSize,
+    maxConcurrency: concurrency,
+    maxReceiveCount: maxReceiveCount ?? DEFAULTS.autoRepairMaxReceiveCount,
   };
 }
 
@@ -201,7 +297,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
 function parseBackfill(
   read: SettingReader,
   errors: string[],
-  sizing: { reservedConcurrency?: number; contactLensRequestsPerSecond?: number },
+  sizing: { reservedConcurrency?: number; autoRepairShare: number; contactLensRequestsPerSecond?: number },
 ): BackfillSettings | undefined {
   const enabled = read.boolean('backfill');
   const maxConcurrency = read.integer('backfillMaxConcurrency', 1, 1000);
@@ -217,16 +313,23 @@ function parseBackfill(
     }
     return undefined;
   }
-  const { reservedConcurrency, contactLensRequestsPerSecond } = sizing;
+  const { reservedConcurrency, autoRepairShare, contactLensRequestsPerSecond } = sizing;
   if (reservedConcurrency === undefined) return undefined;
-  if (maxConcurrency !== undefined && maxConcurrency > reservedConcurrency) {
+  // What automatic repair leaves of the reserved concurrency.
+  const budget =
+    autoRepairShare === 0
+      ? `"reservedConcurrency" (${reservedConcurrency})`
+      : `"reservedConcurrency" (${reservedConcurrency + autoRepairShare}) minus "autoRepairMaxConcurrency" (${autoRepairShare})`;
+  const concurrency =
+    maxConcurrency ?? defaultBackfillConcurrency(quotaPerSecond, reservedConcurrency, contactLensRequestsPerSecond);
+  if (concurrency > reservedConcurrency) {
     errors.push(
-      `"backfillMaxConcurrency" (${maxConcurrency}) must not exceed "reservedConcurrency" (${reservedConcurrency}): ` +
+      `"backfillMaxConcurrency" (${concurrency}) must not exceed ${budget}: ` +
         'child executions beyond it would only be throttled',
     );
   }
   return {
-    maxConcurrency: maxConcurrency ?? defaultBackfillConcurrency(quotaPerSecond, reservedConcurrency, contactLensRequestsPerSecond),
+    maxConcurrency: concurrency,
     retentionDays: retentionDays ?? DEFAULTS.backfillRetentionDays,
   };
 }

@@ -98,6 +98,31 @@ export const BACKFILL_MODES: Record<string, Record<string, string>> = {
   },
 };
 
+/**
+ * Automatic repair in a few of the modes above, alone and with a backfill. Kept apart from MODES
+ * because they add queues, a rule and SQS grants the per-mode checks of the stack test do not expect;
+ * auto-repair.test.ts and nag.test.ts run these.
+ */
+export const AUTO_REPAIR_MODES: Record<string, Record<string, string>> = {
+  'created secret, auto repair': { autoRepair: 'true' },
+  'imported SCV secret, auto repair with its own delay, batches, concurrency and receives': {
+    salesforceSecretArn: scvSecretArn('Main'),
+    timeoutSeconds: '300',
+    reservedConcurrency: '5',
+    autoRepair: 'true',
+    autoRepairDelaySeconds: '900',
+    autoRepairBatchSize: '50',
+    autoRepairMaxConcurrency: '4',
+    autoRepairMaxReceiveCount: '3',
+  },
+  'SCV SSM parameters, backfill and auto repair': {
+    ...SCV_SSM,
+    reservedConcurrency: '4',
+    backfill: 'true',
+    autoRepair: 'true',
+  },
+};
+
 // Synthesized CloudFormation is untyped JSON.
 export type Json = any;
 
@@ -111,6 +136,21 @@ export function render(value: Json): string {
     return parts.map(render).join(separator);
   }
   throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
+
+/** Every IAM statement in the template: identity policies and resource policies. */
+export function allStatements(t: Template): { type: string; statement: Json }[] {
+  const documents: { type: string; document: Json }[] = [];
+  for (const [, resource] of Object.entries<Json>(t.toJSON().Resources)) {
+    const props = resource.Properties ?? {};
+    for (const document of [props.PolicyDocument, props.KeyPolicy, props.AssumeRolePolicyDocument]) {
+      if (document !== undefined) documents.push({ type: resource.Type, document });
+    }
+    for (const inline of props.Policies ?? []) documents.push({ type: resource.Type, document: inline.PolicyDocument });
+  }
+  return documents.flatMap(({ type, document }) =>
+    document.Statement.map((statement: Json) => ({ type, statement })),
+  );
 }
 
 /** The one resource of this type in the template, with its logical ID. */

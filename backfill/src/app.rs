@@ -4,12 +4,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use contact_data_sync::domain::request::{RequestError, parse_window};
 use serde_json::json;
 use thiserror::Error;
 
 use crate::aws::{Aws, AwsError};
 use crate::domain::manifest::{self, FormatError, ManifestFormat, Problems};
-use crate::domain::naming::{StartNames, console_url};
+use crate::domain::naming::{StartNames, WindowNames, console_url};
 use crate::domain::progress::MapRun;
 use crate::domain::report::{self, Execution, Outcome, Report, ReportError};
 
@@ -39,6 +40,9 @@ pub enum AppError {
     /// The manifest's problems; nothing was uploaded or started.
     #[error("{}: {} problem(s)", path.display(), problems.0.len())]
     Invalid { path: PathBuf, problems: Problems },
+    /// A window the function would refuse, in its words; nothing was started.
+    #[error(transparent)]
+    Window(RequestError),
     #[error(
         "stack {stack} has no output {output}: deploy the stack with the backfill state machine, pass --stack with the right stack, or pass {flag}"
     )]
@@ -156,10 +160,19 @@ pub fn validate(path: &Path) -> Result<ValidManifest, AppError> {
     })
 }
 
+/// What a backfill was started on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A manifest file, uploaded.
+    Manifest { contacts: usize },
+    /// A time window, as given: the function lists its calls into the manifest.
+    Window { from: String, to: String },
+}
+
 /// A started backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
-    pub contacts: usize,
+    pub source: Source,
     pub bucket: String,
     pub manifest_key: String,
     pub execution_name: String,
@@ -188,7 +201,9 @@ pub async fn start(
         .start_execution(&state_machine_arn, &names.execution_name, &input)
         .await?;
     Ok(Started {
-        contacts: manifest.contacts,
+        source: Source::Manifest {
+            contacts: manifest.contacts,
+        },
         bucket,
         manifest_key: names.manifest_key,
         execution_name: names.execution_name,
@@ -196,14 +211,49 @@ pub async fn start(
     })
 }
 
-/// What `start` prints: the execution, where to see it, and what to run next.
+/// Starts the state machine on the calls that started in `[from, to)`, which its first step
+/// lists from Salesforce: nothing is uploaded. A window the function would refuse is refused
+/// here, in the function's words, before any AWS call.
+pub async fn start_window(
+    aws: &Aws,
+    targets: &Targets,
+    from: &str,
+    to: &str,
+    now: SystemTime,
+) -> Result<Started, AppError> {
+    let window = parse_window(Some(&json!(from)), Some(&json!(to))).map_err(AppError::Window)?;
+    let (state_machine_arn, bucket) = targets.state_machine_and_bucket(aws).await?;
+    let names = WindowNames::new(&window, now);
+    // As given, not normalized: the function parses them again, and the console shows them.
+    let input = json!({ "from": from, "to": to }).to_string();
+    let execution_arn = aws
+        .start_execution(&state_machine_arn, &names.execution_name, &input)
+        .await?;
+    Ok(Started {
+        source: Source::Window {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        },
+        bucket,
+        manifest_key: names.manifest_key,
+        execution_name: names.execution_name,
+        execution_arn,
+    })
+}
+
+/// What `start` prints: the manifest, the execution, where to see it, and what to run next.
 pub fn render_started(started: &Started, prefix: &str) -> String {
     let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "Uploaded {} contacts to s3://{}/{}",
-        started.contacts, started.bucket, started.manifest_key
-    );
+    let (bucket, key) = (&started.bucket, &started.manifest_key);
+    let _ = match &started.source {
+        Source::Manifest { contacts } => {
+            writeln!(text, "Uploaded {contacts} contacts to s3://{bucket}/{key}")
+        }
+        Source::Window { from, to } => writeln!(
+            text,
+            "The calls that started from {from} up to (not including) {to} will be listed from Salesforce into s3://{bucket}/{key}"
+        ),
+    };
     let _ = writeln!(text, "Started execution {}", started.execution_arn);
     if let Some(url) = console_url(&started.execution_arn) {
         let _ = writeln!(text, "Console: {url}");
@@ -359,7 +409,7 @@ mod tests {
     #[test]
     fn started_output_names_the_next_commands() {
         let started = Started {
-            contacts: 3,
+            source: Source::Manifest { contacts: 3 },
             bucket: "b".into(),
             manifest_key: "manifests/20260101T000000Z-calls.csv".into(),
             execution_name: "calls-20260101T000000Z".into(),
@@ -374,6 +424,33 @@ mod tests {
              Next:\n\
              \x20 backfill watch arn:aws:states:us-east-1:1:execution:Backfill:calls-20260101T000000Z\n\
              \x20 backfill report arn:aws:states:us-east-1:1:execution:Backfill:calls-20260101T000000Z\n"
+        );
+    }
+
+    #[test]
+    fn a_started_window_says_where_its_manifest_will_be_listed() {
+        let name = "window-20261101T000000Z-20261108T000000Z-20261108T101500Z";
+        let arn = format!("arn:aws:states:us-east-1:1:execution:Backfill:{name}");
+        let started = Started {
+            source: Source::Window {
+                from: "2026-11-01T00:00:00Z".into(),
+                to: "2026-11-08T00:00:00Z".into(),
+            },
+            bucket: "b".into(),
+            manifest_key: format!("manifests/windows/{name}.csv"),
+            execution_name: name.into(),
+            execution_arn: arn.clone(),
+        };
+        assert_eq!(
+            render_started(&started, "backfill --stack Staging"),
+            format!(
+                "The calls that started from 2026-11-01T00:00:00Z up to (not including) 2026-11-08T00:00:00Z will be listed from Salesforce into s3://b/manifests/windows/{name}.csv\n\
+                 Started execution {arn}\n\
+                 Console: https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/{arn}\n\
+                 Next:\n\
+                 \x20 backfill --stack Staging watch {arn}\n\
+                 \x20 backfill --stack Staging report {arn}\n"
+            )
         );
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::{self, AppError, DEFAULT_STACK, Targets, Tick};
@@ -41,10 +41,23 @@ pub enum Command {
         /// A .csv (header contactId,relatedRecords) or .jsonl manifest.
         manifest: PathBuf,
     },
-    /// Validate, upload the manifest and start the backfill state machine on it.
+    /// Validate, upload the manifest and start the backfill state machine on it; or, with
+    /// --from and --to, start it on a time window whose calls it lists from Salesforce.
+    // Exactly one form: the manifest, or --from with --to.
+    #[command(
+        group(ArgGroup::new("source").required(true).args(["manifest", "from"])),
+        override_usage = "backfill start [OPTIONS] <MANIFEST>\n       backfill start [OPTIONS] --from <FROM> --to <TO>"
+    )]
     Start {
         /// A .csv (header contactId,relatedRecords) or .jsonl manifest.
-        manifest: PathBuf,
+        manifest: Option<PathBuf>,
+        /// Instead of a manifest, backfill the calls that started at or after this ISO 8601
+        /// instant with a zone (2026-11-01T00:00:00Z), as Salesforce lists them.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// With --from: and before this ISO 8601 instant, at most 31 days after --from.
+        #[arg(long, requires = "from", conflicts_with = "manifest")]
+        to: Option<String>,
         /// Then follow its progress until it ends, and report.
         #[arg(long)]
         watch: bool,
@@ -67,6 +80,27 @@ pub enum Command {
         #[arg(long)]
         failed_manifest: Option<PathBuf>,
     },
+}
+
+/// What `start` was given: clap's rules allow a manifest, or --from with --to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartSource {
+    Manifest(PathBuf),
+    Window { from: String, to: String },
+}
+
+impl StartSource {
+    pub fn from_args(manifest: Option<PathBuf>, from: Option<String>, to: Option<String>) -> Self {
+        match manifest {
+            Some(manifest) => Self::Manifest(manifest),
+            // Both are there (clap requires them); were one not, the window's own check would
+            // refuse the empty instant by name.
+            None => Self::Window {
+                from: from.unwrap_or_default(),
+                to: to.unwrap_or_default(),
+            },
+        }
+    }
 }
 
 impl Cli {
@@ -98,11 +132,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Start {
             manifest,
+            from,
+            to,
             watch,
             interval,
         } => {
             let aws = Aws::from_env().await;
-            match app::start(&aws, &targets, &manifest, SystemTime::now()).await {
+            let started = match StartSource::from_args(manifest, from, to) {
+                StartSource::Manifest(manifest) => {
+                    app::start(&aws, &targets, &manifest, SystemTime::now()).await
+                }
+                StartSource::Window { from, to } => {
+                    app::start_window(&aws, &targets, &from, &to, SystemTime::now()).await
+                }
+            };
+            match started {
                 Ok(started) => {
                     print!("{}", app::render_started(&started, &prefix));
                     if watch {
@@ -125,6 +169,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                         path.display(),
                         problems.0.len()
                     );
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(AppError::Window(e)) => {
+                    eprintln!("{e}\nthe window is refused; nothing was started");
                     Ok(ExitCode::FAILURE)
                 }
                 Err(e) => Err(e),
@@ -244,6 +292,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use contact_data_sync::domain::request::MAX_WINDOW_DAYS;
 
     use super::*;
 
@@ -275,6 +324,57 @@ mod tests {
         let cli = Cli::try_parse_from(["backfill", "watch", "arn:x"]).unwrap();
         assert!(matches!(cli.command, Command::Watch { interval: 5, .. }));
         assert!(Cli::try_parse_from(["backfill", "watch", "arn:x", "--interval", "0"]).is_err());
+    }
+
+    fn start(args: &[&str]) -> Result<StartSource, clap::error::ErrorKind> {
+        let cli =
+            Cli::try_parse_from(["backfill", "start"].iter().chain(args)).map_err(|e| e.kind())?;
+        let Command::Start {
+            manifest, from, to, ..
+        } = cli.command
+        else {
+            panic!("not start: {cli:?}")
+        };
+        Ok(StartSource::from_args(manifest, from, to))
+    }
+
+    #[test]
+    fn start_takes_a_manifest_or_a_window_but_not_both() {
+        use clap::error::ErrorKind::{ArgumentConflict, MissingRequiredArgument};
+        let (from, to) = ("2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z");
+        assert_eq!(
+            start(&["calls.csv", "--watch"]),
+            Ok(StartSource::Manifest("calls.csv".into()))
+        );
+        let window = Ok(StartSource::Window {
+            from: from.into(),
+            to: to.into(),
+        });
+        assert_eq!(start(&["--from", from, "--to", to]), window);
+        assert_eq!(start(&["--to", to, "--watch", "--from", from]), window);
+        assert_eq!(start(&[]), Err(MissingRequiredArgument));
+        assert_eq!(start(&["--from", from]), Err(MissingRequiredArgument));
+        assert_eq!(start(&["--to", to]), Err(MissingRequiredArgument));
+        for mixed in [
+            &["calls.csv", "--from", from, "--to", to][..],
+            &["calls.csv", "--from", from],
+            &["calls.csv", "--to", to],
+            &["--from", from, "--to", to, "calls.csv"],
+        ] {
+            assert_eq!(start(mixed), Err(ArgumentConflict), "{mixed:?}");
+        }
+    }
+
+    #[test]
+    fn the_window_help_states_the_functions_limit() {
+        let mut command = Cli::command();
+        let start = command.find_subcommand_mut("start").unwrap();
+        let to = start.get_arguments().find(|a| a.get_id() == "to").unwrap();
+        let help = to.get_help().unwrap().to_string();
+        assert!(
+            help.contains(&format!("at most {MAX_WINDOW_DAYS} days")),
+            "{help}"
+        );
     }
 
     #[test]

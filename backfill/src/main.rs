@@ -14,11 +14,23 @@
 //! once. The function rejects a batch of 100 as a whole when one of its contacts is malformed,
 //! so `start` uploads nothing while the manifest has any problem.
 //!
+//! # Time windows
+//!
+//! `start --from --to` needs no manifest: the state machine's first step has the function list
+//! every Salesforce VoiceCall that started in `[from, to)` into
+//! `manifests/windows/<execution name>.csv`, then runs as for a manifest. The window is checked
+//! first with the function's own rules (ISO 8601 instants with a zone, `from` before `to`, at
+//! most 31 days apart); a window it would refuse starts nothing. An execution whose window the
+//! function refuses (one started from the console, say) FAILS with the error `BadRequest`, and
+//! `report` prints the function's message as the cause.
+//!
 //! # Commands
 //!
 //! ```text
 //! backfill validate calls.csv                # offline: "<n> contacts OK", or the problems (exit 1)
 //! backfill start calls.csv [--watch]         # validate, upload to s3://<bucket>/manifests/, start
+//! backfill start --from 2026-11-01T00:00:00Z --to 2026-11-08T00:00:00Z [--watch]
+//!                                            # start on the calls Salesforce lists in the window
 //! backfill watch <execution-arn> [--interval 5]   # progress bar until it ends, then the report
 //! backfill report <execution-arn> [--failed-manifest failed.csv]
 //! backfill start failed.csv                  # retry the contacts that failed

@@ -1,4 +1,4 @@
-//! `start` and `report --failed-manifest` against moto's S3, Step Functions and CloudFormation
+//! `start` (of a manifest or a time window) and `report --failed-manifest` against moto's S3, Step Functions and CloudFormation
 //! (`python3 -m moto.server`, installed by scripts/setup.sh; these tests fail without it).
 //!
 //! The stack is made from `tests/fixtures/moto/stack.json`: a bucket, a role and a state machine
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudformation::types::StackStatus;
-use backfill::app::{self, Targets};
+use backfill::app::{self, AppError, Source, Targets};
 use backfill::aws::Aws;
 use common::{Moto, Replay, clients, fixtures, run_backfill, scratch_dir};
 use serde_json::{Value, json};
@@ -182,7 +182,7 @@ async fn start_in_process_names_key_and_execution_after_the_clock() {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_261_599);
     let good = manifest("good.jsonl");
     let started = app::start(&aws, &targets, &good, now).await.expect("start");
-    assert_eq!(started.contacts, 3);
+    assert_eq!(started.source, Source::Manifest { contacts: 3 });
     assert_eq!(started.bucket, stack.bucket);
     assert_eq!(
         started.manifest_key,
@@ -242,6 +242,193 @@ async fn a_bad_manifest_uploads_nothing_and_starts_nothing() {
     assert!(
         run.stderr
             .starts_with("error: calls.json: unsupported manifest type")
+    );
+
+    assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());
+    assert_eq!(
+        executions(&aws, &stack.state_machine_arn).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn start_a_window_starts_one_execution_on_it_and_uploads_nothing() {
+    let moto = Moto::start();
+    let aws = clients(&moto.url, &moto.url, &moto.url).await;
+    let stack = backfill_stack(&aws).await;
+    // Any zone: the input keeps it, the name is in UTC.
+    let (from, to) = ("2026-11-01T01:00:00+01:00", "2026-11-08T00:00:00Z");
+
+    let run = run_backfill(
+        &["start", "--from", from, "--to", to],
+        &[("AWS_ENDPOINT_URL", &moto.url)],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stderr, "");
+    assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());
+
+    let started = executions(&aws, &stack.state_machine_arn).await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    let arn = &started[0];
+    let execution = aws
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .expect("describe the execution");
+    let name = execution.name().expect("a name");
+    let stamp = name
+        .strip_prefix("window-20261101T000000Z-20261108T000000Z-")
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(is_stamp(stamp), "{name}");
+    assert_eq!(
+        execution.input(),
+        Some(r#"{"from":"2026-11-01T01:00:00+01:00","to":"2026-11-08T00:00:00Z"}"#)
+    );
+    assert_eq!(
+        run.stdout,
+        format!(
+            "The calls that started from {from} up to (not including) {to} will be listed from Salesforce into s3://{bucket}/manifests/windows/{name}.csv\n\
+             Started execution {arn}\n\
+             Console: https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/{arn}\n\
+             Next:\n  backfill watch {arn}\n  backfill report {arn}\n",
+            bucket = stack.bucket
+        )
+    );
+
+    // In process, against a fixed clock: the name and key in full.
+    let targets = Targets {
+        stack: STACK.into(),
+        state_machine_arn: None,
+        bucket: None,
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_261_599);
+    let started = app::start_window(&aws, &targets, from, to, now)
+        .await
+        .expect("start");
+    let name = "window-20261101T000000Z-20261108T000000Z-20260101T095959Z";
+    assert_eq!(started.execution_name, name);
+    assert_eq!(
+        started.manifest_key,
+        format!("manifests/windows/{name}.csv")
+    );
+    assert_eq!(
+        started.source,
+        Source::Window {
+            from: from.into(),
+            to: to.into()
+        }
+    );
+    let execution = aws
+        .sfn
+        .describe_execution()
+        .execution_arn(&started.execution_arn)
+        .send()
+        .await
+        .expect("describe the execution");
+    assert_eq!(execution.name(), Some(name));
+    assert_eq!(
+        serde_json::from_str::<Value>(execution.input().expect("an input")).expect("JSON"),
+        json!({ "from": from, "to": to })
+    );
+    assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_refused_window_or_mixed_forms_start_nothing() {
+    let moto = Moto::start();
+    let aws = clients(&moto.url, &moto.url, &moto.url).await;
+    let stack = backfill_stack(&aws).await;
+    let env = [("AWS_ENDPOINT_URL", moto.url.as_str())];
+
+    for (from, to, message) in [
+        (
+            "2026-11-08T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+            "to: must be after from",
+        ),
+        (
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+            "to: must be after from",
+        ),
+        (
+            "2026-11-01T00:00:00Z",
+            "2026-12-11T00:00:00Z",
+            "to: must be at most 31 days after from; backfill longer periods window by window",
+        ),
+        (
+            "2026-11-01T00:00:00",
+            "2026-11-08T00:00:00Z",
+            r#"from: must be an ISO 8601 date and time with a zone, like 2026-11-01T00:00:00Z, got "2026-11-01T00:00:00""#,
+        ),
+        (
+            "2026-11-01T00:00:00Z",
+            "next week",
+            r#"to: must be an ISO 8601 date and time with a zone, like 2026-11-01T00:00:00Z, got "next week""#,
+        ),
+    ] {
+        let run = run_backfill(&["start", "--from", from, "--to", to], &env).await;
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert_eq!(run.stdout, "");
+        assert_eq!(
+            run.stderr,
+            format!("{message}\nthe window is refused; nothing was started\n")
+        );
+    }
+    // Refused before any AWS call: not even the stack is asked for.
+    let run = run_backfill(
+        &[
+            "--stack",
+            "Nowhere",
+            "start",
+            "--from",
+            "2026-11-08T00:00:00Z",
+            "--to",
+            "2026-11-01T00:00:00Z",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.starts_with("to: must be after from\n"),
+        "{run:?}"
+    );
+    let targets = Targets {
+        stack: "Nowhere".into(),
+        state_machine_arn: None,
+        bucket: None,
+    };
+    let refused = app::start_window(&aws, &targets, "x", "y", SystemTime::now()).await;
+    assert!(matches!(refused, Err(AppError::Window(_))), "{refused:?}");
+
+    // A manifest and a window at once is a usage error, from clap.
+    let good = manifest("good.csv");
+    let run = run_backfill(
+        &[
+            "start",
+            path_str(&good),
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-11-08T00:00:00Z",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "error: the argument '[MANIFEST]' cannot be used with:\n  \
+         --from <FROM>\n  \
+         --to <TO>\n\n\
+         Usage: backfill start [OPTIONS] <MANIFEST>\n       \
+         backfill start [OPTIONS] --from <FROM> --to <TO>\n\n\
+         For more information, try '--help'.\n"
     );
 
     assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());

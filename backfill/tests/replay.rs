@@ -242,6 +242,65 @@ async fn the_binary_reports_a_failed_execution_with_exit_code_1() {
     replay.assert_done();
 }
 
+/// An execution started (from the console, say) on a window the function refuses: it fails in
+/// its first step, before any Map Run.
+const WINDOW_EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:ContactDataSyncBackfill:b6a3c2d1-7e4f-4a5b-9c8d-0e1f2a3b4c5d";
+
+const REPORT_WINDOW_REFUSED: &str = "\
+Execution b6a3c2d1-7e4f-4a5b-9c8d-0e1f2a3b4c5d FAILED after 2s (started 2026-12-12 09:30:00 UTC).
+  error: BadRequest
+  cause: to: must be at most 31 days after from; backfill longer periods window by window
+The function refused the window: nothing was listed or uploaded. Fix it and start again.
+";
+
+#[tokio::test]
+async fn the_binary_reports_a_refused_window_with_the_functions_message() {
+    let replay = Replay::start("report-window-refused").await;
+    let run = run_backfill(
+        &["report", WINDOW_EXECUTION, "--bucket", BUCKET],
+        &[("AWS_ENDPOINT_URL", &replay.url)],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, REPORT_WINDOW_REFUSED);
+    assert_eq!(run.stderr, "");
+    replay.assert_done();
+}
+
+#[tokio::test]
+async fn watch_waits_through_the_window_step_that_has_no_map_run() {
+    let (replay, aws) = replay("watch-window-refused").await;
+    let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_797_067_800);
+    let clock = Mutex::new(vec![
+        started + Duration::from_secs(1),
+        started + Duration::from_secs(3),
+    ]);
+    let now = || clock.lock().expect("clock").remove(0);
+    let mut lines = Vec::new();
+    let last = app::watch(&aws, WINDOW_EXECUTION, Duration::ZERO, now, |tick| {
+        lines.push(format!(
+            "{} | {}",
+            tick.execution.status.name(),
+            progress_line(tick.map_run.as_ref(), tick.now)
+        ));
+    })
+    .await
+    .expect("watch");
+    assert_eq!(
+        lines,
+        [
+            "RUNNING | waiting for the Map Run to start",
+            "FAILED | waiting for the Map Run to start",
+        ]
+    );
+    let reported = app::finish_report(&aws, BUCKET, &last, None, "backfill")
+        .await
+        .expect("report");
+    assert_eq!(reported.report.outcome, Outcome::Failed);
+    assert_eq!(reported.text, REPORT_WINDOW_REFUSED);
+    replay.assert_done();
+}
+
 #[tokio::test]
 async fn the_binary_watches_until_the_execution_stops_then_reports() {
     let replay = Replay::start("watch-aborted").await;

@@ -5,20 +5,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::backfill::{SummarizeError, summarize};
+use crate::backfill::{BackfillError, build_manifest, summarize};
+use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{
     Failure, bad_request, invoke_result, pending_uploads, render_upload_response,
 };
+use crate::domain::repair::MessageOutcome;
+use crate::domain::repair::sqs_messages;
 use crate::domain::request::{
-    ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, parse_org_choice,
-    parse_request, parse_upload_options, parse_wait_seconds,
+    ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, WindowRequest,
+    parse_org_choice, parse_request, parse_upload_options, parse_wait_seconds,
 };
 use crate::metrics::emf_records;
+use crate::metrics::repair_records;
 use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
 use crate::ports::{
     AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
     SalesforceOrgs, TranscriptSource,
 };
+use crate::repair::repair;
 
 /// What the handler needs from the Lambda invocation context.
 #[derive(Debug, Clone)]
@@ -56,6 +61,8 @@ pub struct Handler<C, T, A, O, B> {
     pub orgs: O,
     /// The backfill state machine's bucket, when the stack has one.
     pub backfill: Option<B>,
+    /// The Amazon Connect instance whose contact events automatic repair acts on.
+    pub connect_instance_id: String,
 }
 
 impl<C, T, A, O, B> Handler<C, T, A, O, B>
@@ -66,14 +73,18 @@ where
     O: SalesforceOrgs,
     B: BackfillStore,
 {
-    /// The answer to one invocation. Only summarizeBackfill fails the invocation itself, so that
-    /// the state machine's execution fails visibly rather than reporting made-up totals; the
-    /// documented operations always answer, errors included, in their own shape.
+    /// The answer to one invocation. Only the backfill state machine's own steps fail the
+    /// invocation itself, so that its execution fails visibly rather than going on with made-up
+    /// data; the documented operations always answer, errors included, in their own shape.
     pub async fn handle(
         &self,
         event: &Value,
         invocation: &Invocation,
-    ) -> Result<Value, SummarizeError> {
+    ) -> Result<Value, BackfillError> {
+        if let Some(messages) = sqs_messages(event) {
+            // Boxed: its future nests the whole pipeline, beyond the compiler's layout depth limit.
+            return Ok(Box::pin(self.repair_batch(messages, invocation)).await);
+        }
         // The whole request is checked, flags and org included, before any AWS call.
         let parsed = parse_work(event).and_then(|work| {
             let sink = self.orgs.select(&parse_org_choice(event)?)?;
@@ -92,10 +103,21 @@ where
                 let store = self
                     .backfill
                     .as_ref()
-                    .ok_or(SummarizeError::NoBackfillBucket)?;
+                    .ok_or(BackfillError::NoBackfillBucket)?;
                 summarize(store, &request).await.inspect_err(|e| {
                     tracing::error!(error = %e, "summarizeBackfill failed");
                 })?
+            }
+            Work::Window(request) => {
+                let store = self
+                    .backfill
+                    .as_ref()
+                    .ok_or(BackfillError::NoBackfillBucket)?;
+                build_manifest(store, &sink, &request)
+                    .await
+                    .inspect_err(|e| {
+                        tracing::error!(error = %e, "buildBackfillManifest failed");
+                    })?
             }
             Work::Upload(contacts, options) if options.dry_run => {
                 let lines = self
@@ -115,10 +137,7 @@ where
                 for o in &report.outcomes {
                     log_outcome(o, false);
                 }
-                let now_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                for record in emf_records(&invocation.function_name, &report.outcomes, now_ms) {
+                for record in emf_records(&invocation.function_name, &report.outcomes, now_ms()) {
                     // EMF must be a log line of its own, outside the tracing format.
                     println!("{record}");
                 }
@@ -151,6 +170,64 @@ where
             }
         })
     }
+
+    /// An SQS batch of contact events: the partial batch response, with one log line per
+    /// message (its id, never its body) and the repair metrics.
+    async fn repair_batch(
+        &self,
+        messages: Vec<crate::domain::repair::SqsMessage>,
+        invocation: &Invocation,
+    ) -> Value {
+        let sink = match self.orgs.select(&OrgChoice::default()) {
+            Ok(sink) => sink,
+            Err(e) => {
+                // Cannot happen with the default org; every message stays in the queue if it does.
+                tracing::error!(error = %e, "no Salesforce org for automatic repair");
+                let ids: Vec<Value> = messages
+                    .iter()
+                    .map(|m| json!({ "itemIdentifier": m.message_id }))
+                    .collect();
+                return json!({ "batchItemFailures": ids });
+            }
+        };
+        let report = repair(
+            &self.pipeline,
+            &sink,
+            &self.connect_instance_id,
+            messages,
+            invocation.deadline(),
+        )
+        .await;
+        for (message, contact_id, outcome) in &report.outcomes {
+            tracing::info!(
+                messageId = %message.message_id,
+                contactId = contact_id.as_deref(),
+                outcome = outcome.name(),
+                reason = outcome.reason(),
+                entries = match outcome {
+                    MessageOutcome::Repaired { entries } => *entries,
+                    _ => 0,
+                },
+                "contact event processed"
+            );
+        }
+        let outcomes: Vec<&MessageOutcome> = report.outcomes.iter().map(|(_, _, o)| o).collect();
+        for record in repair_records(
+            &invocation.function_name,
+            report.checked,
+            &outcomes,
+            now_ms(),
+        ) {
+            println!("{record}");
+        }
+        report.batch_item_failures()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Time kept after the last status poll for answering.
@@ -163,6 +240,7 @@ enum Work {
     Upload(Vec<ContactRequest>, UploadOptions),
     Status(Vec<String>, Option<u64>),
     Summary(SummaryRequest),
+    Window(WindowRequest),
 }
 
 fn parse_work(event: &Value) -> Result<Work, RequestError> {
@@ -170,6 +248,7 @@ fn parse_work(event: &Value) -> Result<Work, RequestError> {
         Request::UploadTranscript(contacts) => Work::Upload(contacts, parse_upload_options(event)?),
         Request::FetchUploadIdsStatus(ids) => Work::Status(ids, parse_wait_seconds(event)?),
         Request::SummarizeBackfill(request) => Work::Summary(request),
+        Request::BuildBackfillManifest(request) => Work::Window(request),
     })
 }
 

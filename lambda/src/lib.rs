@@ -11,6 +11,7 @@ pub mod handler;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;
+pub mod repair;
 
 use aws_config::SdkConfig;
 
@@ -84,5 +85,6 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
             .backfill_bucket
             .clone()
             .map(|bucket| BackfillBucket::new(clients.s3, bucket)),
+        connect_instance_id: config.connect_instance_id.clone(),
     })
 }

@@ -5,9 +5,68 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::domain::repair::MessageOutcome;
 use crate::pipeline::ContactOutcome;
 
 pub const NAMESPACE: &str = "ContactDataSync";
+
+fn metric_directive(timestamp_ms: u64, dimensions: Value, metrics: &[&str]) -> Value {
+    json!({
+        "Timestamp": timestamp_ms,
+        "CloudWatchMetrics": [{
+            "Namespace": NAMESPACE,
+            "Dimensions": [dimensions],
+            "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
+        }],
+    })
+}
+
+/// The automatic repair of one SQS batch: totals, then `RepairFailed` (nothing can be done) and
+/// `RepairRetried` (delivered again) per reason.
+pub fn repair_records(
+    function_name: &str,
+    checked: usize,
+    outcomes: &[&MessageOutcome],
+    timestamp_ms: u64,
+) -> Vec<Value> {
+    let count = |f: fn(&MessageOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let mut by_reason: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for outcome in outcomes {
+        let metric = match outcome {
+            MessageOutcome::Final(_) => "RepairFailed",
+            MessageOutcome::Retry(_) => "RepairRetried",
+            _ => continue,
+        };
+        if let Some(reason) = outcome.reason() {
+            *by_reason.entry((metric, reason)).or_default() += 1;
+        }
+    }
+    let totals = [
+        "CallsChecked",
+        "GapsRepaired",
+        "AlreadyComplete",
+        "RepairFailed",
+        "RepairRetried",
+    ];
+    let mut records = vec![json!({
+        "_aws": metric_directive(timestamp_ms, json!(["FunctionName"]), &totals),
+        "FunctionName": function_name,
+        "CallsChecked": checked,
+        "GapsRepaired": count(|o| matches!(o, MessageOutcome::Repaired { .. })),
+        "AlreadyComplete": count(|o| matches!(o, MessageOutcome::AlreadyComplete)),
+        "RepairFailed": count(|o| matches!(o, MessageOutcome::Final(_))),
+        "RepairRetried": count(|o| matches!(o, MessageOutcome::Retry(_))),
+    })];
+    records.extend(by_reason.into_iter().map(|((metric, reason), n)| {
+        json!({
+            "_aws": metric_directive(timestamp_ms, json!(["FunctionName", "Reason"]), &[metric]),
+            "FunctionName": function_name,
+            "Reason": reason,
+            metric: n,
+        })
+    }));
+    records
+}
 
 /// One record with the totals, then one per failure reason.
 pub fn emf_records(
@@ -21,16 +80,8 @@ pub fn emf_records(
     for code in outcomes.iter().filter_map(|o| o.failure) {
         *by_reason.entry(code.as_str()).or_default() += 1;
     }
-    let aws = |dimensions: Value, metrics: &[&str]| {
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [dimensions],
-                "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        })
-    };
+    let aws =
+        |dimensions: Value, metrics: &[&str]| metric_directive(timestamp_ms, dimensions, metrics);
     let mut records = vec![json!({
         "_aws": aws(
             json!(["FunctionName"]),
@@ -119,6 +170,36 @@ mod tests {
         assert_eq!(
             records[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["FunctionName", "Reason"]])
+        );
+    }
+
+    #[test]
+    fn repairs_count_each_kind_and_failures_by_reason() {
+        let outcomes = [
+            MessageOutcome::Repaired { entries: 3 },
+            MessageOutcome::AlreadyComplete,
+            MessageOutcome::Final("NO_VOICE_CALL".into()),
+            MessageOutcome::Retry("THROTTLED".into()),
+            MessageOutcome::Retry("THROTTLED".into()),
+        ];
+        let records = repair_records("fn", 4, &outcomes.iter().collect::<Vec<_>>(), 1);
+        assert_eq!(records.len(), 3);
+        for (metric, value) in [
+            ("CallsChecked", 4),
+            ("GapsRepaired", 1),
+            ("AlreadyComplete", 1),
+            ("RepairFailed", 1),
+            ("RepairRetried", 2),
+        ] {
+            assert_eq!(records[0][metric], value, "{metric}");
+        }
+        assert_eq!(records[1]["Reason"], "NO_VOICE_CALL");
+        assert_eq!(records[1]["RepairFailed"], 1);
+        assert_eq!(records[2]["Reason"], "THROTTLED");
+        assert_eq!(records[2]["RepairRetried"], 2);
+        assert_eq!(
+            records[2]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "RepairRetried", "Unit": "Count"}])
         );
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::existing::ExistingEntry;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
 use crate::domain::request::RequestError;
+use crate::domain::soql::{Soql, VoiceCallRecord};
 use crate::domain::transcript::{ContactDetails, ConversationFile, Turn};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -112,11 +113,27 @@ pub trait ParameterStore: Send + Sync {
 
 /// The Salesforce orgs the function may upload to; a request picks one with `secretName`.
 pub trait SalesforceOrgs: Send + Sync {
-    type Sink: ConversationSink;
+    type Sink: ConversationSink + VoiceCallDirectory;
 
     /// The org a request names, or the default one. A name the function is not configured
     /// with is an error naming the field, found before any AWS call.
     fn select(&self, choice: &OrgChoice) -> Result<Self::Sink, RequestError>;
+}
+
+/// Salesforce's VoiceCall records, read with SOQL through the REST query resource.
+pub trait VoiceCallDirectory: Send + Sync {
+    /// Every record the query selects, all pages followed.
+    fn voice_calls(
+        &self,
+        soql: &Soql,
+    ) -> impl Future<Output = Result<QueryAnswer, SalesforceError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryAnswer {
+    pub records: Vec<VoiceCallRecord>,
+    /// Query requests made, the first and one per further page.
+    pub requests: usize,
 }
 
 /// Salesforce's Connect REST conversation upload resources.

@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use contact_data_sync::backfill::SummarizeError;
+use contact_data_sync::backfill::BackfillError;
 use contact_data_sync::config;
 use contact_data_sync::domain::request::{ContactRequest, Request, parse_request};
 use emulators::{
@@ -21,6 +21,8 @@ use support::*;
 const BUCKET: &str = "contact-data-sync-backfill-test";
 const RUN: &str = "results/7d3c3a8e-52a4-3bd2-8a41-2bd1d1f0c8b1";
 const WITH_BUCKET: (&str, &str) = (config::BACKFILL_BUCKET, BUCKET);
+/// The context's `$$.Execution.Name` when a template is rendered.
+const EXECUTION_NAME: &str = "window-20261101T000000Z-20261108T000000Z-20261124T101500Z";
 
 fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,6 +68,8 @@ fn render_template(template: &Value, input: &Value, item: Option<&Value>) -> Val
     let path = |path: &str| -> Value {
         if let Some(field) = path.strip_prefix("$$.Map.Item.Value.") {
             item.expect("$$.Map.Item.Value outside ItemSelector")[field].clone()
+        } else if path == "$$.Execution.Name" {
+            Value::String(EXECUTION_NAME.to_owned())
         } else if let Some(field) = path.strip_prefix("$.") {
             input[field].clone()
         } else {
@@ -181,6 +185,36 @@ fn the_map_hands_the_function_batches_its_parser_accepts() {
     let jsonl = std::fs::read_to_string(repo_file("fixtures/backfill/sample-run.jsonl")).unwrap();
     let (_, payloads) = function_payloads("UploadJsonLines", &jsonl_items(&jsonl));
     assert_eq!(ids(&parsed_contacts(&payloads[0])), expected_sample_run());
+}
+
+#[test]
+fn a_time_window_reaches_the_function_as_a_manifest_request_its_parser_accepts() {
+    let definition = state_machine();
+    let states = &definition["States"];
+    let input = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
+    let source = &states[definition["StartAt"].as_str().unwrap()];
+    assert_eq!(source["Choices"][0]["Variable"], "$.from");
+    let task = &states[source["Choices"][0]["Next"].as_str().unwrap()];
+    let payload = render_template(&task["Parameters"]["Payload"], &input, None);
+    match parse_request(&payload) {
+        Ok(Request::BuildBackfillManifest(window)) => {
+            assert_eq!(window.execution_name, EXECUTION_NAME);
+            assert_eq!(
+                window.window.to - window.window.from,
+                time::Duration::days(7)
+            );
+        }
+        other => panic!("the function would not list {payload}: {other:?}"),
+    }
+    // A refused window ends the execution as a failure carrying the function's message.
+    let accepted = &states[task["Next"].as_str().unwrap()];
+    assert_eq!(accepted["Choices"][0]["Variable"], "$.statusCode");
+    let rejected = &states[accepted["Choices"][0]["Next"].as_str().unwrap()];
+    assert_eq!(
+        (rejected["Type"].as_str(), rejected["CausePath"].as_str()),
+        (Some("Fail"), Some("$.body"))
+    );
+    assert_eq!(accepted["Default"], source["Default"]);
 }
 
 #[test]
@@ -342,7 +376,7 @@ async fn a_summary_that_cannot_be_made_fails_the_execution_and_says_why() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, SummarizeError::Read { key, .. } if *key == format!("{RUN}/SUCCEEDED_0.json")),
+        matches!(&error, BackfillError::Read { key, .. } if *key == format!("{RUN}/SUCCEEDED_0.json")),
         "{error}"
     );
 
@@ -351,7 +385,7 @@ async fn a_summary_that_cannot_be_made_fails_the_execution_and_says_why() {
     let error = try_invoke_app(&without, &summary_request(), Duration::from_secs(60))
         .await
         .unwrap_err();
-    assert!(matches!(error, SummarizeError::NoBackfillBucket), "{error}");
+    assert!(matches!(error, BackfillError::NoBackfillBucket), "{error}");
     // A request outside results/ is refused like any bad request, before any S3 call.
     let gets = h.world.stats().s3_get_requests;
     let mut outside = summary_request();

@@ -112,6 +112,11 @@ fn assert_contract(value: &Value, request: &Request) {
             assert!(key.starts_with("results/") && key.ends_with("/manifest.json"));
             assert!(!key.split('/').any(|s| s == ".."), "{key}");
         }
+        Request::BuildBackfillManifest(window) => {
+            assert_eq!(value["operation"], "buildBackfillManifest");
+            assert!(window.window.from < window.window.to);
+            assert_eq!(value["executionName"], json!(window.execution_name));
+        }
     }
 }
 
@@ -589,7 +594,7 @@ fn mutate(json: &mut Value, node: &Node, mutation: Mutation) -> Expect {
                 .remove(key);
             let rule = match node.kind {
                 Kind::Operation => {
-                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill"
+                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill, buildBackfillManifest"
                 }
                 Kind::ContactId => "is required and must be a string, got nothing",
                 _ => "is required and must be an array of 1 to 100 ",
@@ -617,7 +622,7 @@ fn mutate(json: &mut Value, node: &Node, mutation: Mutation) -> Expect {
             *target = Value::String(s);
             let rule = match node.kind {
                 Kind::Operation => {
-                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill, got "
+                    "must be one of uploadTranscript, fetchUploadIdsStatus, summarizeBackfill, buildBackfillManifest, got "
                 }
                 Kind::ContactId => "must be an Amazon Connect contact id",
                 Kind::UploadId => "must be an upload id",

@@ -3,6 +3,9 @@
 
 use std::time::SystemTime;
 
+use contact_data_sync::domain::backfill::window_manifest_key;
+use contact_data_sync::domain::request::Window;
+
 use super::format::Utc;
 
 /// Where manifests are uploaded in the backfill bucket.
@@ -24,6 +27,32 @@ impl StartNames {
         Self {
             manifest_key: format!("{MANIFESTS_PREFIX}{stamp}-{file_name}"),
             execution_name: execution_name(file_name, &stamp),
+        }
+    }
+}
+
+/// What one `start --from --to` names: the execution, and the manifest the function lists into
+/// (it names that after the execution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowNames {
+    pub manifest_key: String,
+    pub execution_name: String,
+}
+
+impl WindowNames {
+    /// `window-<from>-<to>-<now>`, each `yyyymmddThhmmssZ` in UTC whatever zone the window was
+    /// given in: 57 characters, all allowed. `now` keeps a window started twice unique.
+    pub fn new(window: &Window, now: SystemTime) -> Self {
+        let stamp = |t: SystemTime| Utc::at(t).compact();
+        let execution_name = format!(
+            "window-{}-{}-{}",
+            stamp(window.from.into()),
+            stamp(window.to.into()),
+            stamp(now)
+        );
+        Self {
+            manifest_key: window_manifest_key(&execution_name),
+            execution_name,
         }
     }
 }
@@ -78,6 +107,9 @@ pub fn console_url(execution_arn: &str) -> Option<String> {
 mod tests {
     use std::time::Duration;
 
+    use contact_data_sync::domain::request::parse_window;
+    use serde_json::json;
+
     use super::*;
 
     fn at_2026() -> SystemTime {
@@ -114,6 +146,41 @@ mod tests {
         assert_eq!(
             StartNames::new("é.csv", at_2026()).execution_name,
             "_-20260101T095959Z"
+        );
+    }
+
+    #[test]
+    fn window_names_stamp_both_ends_in_utc_and_the_start() {
+        let window = parse_window(
+            Some(&json!("2026-11-01T01:30:00+01:30")),
+            Some(&json!("2026-11-07T19:00:00.75-05:00")),
+        )
+        .unwrap();
+        let names = WindowNames::new(&window, at_2026());
+        assert_eq!(
+            names.execution_name,
+            "window-20261101T000000Z-20261108T000000Z-20260101T095959Z"
+        );
+        assert_eq!(
+            names.manifest_key,
+            "manifests/windows/window-20261101T000000Z-20261108T000000Z-20260101T095959Z.csv"
+        );
+        assert!(names.execution_name.len() <= MAX_EXECUTION_NAME);
+        assert!(
+            names
+                .execution_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        // The widest instants RFC 3339 allows still fit.
+        let window = parse_window(
+            Some(&json!("9999-12-01T00:00:00Z")),
+            Some(&json!("9999-12-31T23:59:59Z")),
+        )
+        .unwrap();
+        assert_eq!(
+            WindowNames::new(&window, at_2026()).execution_name.len(),
+            57
         );
     }
 

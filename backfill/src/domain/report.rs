@@ -100,6 +100,10 @@ pub enum ReportError {
     },
 }
 
+/// The error of the state machine's Fail state when the function refuses its input (a time
+/// window it does not accept); the cause is the function's answer body.
+pub const BAD_REQUEST: &str = "BadRequest";
+
 /// How a report ends: the CLI's exit code follows from it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -176,15 +180,37 @@ pub fn report(
                 "  error: {}",
                 execution.error.as_deref().unwrap_or("(none given)")
             );
+            let refused = execution.error.as_deref() == Some(BAD_REQUEST);
+            let cause = execution.cause.as_deref().map(|cause| {
+                if refused {
+                    function_message(cause)
+                } else {
+                    cause.to_owned()
+                }
+            });
             let _ = writeln!(
                 text,
                 "  cause: {}",
-                execution.cause.as_deref().unwrap_or("(none given)")
+                cause.as_deref().unwrap_or("(none given)")
             );
+            if refused {
+                text.push_str(
+                    "The function refused the window: nothing was listed or uploaded. Fix it and start again.\n",
+                );
+            }
             Outcome::Failed
         }
     };
     Ok(Report { text, outcome })
+}
+
+/// The message of a refusal's `{"error": "<message>"}` body; any other cause as it is.
+fn function_message(cause: &str) -> String {
+    #[derive(Deserialize)]
+    struct Refusal {
+        error: String,
+    }
+    serde_json::from_str::<Refusal>(cause).map_or_else(|_| cause.to_owned(), |r| r.error)
 }
 
 /// Totals per status and failure code, batches, and where the result files are.
@@ -378,6 +404,49 @@ mod tests {
                 .unwrap()
                 .text
                 .contains("error: (none given)\n  cause: (none given)")
+        );
+    }
+
+    #[test]
+    fn a_refused_window_reports_the_functions_message() {
+        let refused = |cause: &str| Execution {
+            stop: Some(t(2)),
+            error: Some(BAD_REQUEST.into()),
+            cause: Some(cause.into()),
+            ..execution(ExecutionStatus::Failed)
+        };
+        let r = report(
+            &refused(r#"{"error":"to: must be after from"}"#),
+            None,
+            "b",
+            t(100),
+        )
+        .unwrap();
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(
+            r.text,
+            "Execution calls FAILED after 2s (started 2026-01-01 00:00:00 UTC).\n  \
+             error: BadRequest\n  \
+             cause: to: must be after from\n\
+             The function refused the window: nothing was listed or uploaded. Fix it and start again.\n"
+        );
+        // A cause in another shape is shown as it is.
+        let r = report(&refused("from: must be a string"), None, "b", t(100)).unwrap();
+        assert!(
+            r.text.contains("  cause: from: must be a string\n"),
+            "{}",
+            r.text
+        );
+        // Only BadRequest's cause is the function's answer: other JSON causes stay whole.
+        let other = Execution {
+            error: Some("States.TaskFailed".into()),
+            ..refused(r#"{"error":"x"}"#)
+        };
+        let r = report(&other, None, "b", t(100)).unwrap();
+        assert!(
+            r.text.ends_with("  cause: {\"error\":\"x\"}\n"),
+            "{}",
+            r.text
         );
     }
 

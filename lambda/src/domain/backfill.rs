@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use super::ids::{is_connect_id, salesforce_id_15};
 use super::outcome::{BulkUploadResult, STATUS_SKIPPED, STATUS_SUCCESS};
+use super::soql::VoiceCallRecord;
 
 /// The ResultWriter's index file name, under the map run's prefix.
 const RESULTS_MANIFEST_NAME: &str = "manifest.json";
@@ -35,6 +37,75 @@ pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const NO_RESULT: &str = "NO_RESULT";
 /// A failure whose `errorDetail` does not start with one of this function's codes.
 pub const UNCLASSIFIED: &str = "UNCLASSIFIED";
+
+/// Where a time window's manifest goes, named after the execution it is for.
+pub fn window_manifest_key(execution_name: &str) -> String {
+    format!("manifests/windows/{execution_name}.csv")
+}
+
+/// A time window's manifest, built from the VoiceCalls Salesforce listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowManifest {
+    pub csv: Vec<u8>,
+    pub contacts: usize,
+    pub voice_calls: usize,
+    /// VoiceCalls left out: their `VendorCallKey` is not a contact id, or their id is malformed.
+    pub left_out: usize,
+}
+
+/// One row per contact, in the order Salesforce listed their first VoiceCall; a contact with
+/// several VoiceCalls lists them all.
+pub fn window_manifest(records: &[VoiceCallRecord]) -> WindowManifest {
+    let mut rows: Vec<ManifestRow> = Vec::new();
+    let mut row_of: HashMap<String, usize> = HashMap::new();
+    let mut left_out = 0;
+    for record in records {
+        let key = record
+            .vendor_call_key
+            .as_deref()
+            .map(str::to_ascii_lowercase);
+        let (Some(key), Ok(id15)) = (
+            key.filter(|k| is_connect_id(k)),
+            salesforce_id_15(&record.id),
+        ) else {
+            left_out += 1;
+            continue;
+        };
+        let index = *row_of.entry(key.clone()).or_insert_with(|| {
+            rows.push(ManifestRow {
+                contact_id: key,
+                related_records: Vec::new(),
+            });
+            rows.len() - 1
+        });
+        let related = &mut rows[index].related_records;
+        if !related.iter().any(|id| id == id15) {
+            related.push(id15.to_owned());
+        }
+    }
+    WindowManifest {
+        csv: manifest_csv(&rows),
+        contacts: rows.len(),
+        voice_calls: records.len() - left_out,
+        left_out,
+    }
+}
+
+/// Rows as a CSV manifest, the format the backfill state machine reads.
+fn manifest_csv(rows: &[ManifestRow]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let lines = std::iter::once(MANIFEST_HEADER.map(str::to_owned)).chain(rows.iter().map(|r| {
+        [
+            r.contact_id.clone(),
+            r.related_records.join(RELATED_RECORDS_SEPARATOR),
+        ]
+    }));
+    for line in lines {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record(&line);
+    }
+    writer.into_inner().unwrap_or_default()
+}
 
 /// Which ResultWriter file a child execution was listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,20 +293,7 @@ impl BackfillSummary {
 
     /// The failed contacts as a CSV manifest, ready to be started again.
     pub fn failed_manifest(&self) -> Vec<u8> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let rows = std::iter::once(MANIFEST_HEADER.map(str::to_owned)).chain(
-            self.failed.iter().map(|r| {
-                [
-                    r.contact_id.clone(),
-                    r.related_records.join(RELATED_RECORDS_SEPARATOR),
-                ]
-            }),
-        );
-        for row in rows {
-            // Writing to a Vec cannot fail.
-            let _ = writer.write_record(&row);
-        }
-        writer.into_inner().unwrap_or_default()
+        manifest_csv(&self.failed)
     }
 }
 
@@ -511,6 +569,35 @@ mod tests {
                 "results/1/summary.json".to_owned(),
                 "results/1/failed.csv".to_owned()
             )
+        );
+    }
+
+    #[test]
+    fn a_window_lists_each_contact_once_with_all_its_voice_calls() {
+        let record = |id: &str, key: Option<&str>| VoiceCallRecord {
+            id: id.into(),
+            vendor_call_key: key.map(str::to_owned),
+        };
+        let manifest = window_manifest(&[
+            record("0LQ1Q000002TZtnWAG", Some(&A.to_uppercase())),
+            record("0LQ1Q000003SB01", Some(B)),
+            record("0LQ1Q000003SB02", Some(A)),
+            record("0LQ1Q000003SB03", Some("not-a-contact")),
+            record("0LQ1Q000003SB04XXX", Some(C)),
+        ]);
+        assert_eq!(
+            String::from_utf8(manifest.csv).unwrap(),
+            format!(
+                "contactId,relatedRecords\n{A},0LQ1Q000002TZtn;0LQ1Q000003SB02\n{B},0LQ1Q000003SB01\n"
+            )
+        );
+        assert_eq!(
+            (manifest.contacts, manifest.voice_calls, manifest.left_out),
+            (2, 3, 2)
+        );
+        assert_eq!(
+            window_manifest_key("calls-1"),
+            "manifests/windows/calls-1.csv"
         );
     }
 

@@ -9,5 +9,7 @@ pub mod existing;
 pub mod ids;
 pub mod org;
 pub mod outcome;
+pub mod repair;
 pub mod request;
+pub mod soql;
 pub mod transcript;

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 use thiserror::Error;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::existing::ExistingEntries;
 use super::ids::{is_connect_id, salesforce_id_15};
@@ -20,11 +22,16 @@ const MAX_UPLOAD_ID_LEN: usize = 64;
 pub const MAX_WAIT_SECONDS: u64 = 900;
 /// Secrets Manager names are at most 512 characters, and ARNs a little longer.
 const MAX_SECRET_REF_LEN: usize = 2048;
-pub const OPERATIONS: [&str; 3] = [
+pub const OPERATIONS: [&str; 4] = [
     "uploadTranscript",
     "fetchUploadIdsStatus",
     "summarizeBackfill",
+    "buildBackfillManifest",
 ];
+/// A window's manifest is built in one invocation and held in memory: a month of calls at most.
+pub const MAX_WINDOW_DAYS: i64 = 31;
+/// Step Functions execution names used in keys: what the backfill CLI and the console make.
+const MAX_EXECUTION_NAME_LEN: usize = 80;
 /// S3 object keys are at most 1,024 bytes.
 const MAX_KEY_LEN: usize = 1024;
 /// Where the backfill state machine's ResultWriter puts each map run's files.
@@ -37,6 +44,22 @@ pub enum Request {
     FetchUploadIdsStatus(Vec<String>),
     /// The backfill state machine's last step: totals of a finished map run.
     SummarizeBackfill(SummaryRequest),
+    /// The backfill state machine's first step for a time window: its manifest, from Salesforce.
+    BuildBackfillManifest(WindowRequest),
+}
+
+/// The calls that started in `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRequest {
+    pub window: Window,
+    /// The execution the manifest is for, which names it.
+    pub execution_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +111,7 @@ pub fn parse_request(event: &Value) -> Result<Request, RequestError> {
             parse_upload_ids(object.get("uploadIds")).map(Request::FetchUploadIdsStatus)
         }
         "summarizeBackfill" => parse_summary_request(object).map(Request::SummarizeBackfill),
+        "buildBackfillManifest" => parse_window_request(object).map(Request::BuildBackfillManifest),
         other => Err(RequestError::field(
             "operation",
             format!("{}, got {}", unsupported_operation(), quoted(other)),
@@ -221,6 +245,74 @@ fn parse_summary_request(
         manifest_key,
         results_manifest_key,
     })
+}
+
+fn parse_window_request(
+    object: &serde_json::Map<String, Value>,
+) -> Result<WindowRequest, RequestError> {
+    let window = parse_window(object.get("from"), object.get("to"))?;
+    let execution_name = match object.get("executionName") {
+        Some(Value::String(name))
+            if (1..=MAX_EXECUTION_NAME_LEN).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            name.clone()
+        }
+        other => {
+            return Err(RequestError::field(
+                "executionName",
+                format!(
+                    "must be 1 to {MAX_EXECUTION_NAME_LEN} letters, digits, - or _, got {}",
+                    other.map_or_else(|| "nothing".to_owned(), describe)
+                ),
+            ));
+        }
+    };
+    Ok(WindowRequest {
+        window,
+        execution_name,
+    })
+}
+
+/// A backfill window: `from` and `to` are ISO 8601 (RFC 3339) instants with a zone, `from`
+/// before `to`, at most [`MAX_WINDOW_DAYS`] apart.
+pub fn parse_window(from: Option<&Value>, to: Option<&Value>) -> Result<Window, RequestError> {
+    let instant = |field: &str, value: Option<&Value>| {
+        match value {
+        Some(Value::String(text)) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+            RequestError::field(
+                field,
+                format!(
+                    "must be an ISO 8601 date and time with a zone, like 2026-11-01T00:00:00Z, got {}",
+                    quoted(text)
+                ),
+            )
+        }),
+        other => Err(RequestError::field(
+            field,
+            format!(
+                "must be an ISO 8601 date and time with a zone, like 2026-11-01T00:00:00Z, got {}",
+                other.map_or("nothing", kind)
+            ),
+        )),
+    }
+    };
+    let from = instant("from", from)?;
+    let to = instant("to", to)?;
+    if from >= to {
+        return Err(RequestError::field("to", "must be after from"));
+    }
+    if to - from > time::Duration::days(MAX_WINDOW_DAYS) {
+        return Err(RequestError::field(
+            "to",
+            format!(
+                "must be at most {MAX_WINDOW_DAYS} days after from; backfill longer periods window by window"
+            ),
+        ));
+    }
+    Ok(Window { from, to })
 }
 
 fn describe(value: &Value) -> String {
@@ -477,6 +569,57 @@ mod tests {
                 json!({"operation":"summarizeBackfill","resultsManifestKey":"results/1/manifest.json"})
             ),
             "manifestKey: must be an S3 object key of 1 to 1024 bytes, got nothing"
+        );
+    }
+
+    #[test]
+    fn windows_are_zoned_instants_in_order_and_at_most_a_month_long() {
+        let request = |from: Value, to: Value| json!({"operation":"buildBackfillManifest","from":from,"to":to,"executionName":"calls-2026"});
+        let Request::BuildBackfillManifest(ok) = parse_request(&request(
+            json!("2026-11-01T00:00:00Z"),
+            json!("2026-11-08T01:00:00+01:00"),
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(ok.execution_name, "calls-2026");
+        assert_eq!(ok.window.to - ok.window.from, time::Duration::days(7));
+        let zone = "must be an ISO 8601 date and time with a zone, like 2026-11-01T00:00:00Z, got";
+        for (from, to, message) in [
+            (
+                json!("2026-11-01T00:00:00"),
+                json!("2026-11-02T00:00:00Z"),
+                format!("from: {zone} \"2026-11-01T00:00:00\""),
+            ),
+            (
+                json!("2026-11-01"),
+                json!("2026-11-02T00:00:00Z"),
+                format!("from: {zone} \"2026-11-01\""),
+            ),
+            (
+                json!("2026-11-01T00:00:00Z"),
+                json!(5),
+                format!("to: {zone} a number"),
+            ),
+            (
+                json!("2026-11-02T00:00:00Z"),
+                json!("2026-11-01T00:00:00Z"),
+                "to: must be after from".to_owned(),
+            ),
+            (
+                json!("2026-10-01T00:00:00Z"),
+                json!("2026-11-02T00:00:00Z"),
+                "to: must be at most 31 days after from; backfill longer periods window by window"
+                    .to_owned(),
+            ),
+        ] {
+            assert_eq!(err(request(from, to)), message);
+        }
+        let mut bad_name = request(json!("2026-11-01T00:00:00Z"), json!("2026-11-02T00:00:00Z"));
+        bad_name["executionName"] = json!("../x");
+        assert_eq!(
+            err(bad_name),
+            "executionName: must be 1 to 80 letters, digits, - or _, got \"../x\""
         );
     }
 

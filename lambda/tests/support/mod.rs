@@ -160,7 +160,7 @@ pub async fn try_invoke_app(
     app: &App,
     request: &Value,
     remaining: Duration,
-) -> Result<Value, contact_data_sync::backfill::SummarizeError> {
+) -> Result<Value, contact_data_sync::backfill::BackfillError> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

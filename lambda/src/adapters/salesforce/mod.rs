@@ -24,10 +24,11 @@ use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
 use crate::domain::request::{RequestError, quoted};
+use crate::domain::soql::{Soql, VoiceCallRecord};
 use crate::domain::transcript::ConversationFile;
 use crate::ports::{
-    ConversationSink, ParameterStore, RawResponse, SalesforceError, SalesforceOrgs, SecretStore,
-    SourceError, UploadResponse,
+    ConversationSink, ParameterStore, QueryAnswer, RawResponse, SalesforceError, SalesforceOrgs,
+    SecretStore, SourceError, UploadResponse, VoiceCallDirectory,
 };
 
 /// Salesforce asks for an assertion that expires within a few minutes.
@@ -166,6 +167,25 @@ struct EntryRecord {
 struct EntrySender {
     #[serde(default)]
     role: String,
+}
+
+/// A page of the REST query resource.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryPage {
+    #[serde(default)]
+    records: Vec<QueryRecord>,
+    #[serde(default)]
+    done: bool,
+    next_records_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct QueryRecord {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "VendorCallKey", default)]
+    vendor_call_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -770,6 +790,79 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     }
+}
+
+impl<S: SecretStore, P: ParameterStore> VoiceCallDirectory for OrgSession<S, P> {
+    async fn voice_calls(&self, soql: &Soql) -> Result<QueryAnswer, SalesforceError> {
+        let mut answer = QueryAnswer::default();
+        let mut next: Option<String> = None;
+        loop {
+            let (status, body) = self
+                .send(|token| {
+                    let request = match &next {
+                        // A path on the same host (checked below), so the token goes nowhere else.
+                        Some(path) => self.client.http.get(same_host(token, path)),
+                        None => self
+                            .client
+                            .http
+                            .get(query_url(token))
+                            .query(&[("q", soql.as_str())]),
+                    };
+                    request.bearer_auth(&token.value)
+                })
+                .await?;
+            answer.requests += 1;
+            if !status.is_success() {
+                return Err(SalesforceError::Http {
+                    status: status.as_u16(),
+                    detail: rest_error_detail(&body),
+                });
+            }
+            let page: QueryPage = serde_json::from_slice(&body).map_err(|source| {
+                SalesforceError::UnexpectedBody {
+                    status: status.as_u16(),
+                    source,
+                }
+            })?;
+            answer
+                .records
+                .extend(page.records.into_iter().map(|r| VoiceCallRecord {
+                    id: r.id,
+                    vendor_call_key: r.vendor_call_key,
+                }));
+            match page.next_records_url {
+                Some(path) if !page.done && path.starts_with("/services/data/") => {
+                    next = Some(path)
+                }
+                Some(path) if !page.done => {
+                    return Err(SalesforceError::Http {
+                        status: status.as_u16(),
+                        detail: format!(
+                            "nextRecordsUrl {} is not a query path on this host",
+                            quoted(&path)
+                        ),
+                    });
+                }
+                _ => return Ok(answer),
+            }
+        }
+    }
+}
+
+/// The REST query resource beside the Connect REST resources: `{base}/services/data/vXX.X/query`.
+fn query_url(token: &AccessToken) -> Url {
+    token
+        .api_base
+        .join("query")
+        .unwrap_or_else(|_| token.api_base.clone())
+}
+
+/// A path (`nextRecordsUrl`) on the host of the token's REST base.
+fn same_host(token: &AccessToken, path: &str) -> Url {
+    let mut url = token.api_base.clone();
+    url.set_path(path);
+    url.set_query(None);
+    url
 }
 
 /// A Connect REST resource under the token's REST base; `resource` holds no user input that

@@ -1,0 +1,275 @@
+//! Transcripts that never go missing: the function consumes Amazon Connect's DISCONNECTED
+//! events from SQS, finds each call's VoiceCall with one SOQL query, and fills only what the
+//! conversation lacks; and the backfill state machine's first step lists a time window's calls
+//! from Salesforce.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use contact_data_sync::config;
+use emulators::{ContactSpec, Fault, Service, World};
+use serde_json::{Value, json};
+use support::*;
+
+const BUCKET: &str = "contact-data-sync-backfill-test";
+
+/// The admin guide's DISCONNECTED event (a fixture), for this contact.
+fn disconnected_event(contact_id: &str) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/events/contact-disconnected.json"),
+    )
+    .unwrap();
+    text.replace("faaa3a21-5990-48cd-a035-e85ca8c861ff", contact_id)
+}
+
+/// A standard SQS event as Lambda's event source mapping hands it over.
+fn sqs_event(bodies: &[String]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("message-{i}"),
+                "receiptHandle": format!("handle-{i}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795500000000",
+                               "SenderId": "AIDAEVENTBRIDGE", "ApproximateFirstReceiveTimestamp": "1795500600000"},
+                "messageAttributes": {},
+                "md5OfBody": "0d6e7c0a0a3f2b9f9a4b1f6b1c1f5e3d",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ContactDataSync-AutoRepair",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failed_messages(answer: &Value) -> BTreeSet<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a partial batch response: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn add_voice_call(world: &World, contact: &ContactSpec) {
+    world.add_voice_call(
+        &contact.voice_call_id,
+        Some(&contact.contact_id),
+        contact.initiation_ms,
+        contact.disconnect_ms,
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_events_repairs_the_gaps_and_returns_exactly_the_retryable_messages() {
+    let world = World::new(INSTANCE);
+    let mut contacts = emulators::generated_contacts(9, 12, 8);
+    contacts[6].analysis_running = true;
+    for c in &contacts {
+        world.add_contact(c.clone());
+    }
+    let (complete, gaps) = (&contacts[0..3], &contacts[3..6]);
+    let (running, no_voice_call, throttled) = (&contacts[6], &contacts[7], &contacts[8]);
+    for c in complete {
+        world.deliver_realtime(&c.contact_id, |_| true);
+    }
+    for c in gaps {
+        world.deliver_realtime(&c.contact_id, |i| i % 2 == 0);
+    }
+    for c in contacts
+        .iter()
+        .filter(|c| c.contact_id != no_voice_call.contact_id)
+    {
+        add_voice_call(&world, c);
+    }
+    world.inject(
+        Service::ContactLens,
+        Fault::throttling()
+            .for_contact(&throttled.contact_id)
+            .always(),
+    );
+    let h = Harness::with(world, &[]).await;
+    let mut bodies: Vec<String> = contacts
+        .iter()
+        .map(|c| disconnected_event(&c.contact_id))
+        .collect();
+    bodies.push("{\"detail-type\": \"Amazon Connect Contact Event\", \"detail\": 1}".into());
+    let held_before: Vec<usize> = gaps
+        .iter()
+        .map(|c| h.world.conversation_entries(&c.contact_id).len())
+        .collect();
+
+    let started = Instant::now();
+    let answer = h.invoke(&sqs_event(&bodies)).await;
+    println!("10-message batch: {:?}", started.elapsed());
+
+    // Only the analysis still running and the throttled call come back; the malformed body,
+    // the call with no VoiceCall and the complete conversations are done.
+    assert_eq!(
+        failed_messages(&answer),
+        BTreeSet::from(["message-6".to_owned(), "message-8".to_owned()])
+    );
+    let uploaded: BTreeSet<String> = h
+        .world
+        .uploads()
+        .iter()
+        .map(|u| u.conversation_id.clone())
+        .collect();
+    let expected: BTreeSet<String> = gaps.iter().map(|c| c.contact_id.clone()).collect();
+    assert_eq!(uploaded, expected);
+    for (c, before) in gaps.iter().zip(held_before) {
+        let held = h.world.conversation_entries(&c.contact_id).len();
+        assert_eq!(
+            before, 6,
+            "half of the 12 turns were delivered in real time"
+        );
+        assert_eq!(
+            held,
+            c.segments.len(),
+            "the gaps of {} are filled",
+            c.contact_id
+        );
+    }
+    for c in complete {
+        assert_eq!(h.world.conversation_entries(&c.contact_id).len(), 12);
+    }
+    assert_eq!(h.world.duplicate_entries(), 0);
+    assert_eq!(h.world.query_requests(), 1, "one SOQL query for the batch");
+    let uploaded_entries: usize = h.world.uploads().iter().map(|u| u.entries.len()).sum();
+    println!(
+        "uploads: {} requests, {uploaded_entries} entries",
+        h.world.uploads().len()
+    );
+    assert_eq!(uploaded_entries, 18);
+
+    // Delivered again once the throttling and the analysis are over, both are repaired.
+    h.world.clear_faults();
+    h.world
+        .update_contact(&running.contact_id, |c| c.analysis_running = false);
+    let retry = sqs_event(&[
+        disconnected_event(&running.contact_id),
+        disconnected_event(&throttled.contact_id),
+    ]);
+    let answer = h.invoke(&retry).await;
+    assert_eq!(failed_messages(&answer), BTreeSet::new());
+    assert_eq!(
+        h.world.conversation_entries(&throttled.contact_id).len(),
+        12
+    );
+    assert_eq!(h.world.duplicate_entries(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_voice_call_lookup_retries_every_call_of_the_batch_but_not_the_rest() {
+    let world = World::new(INSTANCE);
+    let contacts = emulators::generated_contacts(2, 4, 9);
+    for c in &contacts {
+        world.add_contact(c.clone());
+        add_voice_call(&world, c);
+    }
+    let h = Harness::with(world, &[(config::RETRY_MAX_ATTEMPTS, "2")]).await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(503, "SERVER_UNAVAILABLE", "down")
+            .on_path("/query")
+            .always(),
+    );
+    let other_channel =
+        disconnected_event(&contacts[1].contact_id).replace("\"VOICE\"", "\"CHAT\"");
+    let answer = h
+        .invoke(&sqs_event(&[
+            disconnected_event(&contacts[0].contact_id),
+            other_channel,
+        ]))
+        .await;
+    assert_eq!(
+        failed_messages(&answer),
+        BTreeSet::from(["message-0".to_owned()])
+    );
+    assert!(h.world.uploads().is_empty());
+}
+
+#[tokio::test]
+async fn a_window_of_5000_voice_calls_becomes_one_manifest_in_three_queries() {
+    let world = World::new(INSTANCE);
+    // 2026-11-01T00:00:00Z, one call a minute: 5,000 calls end on Nov 4th; the window is a week.
+    let start_ms = 1_793_491_200_000;
+    let inside = emulators::fill_voice_calls(&world, start_ms, 5_000, 60_000);
+    let outside = emulators::fill_voice_calls(&world, start_ms - 3_600_000, 30, 60_000);
+    world.add_voice_call("0LQ1Q000009NoKy", None, start_ms + 5_000, None);
+    let h = Harness::with(world, &[(config::BACKFILL_BUCKET, BUCKET)]).await;
+    h.world.create_bucket(BUCKET);
+    let request = json!({
+        "operation": "buildBackfillManifest",
+        "from": "2026-11-01T00:00:00Z",
+        "to": "2026-11-08T00:00:00Z",
+        "executionName": "window-20261101T000000Z-20261108T000000Z-20261124T101500Z",
+    });
+
+    let started = Instant::now();
+    let answer = h.invoke(&request).await;
+    let elapsed = started.elapsed();
+    println!(
+        "window of 5,000 VoiceCalls: {} query requests, {elapsed:?}",
+        h.world.query_requests()
+    );
+
+    let key = "manifests/windows/window-20261101T000000Z-20261108T000000Z-20261124T101500Z.csv";
+    assert_eq!(
+        answer,
+        json!({
+            "manifestKey": key,
+            "from": "2026-11-01T00:00:00Z",
+            "to": "2026-11-08T00:00:00Z",
+            "contacts": 5000,
+            "voiceCalls": 5000,
+            "voiceCallsLeftOut": 0,
+            "queryRequests": 3,
+        })
+    );
+    assert_eq!(h.world.query_requests(), 3);
+    let manifest = String::from_utf8(h.world.object(BUCKET, key).unwrap()).unwrap();
+    let mut lines = manifest.lines();
+    assert_eq!(lines.next(), Some("contactId,relatedRecords"));
+    let rows: Vec<(String, String)> = lines
+        .map(|l| {
+            let (a, b) = l.split_once(',').unwrap();
+            (a.to_owned(), b.to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = inside
+        .iter()
+        .map(|(id18, key)| (key.clone(), id18[..15].to_owned()))
+        .collect();
+    assert_eq!(rows, expected, "every call of the window, oldest first");
+    assert!(
+        outside
+            .iter()
+            .all(|(_, key)| !manifest.contains(key.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn a_window_the_function_refuses_is_a_bad_request_naming_the_field() {
+    let h = Harness::with(World::new(INSTANCE), &[(config::BACKFILL_BUCKET, BUCKET)]).await;
+    let answer = h
+        .invoke(&json!({
+            "operation": "buildBackfillManifest",
+            "from": "2026-11-08T00:00:00Z",
+            "to": "2026-11-01T00:00:00Z",
+            "executionName": "w",
+        }))
+        .await;
+    assert_eq!(answer["statusCode"], 400);
+    assert_eq!(
+        answer["body"],
+        json!({"error": "to: must be after from"}).to_string()
+    );
+    assert_eq!(h.world.query_requests(), 0);
+}
