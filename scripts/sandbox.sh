@@ -3,7 +3,9 @@
 # Secrets Manager and Salesforce with sample contacts, runs the function under cargo-lambda's
 # Lambda runtime emulator, and invokes both operations with the documented example payloads;
 # then uploads the same contacts again (nothing is doubled) and two calls older than 24 hours
-# (read from Contact Lens post-call analysis files in the S3 emulator).
+# (read from Contact Lens post-call analysis files in the S3 emulator); repairs a call whose
+# real-time delivery lost half its entries, from an SQS event as automatic repair receives it;
+# and lists the last three days' calls from Salesforce into a backfill manifest.
 #
 #   scripts/sandbox.sh [--secret-format project|scv|scv-ssm]
 #
@@ -97,12 +99,37 @@ show "uploadTranscript again: Salesforce already holds both transcripts, so noth
 old_calls=$(invoke --data-file fixtures/requests/upload-older-than-a-day.json)
 show "uploadTranscript of calls older than 24 hours, from Contact Lens post-call analysis files in S3 (fixtures/requests/upload-older-than-a-day.json)" <<<"$old_calls"
 
+# Automatic repair: Salesforce holds 4 of the call's 8 entries; the dry runs show the gap before
+# and after the function handles the SQS event of its DISCONNECTED contact event.
+partial='{"operation":"uploadTranscript","dryRun":true,"payload":[{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a08","relatedRecords":["0LQ1Q000003SB08"]}]}'
+before=$(invoke --data-ascii "$partial")
+show "dry run before the repair: what Salesforce lacks of call ...1a08" <<<"$before"
+repair=$(invoke --data-file fixtures/events/sqs-contact-disconnected.json)
+show "automatic repair of the SQS event fixtures/events/sqs-contact-disconnected.json (batchItemFailures: messages to deliver again)" <<<"$repair"
+grep '"contact event processed"' "$work/function.log" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    f = json.loads(line).get("fields", {})
+    print("filled: contact %s: %s, %s entries uploaded" % (f.get("contactId"), f.get("outcome"), f.get("entries")))'
+after=$(invoke --data-ascii "$partial")
+show "dry run after the repair" <<<"$after"
+
+window_request=$(python3 -c '
+import datetime, json
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+print(json.dumps({"operation": "buildBackfillManifest", "from": (now - datetime.timedelta(days=3)).isoformat().replace("+00:00", "Z"),
+                  "to": now.isoformat().replace("+00:00", "Z"), "executionName": "sandbox-window"}))')
+window=$(invoke --data-ascii "$window_request")
+show "the backfill state machine's first step for a time window: $window_request" <<<"$window"
+
 printf '\n--- the function'"'"'s log lines (JSON; metrics in Embedded Metric Format)\n'
 cat "$work/function.log"
 
-python3 - "$upload" "$status" "$again" "$old_calls" <<'PY'
+python3 - "$upload" "$status" "$again" "$old_calls" "$before" "$repair" "$after" "$window" <<'PY'
 import json, sys
-upload, status, again, old_calls = (json.loads(a) for a in sys.argv[1:])
+upload, status, again, old_calls, before, repair, after, window = (json.loads(a) for a in sys.argv[1:])
+def dry(response):
+    return json.loads(response[0]["Payload"])["dryRunResults"][0]
 def results(response):
     return [r for e in response for r in json.loads(e["Payload"])["conversationBulkUploadsResults"]]
 def all_of(response, status):
@@ -114,6 +141,10 @@ checks = {
     "and confirmed": len(statuses) == 2 and all(s["status"] == "SUCCESS" for s in statuses),
     "a re-run skipped both": all_of(again, "SKIPPED"),
     "both calls older than a day uploaded": all_of(old_calls, "SUCCESS"),
+    "a call missing 4 of its 8 entries": dry(before)["entries"] == 4 and dry(before)["alreadyInSalesforce"] == 4,
+    "repaired from its SQS event": repair == {"batchItemFailures": []},
+    "and then complete": dry(after)["status"] == "WOULD_SKIP",
+    "the window's calls listed into a manifest": window.get("manifestKey") == "manifests/windows/sandbox-window.csv" and window.get("contacts", 0) >= 8,
 }
 failed = [name for name, ok in checks.items() if not ok]
 print("\nsandbox: " + (", ".join(checks) if not failed else "UNEXPECTED RESULT: " + ", ".join(failed)))

@@ -99,26 +99,12 @@ where
         };
         let version = &invocation.executed_version;
         Ok(match work {
-            Work::Summary(request) => {
-                let store = self
-                    .backfill
-                    .as_ref()
-                    .ok_or(BackfillError::NoBackfillBucket)?;
-                summarize(store, &request).await.inspect_err(|e| {
-                    tracing::error!(error = %e, "summarizeBackfill failed");
-                })?
-            }
-            Work::Window(request) => {
-                let store = self
-                    .backfill
-                    .as_ref()
-                    .ok_or(BackfillError::NoBackfillBucket)?;
-                build_manifest(store, &sink, &request)
-                    .await
-                    .inspect_err(|e| {
-                        tracing::error!(error = %e, "buildBackfillManifest failed");
-                    })?
-            }
+            Work::Summary(request) => summarize(self.backfill_store()?, &request)
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "summarizeBackfill failed"))?,
+            Work::Window(request) => build_manifest(self.backfill_store()?, &sink, &request)
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "buildBackfillManifest failed"))?,
             Work::Upload(contacts, options) if options.dry_run => {
                 let lines = self
                     .pipeline
@@ -169,6 +155,12 @@ where
                 }
             }
         })
+    }
+
+    fn backfill_store(&self) -> Result<&B, BackfillError> {
+        self.backfill
+            .as_ref()
+            .ok_or(BackfillError::NoBackfillBucket)
     }
 
     /// An SQS batch of contact events: the partial batch response, with one log line per
