@@ -96,6 +96,23 @@ async fn executions(aws: &Aws, state_machine_arn: &str) -> Vec<String> {
         .collect()
 }
 
+/// moto, clients of it, and the stack with the backfill outputs.
+async fn moto_with_stack() -> (Moto, Aws, Stack) {
+    let moto = Moto::start();
+    let aws = clients(&moto.url, &moto.url, &moto.url).await;
+    let stack = backfill_stack(&aws).await;
+    (moto, aws, stack)
+}
+
+/// Nothing was uploaded to the stack's bucket, and no execution was started.
+async fn assert_nothing_started(aws: &Aws, stack: &Stack) {
+    assert_eq!(keys(aws, &stack.bucket).await, Vec::<String>::new());
+    assert_eq!(
+        executions(aws, &stack.state_machine_arn).await,
+        Vec::<String>::new()
+    );
+}
+
 async fn object(aws: &Aws, bucket: &str, key: &str) -> Vec<u8> {
     aws.get_object(bucket, key).await.expect("get the object")
 }
@@ -113,9 +130,7 @@ fn is_stamp(s: &str) -> bool {
 
 #[tokio::test]
 async fn start_uploads_the_manifest_and_starts_the_stacks_state_machine() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (moto, aws, stack) = moto_with_stack().await;
     let good = manifest("good.csv");
 
     let run = run_backfill(
@@ -171,9 +186,7 @@ async fn start_uploads_the_manifest_and_starts_the_stacks_state_machine() {
 
 #[tokio::test]
 async fn start_in_process_names_key_and_execution_after_the_clock() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (_moto, aws, stack) = moto_with_stack().await;
     let targets = Targets {
         stack: STACK.into(),
         state_machine_arn: None,
@@ -218,9 +231,7 @@ async fn start_in_process_names_key_and_execution_after_the_clock() {
 
 #[tokio::test]
 async fn a_bad_manifest_uploads_nothing_and_starts_nothing() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (moto, aws, stack) = moto_with_stack().await;
     let env = [("AWS_ENDPOINT_URL", moto.url.as_str())];
 
     let bad = manifest("bad-rows.csv");
@@ -244,18 +255,12 @@ async fn a_bad_manifest_uploads_nothing_and_starts_nothing() {
             .starts_with("error: calls.json: unsupported manifest type")
     );
 
-    assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());
-    assert_eq!(
-        executions(&aws, &stack.state_machine_arn).await,
-        Vec::<String>::new()
-    );
+    assert_nothing_started(&aws, &stack).await;
 }
 
 #[tokio::test]
 async fn start_a_window_starts_one_execution_on_it_and_uploads_nothing() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (moto, aws, stack) = moto_with_stack().await;
     // Any zone: the input keeps it, the name is in UTC.
     let (from, to) = ("2026-11-01T01:00:00+01:00", "2026-11-08T00:00:00Z");
 
@@ -338,9 +343,7 @@ async fn start_a_window_starts_one_execution_on_it_and_uploads_nothing() {
 
 #[tokio::test]
 async fn a_refused_window_or_mixed_forms_start_nothing() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (moto, aws, stack) = moto_with_stack().await;
     let env = [("AWS_ENDPOINT_URL", moto.url.as_str())];
 
     for (from, to, message) in [
@@ -431,18 +434,12 @@ async fn a_refused_window_or_mixed_forms_start_nothing() {
          For more information, try '--help'.\n"
     );
 
-    assert_eq!(keys(&aws, &stack.bucket).await, Vec::<String>::new());
-    assert_eq!(
-        executions(&aws, &stack.state_machine_arn).await,
-        Vec::<String>::new()
-    );
+    assert_nothing_started(&aws, &stack).await;
 }
 
 #[tokio::test]
 async fn missing_stacks_and_outputs_are_named_and_overrides_need_no_stack() {
-    let moto = Moto::start();
-    let aws = clients(&moto.url, &moto.url, &moto.url).await;
-    let stack = backfill_stack(&aws).await;
+    let (moto, aws, stack) = moto_with_stack().await;
     create_stack(&aws, "Unrelated", "no-outputs.json").await;
     let env = [("AWS_ENDPOINT_URL", moto.url.as_str())];
     let good = manifest("good.csv");

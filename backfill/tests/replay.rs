@@ -26,6 +26,27 @@ fn map_run_at(seconds: f64) -> SystemTime {
     at(1.5 + seconds)
 }
 
+/// Watches with no pause between looks, each look taking the next time from `clock`: the line
+/// each look printed, and the last look.
+async fn watch_lines(
+    aws: &backfill::aws::Aws,
+    execution: &str,
+    clock: &Mutex<Vec<SystemTime>>,
+) -> (Vec<String>, app::Tick) {
+    let now = || clock.lock().expect("clock").remove(0);
+    let mut lines = Vec::new();
+    let last = app::watch(aws, execution, Duration::ZERO, now, |tick| {
+        lines.push(format!(
+            "{} | {}",
+            tick.execution.status.name(),
+            progress_line(tick.map_run.as_ref(), tick.now)
+        ));
+    })
+    .await
+    .expect("watch");
+    (lines, last)
+}
+
 async fn replay(scenario: &str) -> (Replay, backfill::aws::Aws) {
     let replay = Replay::start(scenario).await;
     // CloudFormation and S3 calls would reach the replay server too, which rejects them.
@@ -59,18 +80,8 @@ async fn watch_renders_each_look_at_the_map_run_then_reports() {
         map_run_at(600.0),
         map_run_at(700.0),
     ]);
-    let now = || clock.lock().expect("clock").remove(0);
-    let mut lines = Vec::new();
     let begun = Instant::now();
-    let last = app::watch(&aws, EXECUTION, Duration::ZERO, now, |tick| {
-        lines.push(format!(
-            "{} | {}",
-            tick.execution.status.name(),
-            progress_line(tick.map_run.as_ref(), tick.now)
-        ));
-    })
-    .await
-    .expect("watch");
+    let (lines, last) = watch_lines(&aws, EXECUTION, &clock).await;
     assert!(
         begun.elapsed() < Duration::from_secs(1),
         "{:?}",
@@ -275,17 +286,7 @@ async fn watch_waits_through_the_window_step_that_has_no_map_run() {
         started + Duration::from_secs(1),
         started + Duration::from_secs(3),
     ]);
-    let now = || clock.lock().expect("clock").remove(0);
-    let mut lines = Vec::new();
-    let last = app::watch(&aws, WINDOW_EXECUTION, Duration::ZERO, now, |tick| {
-        lines.push(format!(
-            "{} | {}",
-            tick.execution.status.name(),
-            progress_line(tick.map_run.as_ref(), tick.now)
-        ));
-    })
-    .await
-    .expect("watch");
+    let (lines, last) = watch_lines(&aws, WINDOW_EXECUTION, &clock).await;
     assert_eq!(
         lines,
         [

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::INSTANCE_ID;
 
-const CLIENT_ID: &str = "3MVG9test.client";
-const USERNAME: &str = "integration@example.com";
+pub(crate) const CLIENT_ID: &str = "3MVG9test.client";
+pub(crate) const USERNAME: &str = "integration@example.com";
 const API: &str = "/services/data/v62.0/connect";
 
 fn now_secs() -> i64 {
@@ -58,7 +58,7 @@ async fn jwt_grant(server: &Server, assertion: &str) -> (u16, Value) {
     .await
 }
 
-async fn token(server: &Server) -> String {
+pub(crate) async fn token(server: &Server) -> String {
     let (status, body) =
         jwt_grant(server, &assertion(CLIENT_ID, USERNAME, &server.url(), 180)).await;
     assert_eq!(status, 200, "{body}");

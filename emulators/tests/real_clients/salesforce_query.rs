@@ -7,10 +7,8 @@ use emulators::{
 use serde_json::{Value, json};
 
 use crate::INSTANCE_ID;
-use crate::salesforce::assertion;
+use crate::salesforce::{CLIENT_ID, USERNAME, token};
 
-const CLIENT_ID: &str = "3MVG9query.client";
-const USERNAME: &str = "integration@example.com";
 const QUERY: &str = "/services/data/v62.0/query";
 const MINUTE_MS: i64 = 60_000;
 /// 2026-11-01T00:00:00Z, and a week later.
@@ -25,20 +23,7 @@ const WEEK_QUERY: &str = "SELECT Id, VendorCallKey FROM VoiceCall WHERE CallStar
 async fn start(world: &World) -> (Server, String) {
     world.salesforce_jwt_client(CLIENT_ID, USERNAME, test_public_key_pem());
     let server = start_salesforce(world).await;
-    let assertion = assertion(CLIENT_ID, USERNAME, &server.url(), 180);
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/services/oauth2/token", server.url()))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", assertion.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = token(&server).await;
     (server, token)
 }
 
