@@ -165,16 +165,22 @@ fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str
 
 const MAX_UPLOAD_IDS: usize = 100;
 
-/// `GET .../connect/conversations/upload?uploadIds=a,b,c`
-async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
+/// The response of a fault aimed at this request's path, for resources about no contact.
+pub(crate) async fn path_fault(world: &World, uri: &Uri) -> Option<Response> {
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: Vec::new(),
         id_match: IdMatch::Equal,
     };
-    if let Injected::Respond(response) =
-        fault::check(&state.world, Service::Salesforce, request).await
-    {
+    match fault::check(world, Service::Salesforce, request).await {
+        Injected::Respond(response) => Some(response),
+        Injected::Proceed { .. } => None,
+    }
+}
+
+/// `GET .../connect/conversations/upload?uploadIds=a,b,c`
+async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
+    if let Some(response) = path_fault(&state.world, &uri).await {
         return response;
     }
     let params = query_params(&uri);

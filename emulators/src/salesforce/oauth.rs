@@ -10,9 +10,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Host, json_response};
-use crate::fault::{self, IdMatch, Injected, RequestInfo};
-use crate::world::{Service, now_ms, splitmix64};
+use super::{Host, json_response, path_fault};
+use crate::world::{now_ms, splitmix64};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// How far ahead an assertion's `exp` may be.
@@ -39,14 +38,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = RequestInfo {
-        path: uri.path(),
-        contact_ids: Vec::new(),
-        id_match: IdMatch::Equal,
-    };
-    if let Injected::Respond(response) =
-        fault::check(&host.world, Service::Salesforce, request).await
-    {
+    if let Some(response) = path_fault(&host.world, &uri).await {
         return response;
     }
     // A body that is not form-encoded has no grant_type as far as Salesforce is concerned.

@@ -18,7 +18,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Host, query_param, query_params, rest_error};
+use super::{Host, path_fault, query_param, query_params, rest_error};
 use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::utc::{DAY_MS, Utc};
 use crate::world::{
@@ -98,14 +98,7 @@ pub(super) async fn query_more(
     uri: Uri,
 ) -> Response {
     host.world.lock().stats.query_requests += 1;
-    let request = RequestInfo {
-        path: uri.path(),
-        contact_ids: Vec::new(),
-        id_match: IdMatch::Equal,
-    };
-    if let Injected::Respond(response) =
-        fault::check(&host.world, Service::Salesforce, request).await
-    {
+    if let Some(response) = path_fault(&host.world, &uri).await {
         return response;
     }
     let world = host.world.lock();
