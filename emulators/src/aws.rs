@@ -236,10 +236,11 @@ pub(crate) async fn check_faults(
         path,
         contact_ids: ids,
         id_match: IdMatch::Equal,
+        upload: false,
     };
     match fault::check(world, service, request).await {
         Injected::Respond(response) => Err(response),
-        Injected::Proceed { .. } => Ok(()),
+        Injected::Proceed(_) => Ok(()),
     }
 }
 

@@ -51,6 +51,7 @@ async fn describe_contact(
         path: uri.path(),
         contact_ids: vec![&contact_id],
         id_match: IdMatch::Equal,
+        upload: false,
     };
     if let Injected::Respond(response) = fault::check(&world, Service::Connect, request).await {
         return response;

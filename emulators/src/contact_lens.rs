@@ -75,6 +75,7 @@ async fn list_segments(
         path: uri.path(),
         contact_ids: vec![&request.contact_id],
         id_match: IdMatch::Equal,
+        upload: false,
     };
     if let Injected::Respond(response) =
         fault::check(&world, Service::ContactLens, fault_request).await

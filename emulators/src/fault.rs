@@ -1,5 +1,6 @@
 //! Fault injection: a test arms a [`Fault`] on a service; the next requests it matches get the
-//! fault's response instead of (or, for delays and omissions, on top of) the normal one.
+//! fault's response instead of (or, for delays, omissions and store-then faults, on top of) the
+//! normal handling.
 
 use std::time::Duration;
 
@@ -26,11 +27,30 @@ pub(crate) enum FaultAction {
     MalformedJson,
     /// Salesforce upload: process normally but leave this conversation out of the results.
     OmitFromResults(String),
+    /// Salesforce upload: process and store normally, then answer this instead of the results.
+    StoreThenRespond { status: u16, body: String },
+    /// Salesforce upload: process and store normally, then close the connection unanswered.
+    StoreThenClose,
+}
+
+impl FaultAction {
+    /// Whether only an upload can act on it: other requests must leave it armed, or a token
+    /// request or a status poll on the upload path would use it up for nothing.
+    fn upload_only(&self) -> bool {
+        matches!(
+            self,
+            FaultAction::OmitFromResults(_)
+                | FaultAction::StoreThenRespond { .. }
+                | FaultAction::StoreThenClose
+        )
+    }
 }
 
 /// A fault to inject with [`World::inject`]. By default it matches any request of the service
 /// and fires once; narrow it with [`Fault::for_contact`], [`Fault::on_path`], [`Fault::after`]
-/// and [`Fault::every`], and repeat it with [`Fault::times`] or [`Fault::always`].
+/// and [`Fault::every`], and repeat it with [`Fault::times`] or [`Fault::always`]. The
+/// Salesforce upload-only faults are matched (and counted by `after` and `every`) by upload
+/// POSTs alone, never by the status poll on the same path.
 #[derive(Clone, Debug)]
 pub struct Fault {
     action: FaultAction,
@@ -111,6 +131,32 @@ impl Fault {
         Fault::new(FaultAction::OmitFromResults(contact_id.to_owned())).for_contact(contact_id)
     }
 
+    /// Salesforce upload only: the upload is processed and stored exactly as without the fault
+    /// (recorded, upload ids allocated, entries held), then answered with this status and body
+    /// (served as JSON) instead of its results, as when Salesforce or a proxy fails after the
+    /// work is done (a 500 error list, a 502 or 504 page). A client that retries sends the
+    /// conversations again.
+    pub fn store_then_respond(status: u16, body: &str) -> Fault {
+        Fault::new(FaultAction::StoreThenRespond {
+            status,
+            body: body.to_owned(),
+        })
+    }
+
+    /// [`Fault::store_then_respond`] with a Salesforce REST error: `[{"message","errorCode"}]`.
+    pub fn store_then_salesforce_error(status: u16, error_code: &str, message: &str) -> Fault {
+        let body = serde_json::json!([{ "message": message, "errorCode": error_code }]);
+        Fault::store_then_respond(status, &body.to_string())
+    }
+
+    /// Salesforce upload only: the upload is processed and stored exactly as without the fault,
+    /// then the connection is closed with no response at all (not even a status line), so the
+    /// client sees a transport error and cannot know the upload was stored. The emulator's
+    /// counters see the results it would have answered.
+    pub fn store_then_close() -> Fault {
+        Fault::new(FaultAction::StoreThenClose)
+    }
+
     /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
     /// part name of a Salesforce upload, the SecretId of a Secrets Manager request, one of the
     /// parameter names of an SSM request, an S3 object key or listing prefix that contains it).
@@ -189,6 +235,8 @@ pub(crate) struct RequestInfo<'a> {
     pub path: &'a str,
     pub contact_ids: Vec<&'a str>,
     pub id_match: IdMatch,
+    /// A Salesforce upload: the only request upload-only faults match.
+    pub upload: bool,
 }
 
 impl RequestInfo<'_> {
@@ -213,6 +261,7 @@ fn take(
     let index = faults.iter_mut().position(|armed| {
         let fault = &mut armed.fault;
         let matches = armed.service == service
+            && (request.upload || !fault.action.upload_only())
             && fault
                 .path_contains
                 .as_deref()
@@ -247,26 +296,42 @@ fn take(
 pub(crate) enum Injected {
     /// Answer with this instead of handling the request.
     Respond(Response),
-    /// Handle the request; for a Salesforce upload, leave this conversation out of the results.
-    Proceed { omit: Option<String> },
+    /// Handle the request, then answer as this says (only an upload is told anything but
+    /// [`Reply::Results`] without omission).
+    Proceed(Reply),
 }
+
+/// How a handled request is answered.
+pub(crate) enum Reply {
+    /// With its results; for a Salesforce upload, without this conversation's.
+    Results { omit: Option<String> },
+    /// With this response instead.
+    Respond(Response),
+    /// Not at all: the connection is closed.
+    Close,
+}
+
+const NORMAL: Injected = Injected::Proceed(Reply::Results { omit: None });
 
 /// Checks the request against the service's faults, sleeping first when a delay fault fires.
 pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<'_>) -> Injected {
     let fired = take(&mut world.lock().faults, service, &request);
     let Some((action, headers)) = fired else {
-        return Injected::Proceed { omit: None };
+        return NORMAL;
     };
+    // A store-then fault's response comes once the upload is stored, not instead of storing it.
+    let after_storing = matches!(action, FaultAction::StoreThenRespond { .. });
     let mut response = match action {
         FaultAction::Delay(delay) => {
             tokio::time::sleep(delay).await;
-            return Injected::Proceed { omit: None };
+            return NORMAL;
         }
         FaultAction::OmitFromResults(contact_id) => {
-            return Injected::Proceed {
+            return Injected::Proceed(Reply::Results {
                 omit: Some(contact_id),
-            };
+            });
         }
+        FaultAction::StoreThenClose => return Injected::Proceed(Reply::Close),
         FaultAction::Aws {
             status,
             error_type,
@@ -285,7 +350,9 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
                 json_response(status, body.to_string())
             }
         },
-        FaultAction::Http { status, body } => json_response(status, body),
+        FaultAction::Http { status, body } | FaultAction::StoreThenRespond { status, body } => {
+            json_response(status, body)
+        }
         FaultAction::MalformedJson => json_response(200, "{\"truncated\": [".to_owned()),
     };
     for (name, value) in headers {
@@ -296,7 +363,11 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
             response.headers_mut().append(name, value);
         }
     }
-    Injected::Respond(response)
+    if after_storing {
+        Injected::Proceed(Reply::Respond(response))
+    } else {
+        Injected::Respond(response)
+    }
 }
 
 fn json_response(status: u16, body: String) -> Response {
@@ -313,6 +384,7 @@ mod tests {
             path,
             contact_ids: contacts.to_vec(),
             id_match: IdMatch::Equal,
+            upload: false,
         }
     }
 
@@ -409,6 +481,33 @@ mod tests {
     }
 
     #[test]
+    fn upload_only_faults_wait_for_an_upload() {
+        let mut faults = vec![ArmedFault {
+            service: Service::Salesforce,
+            fault: Fault::store_then_close().after(1),
+        }];
+        let path = "/services/data/v62.0/connect/conversations/upload";
+        let upload = RequestInfo {
+            upload: true,
+            ..request(path, &["c-1"])
+        };
+        // A token request and a status poll on the upload path neither fire it nor count.
+        assert!(
+            take(
+                &mut faults,
+                Service::Salesforce,
+                &request("/oauth2/token", &[])
+            )
+            .is_none()
+        );
+        assert!(take(&mut faults, Service::Salesforce, &request(path, &[])).is_none());
+        assert!(take(&mut faults, Service::Salesforce, &upload).is_none());
+        let fired = take(&mut faults, Service::Salesforce, &upload);
+        assert!(matches!(fired, Some((FaultAction::StoreThenClose, _))));
+        assert!(faults.is_empty());
+    }
+
+    #[test]
     fn contact_ids_match_exactly_except_within_s3_keys() {
         let mut faults = vec![ArmedFault {
             service: Service::S3,
@@ -421,6 +520,7 @@ mod tests {
             path: "/b",
             contact_ids: ids.to_vec(),
             id_match: IdMatch::Within,
+            upload: false,
         };
         assert!(take(&mut faults, Service::S3, &within(&[key])).is_some());
         assert!(take(&mut faults, Service::S3, &within(&["Analysis/Voice/2026/"])).is_none());

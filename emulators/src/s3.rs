@@ -191,10 +191,11 @@ async fn check_faults(world: &World, path: &str, id: &str) -> Result<(), Respons
         path,
         contact_ids: vec![id],
         id_match: IdMatch::Within,
+        upload: false,
     };
     match fault::check(world, Service::S3, request).await {
         Injected::Respond(response) => Err(response),
-        Injected::Proceed { .. } => Ok(()),
+        Injected::Proceed(_) => Ok(()),
     }
 }
 

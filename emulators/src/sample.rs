@@ -568,9 +568,31 @@ fn analysed_call(contact: &ContactSpec) -> (i64, i64) {
     }
 }
 
+/// The post-call transcript is a transcription of its own: its turns have ids of their own,
+/// not those of the real-time segments (apis.md, "How SCV's own live path writes entries").
+/// Derived from the segment's id so that files stay reproducible.
+fn post_call_id(segment_id: &str) -> String {
+    let hex: String = segment_id.chars().filter(char::is_ascii_hexdigit).collect();
+    let (front, back) = hex.split_at(hex.len() / 2);
+    let swapped = format!("{back}{front}");
+    if swapped.len() != 32 {
+        return format!("{segment_id}-post-call");
+    }
+    let part = |from: usize, to: usize| &swapped[from..to];
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0, 8),
+        part(8, 12),
+        part(12, 16),
+        part(16, 20),
+        part(20, 32)
+    )
+}
+
 /// A contact's post-call analysis file as Contact Lens writes it (version 1.1.0): metadata,
 /// participants, categories, conversation characteristics and the `Transcript` turns with the
-/// same Id, ParticipantId, Content, offsets and Sentiment as the real-time segments, plus a
+/// same ParticipantId, Content, offsets and Sentiment as the real-time segments (but Ids of
+/// their own: [`post_call_id`]), plus a
 /// LoudnessScore per second. The redacted file differs only in `ContentMetadata` and in the
 /// turns' Content, where every run of digits and every name of a fixed list (those the sample
 /// speech uses) reads `[PII]`. CustomerMetadata.InstanceId is a fixed placeholder: the contact
@@ -592,7 +614,7 @@ pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
             json!({
                 "BeginOffsetMillis": turn.begin_offset_millis,
                 "EndOffsetMillis": turn.end_offset_millis,
-                "Id": turn.id,
+                "Id": post_call_id(&turn.id),
                 "ParticipantId": turn.participant_id,
                 "Content": if redacted { redact(&turn.content) } else { turn.content.clone() },
                 "Sentiment": turn.sentiment,
@@ -1351,7 +1373,8 @@ mod tests {
             raw_turns.iter().zip(&redacted_turns).zip(&contact.segments)
         {
             assert_eq!(raw_turn["Content"], segment.content.as_str());
-            assert_eq!(raw_turn["Id"], segment.id.as_str());
+            assert_eq!(raw_turn["Id"], post_call_id(&segment.id));
+            assert_ne!(raw_turn["Id"], segment.id.as_str());
             assert_eq!(raw_turn["ParticipantId"], segment.participant_role.as_str());
             assert_eq!(raw_turn["BeginOffsetMillis"], segment.begin_offset_millis);
             assert!(!raw_turn["LoudnessScore"].as_array().unwrap().is_empty());

@@ -1,13 +1,21 @@
 //! Running an emulator: binding a loopback port, the middleware every emulator shares
 //! (counters, latency, request log) and the [`Emulators`] bundle of all of them.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::net::TcpListener;
+use axum::serve::{IncomingStream, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use crate::world::{Service, World};
@@ -70,7 +78,8 @@ pub(crate) fn serve(
     }
 }
 
-/// Serves `router` in a background task until the returned sender fires or is dropped.
+/// Serves `router` in a background task until the returned sender fires or is dropped. Handlers
+/// can drop their connection through the [`ConnectionCloser`] in their `ConnectInfo`.
 pub(crate) fn spawn_server(
     listener: TcpListener,
     router: Router,
@@ -84,7 +93,9 @@ pub(crate) fn spawn_server(
         let stopped = async {
             let _ = stopped.await;
         };
-        if let Err(e) = axum::serve(listener, router)
+        let listener = ClosableListener(listener);
+        let service = router.into_make_service_with_connect_info::<ConnectionCloser>();
+        if let Err(e) = axum::serve(listener, service)
             .with_graceful_shutdown(stopped)
             .await
         {
@@ -92,6 +103,90 @@ pub(crate) fn spawn_server(
         }
     });
     (addr, shutdown)
+}
+
+/// Lets a handler drop its connection without an answer, as a network that loses the response
+/// does: once closed, the connection refuses every write, so not one byte of the response (not
+/// even its status line) leaves, and hyper gives the connection up. Other connections go on.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionCloser(Arc<AtomicBool>);
+
+impl ConnectionCloser {
+    pub(crate) fn close(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Connected<IncomingStream<'_, ClosableListener>> for ConnectionCloser {
+    fn connect_info(stream: IncomingStream<'_, ClosableListener>) -> Self {
+        stream.io().closer.clone()
+    }
+}
+
+/// A TCP listener whose connections a [`ConnectionCloser`] can close.
+struct ClosableListener(TcpListener);
+
+impl Listener for ClosableListener {
+    type Io = ClosableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ClosableStream, SocketAddr) {
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        let closer = ConnectionCloser(Arc::new(AtomicBool::new(false)));
+        (ClosableStream { stream, closer }, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+struct ClosableStream {
+    stream: TcpStream,
+    closer: ConnectionCloser,
+}
+
+impl ClosableStream {
+    fn check_open(&self) -> io::Result<()> {
+        if self.closer.0.load(Ordering::Relaxed) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the emulator closed the connection",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsyncRead for ClosableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClosableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check_open()?;
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check_open()?;
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Decrements the in-flight count even when the client abandons the request mid-way.

@@ -109,6 +109,28 @@ pub struct UploadRecord {
     pub received_at_ms: i64,
 }
 
+/// What Salesforce does with an uploaded entry whose id its conversation already holds. It does
+/// not say, so the default is the reading that costs a client that re-sends entries the most.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReuploadedEntries {
+    /// The conversation keeps both: `.../entries` returns the entry twice.
+    #[default]
+    Doubled,
+    /// It replaces what the conversation held under that id (uploads as upserts).
+    Replaced,
+}
+
+/// When an accepted upload's entries join their conversation. Salesforce processes uploads
+/// asynchronously, so a conversation read right after an upload may not show it yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UploadProcessing {
+    /// Before the upload is answered.
+    #[default]
+    Immediate,
+    /// At the next [`World::process_uploads`]; until then the upload's status is IN_PROGRESS.
+    Deferred,
+}
+
 /// A Salesforce VoiceCall record, as the query resource reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VoiceCall {
@@ -235,14 +257,19 @@ pub(crate) struct SalesforceState {
     pub client_secrets: HashMap<String, String>,
     pub tokens: HashSet<String>,
     pub uploads: Vec<UploadRecord>,
+    pub upload_processing: UploadProcessing,
+    /// Where in `uploads` the uploads not processed yet are, in the order received.
+    pub pending_uploads: Vec<usize>,
     /// What each conversation holds, in the shape `.../entries` returns, by conversation id
-    /// and entry identifier: uploaded and real-time entries alike, one per identifier.
-    pub conversations: HashMap<String, HashMap<String, Value>>,
+    /// and entry identifier: uploaded and real-time entries alike, those of one identifier in
+    /// arrival order (more than one when re-uploaded entries double).
+    pub conversations: HashMap<String, HashMap<String, Vec<Value>>>,
+    pub reuploaded_entries: ReuploadedEntries,
     /// Uploaded entries whose identifier their conversation already held.
     pub duplicate_entries: usize,
-    /// Status queries an upload answers IN_PROGRESS to before its final status.
+    /// Status queries a processed upload answers IN_PROGRESS to before its final status.
     pub processing_polls: u32,
-    /// Status queries so far, by upload id.
+    /// Status queries since processing, by upload id.
     pub status_polls: HashMap<String, u32>,
     /// Successful API calls reported in `Sforce-Limit-Info`.
     pub api_usage: u64,
@@ -255,15 +282,64 @@ pub(crate) struct SalesforceState {
 }
 
 impl SalesforceState {
-    /// Puts an entry (`.../entries` shape) into its conversation, replacing the one with the
-    /// same identifier: Salesforce keeps one entry per id. Returns whether it replaced one.
+    /// Puts an entry (`.../entries` shape) into its conversation, next to or instead of those
+    /// with its identifier as `reuploaded_entries` says. Returns whether there were any.
     pub fn hold_entry(&mut self, conversation_id: &str, entry: Value) -> bool {
         let identifier = entry["identifier"].as_str().unwrap_or_default().to_owned();
-        self.conversations
+        let held = self
+            .conversations
             .entry(conversation_id.to_owned())
             .or_default()
-            .insert(identifier, entry)
-            .is_some()
+            .entry(identifier)
+            .or_default();
+        let already_held = !held.is_empty();
+        if self.reuploaded_entries == ReuploadedEntries::Replaced {
+            held.clear();
+        }
+        held.push(entry);
+        already_held
+    }
+
+    /// Records an accepted upload; its entries join the conversation now or, when processing
+    /// is deferred, at the next [`SalesforceState::process_uploads`].
+    pub fn accept_upload(&mut self, upload: UploadRecord) {
+        self.uploads.push(upload);
+        let at = self.uploads.len() - 1;
+        match self.upload_processing {
+            UploadProcessing::Immediate => self.apply_upload(at),
+            UploadProcessing::Deferred => self.pending_uploads.push(at),
+        }
+    }
+
+    /// Applies the pending uploads in the order received; returns how many there were.
+    pub fn process_uploads(&mut self) -> usize {
+        let pending = std::mem::take(&mut self.pending_uploads);
+        for &at in &pending {
+            self.apply_upload(at);
+        }
+        pending.len()
+    }
+
+    /// Whether `uploads[upload_at]` still waits for processing.
+    pub fn is_pending(&self, upload_at: usize) -> bool {
+        self.pending_uploads.contains(&upload_at)
+    }
+
+    /// Puts the entries of `uploads[at]` into its conversation, counting those whose id it
+    /// already held.
+    fn apply_upload(&mut self, at: usize) {
+        let upload = &self.uploads[at];
+        let conversation_id = upload.conversation_id.clone();
+        let entries: Vec<Value> = upload
+            .entries
+            .iter()
+            .map(|payload| crate::salesforce::held_entry(payload, upload.received_at_ms))
+            .collect();
+        for entry in entries {
+            if self.hold_entry(&conversation_id, entry) {
+                self.duplicate_entries += 1;
+            }
+        }
     }
 
     /// Adds a VoiceCall, or replaces the one with its id where it stands.
@@ -283,12 +359,13 @@ impl SalesforceState {
         self.voice_calls.get(at)
     }
 
-    /// The conversation's entries, oldest first: by clientTimestamp, then identifier.
+    /// The conversation's entries, oldest first: by clientTimestamp, then identifier, then
+    /// arrival (the sort is stable and an identifier's entries are held in arrival order).
     pub fn entries(&self, conversation_id: &str) -> Vec<Value> {
         let mut entries: Vec<Value> = self
             .conversations
             .get(conversation_id)
-            .map(|held| held.values().cloned().collect())
+            .map(|held| held.values().flatten().cloned().collect())
             .unwrap_or_default();
         entries.sort_by(|a, b| {
             let key = |e: &Value| {
@@ -673,8 +750,8 @@ impl World {
         self.lock().salesforce.tokens.clear();
     }
 
-    /// Conversations Salesforce accepted, in the order it accepted them. Entries delivered by
-    /// [`World::deliver_realtime`] are not among them.
+    /// Conversations Salesforce accepted (processed or not), in the order it accepted them.
+    /// Entries delivered by [`World::deliver_realtime`] are not among them.
     pub fn uploads(&self) -> Vec<UploadRecord> {
         self.lock().salesforce.uploads.clone()
     }
@@ -708,21 +785,44 @@ impl World {
         }
     }
 
-    /// Everything the conversation holds, uploaded and real-time entries alike, as
-    /// `.../entries` returns it (oldest first) without its record limit.
+    /// Everything the conversation holds, uploaded and real-time entries alike (doubles
+    /// included), as `.../entries` returns it (oldest first) without its record limit.
     pub fn conversation_entries(&self, contact_id: &str) -> Vec<Value> {
         self.lock().salesforce.entries(contact_id)
     }
 
     /// Uploaded entries whose identifier their conversation already held (from an earlier
-    /// upload or real-time delivery). Salesforce keeps one entry per id, so these are harmless
-    /// but wasted: a client filling gaps should send none.
+    /// upload or real-time delivery) when their upload was processed. Under the default
+    /// [`ReuploadedEntries::Doubled`] each is a second copy a reader of the conversation sees;
+    /// either way a client filling gaps should send none.
     pub fn duplicate_entries(&self) -> usize {
         self.lock().salesforce.duplicate_entries
     }
 
+    /// Whether an entry uploaded again under an id its conversation holds is kept as a second
+    /// entry (the default) or replaces the held one. Real-time deliveries follow it too.
+    pub fn set_reuploaded_entries(&self, mode: ReuploadedEntries) {
+        self.lock().salesforce.reuploaded_entries = mode;
+    }
+
+    /// Whether accepted uploads join their conversations at once (the default) or only at
+    /// [`World::process_uploads`]. Deferred uploads are still answered SUCCESS and listed by
+    /// [`World::uploads`]. Switching back to immediate leaves the pending ones pending.
+    pub fn set_upload_processing(&self, mode: UploadProcessing) {
+        self.lock().salesforce.upload_processing = mode;
+    }
+
+    /// Processes every pending upload in the order received: its entries join the conversation
+    /// (and count towards [`World::duplicate_entries`]) and its status polls start counting
+    /// towards [`World::set_upload_processing_polls`]. Returns how many there were.
+    pub fn process_uploads(&self) -> usize {
+        self.lock().salesforce.process_uploads()
+    }
+
     /// Makes each upload's status report IN_PROGRESS (successEntryCount 0) to its first `n`
-    /// status queries before its final status; 0 (the default) reports the final one at once.
+    /// status queries once processed, before its final status; 0 (the default) reports the
+    /// final one at once. A pending upload ([`UploadProcessing::Deferred`]) is IN_PROGRESS
+    /// however often it is polled.
     pub fn set_upload_processing_polls(&self, n: u32) {
         self.lock().salesforce.processing_polls = n;
     }

@@ -30,6 +30,7 @@ pub const CONTACT_LENS_REQUESTS_PER_SECOND: &str = "CONTACT_LENS_REQUESTS_PER_SE
 pub const ANALYSIS_BUCKET: &str = "ANALYSIS_BUCKET";
 pub const ANALYSIS_PREFER_REDACTED: &str = "ANALYSIS_PREFER_REDACTED";
 pub const BACKFILL_BUCKET: &str = "BACKFILL_BUCKET";
+pub const REPAIR_TRANSCRIPT_HORIZON_HOURS: &str = "REPAIR_TRANSCRIPT_HORIZON_HOURS";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -65,6 +66,9 @@ pub struct Config {
     /// `deadline - reserve`, so uploads and the response still fit. Capped at a quarter of
     /// the time an invocation has left.
     pub deadline_reserve: Duration,
+    /// How long after a call automatic repair keeps waiting for a transcript that is not
+    /// there yet (a post-call file Contact Lens has not written) before giving up on it.
+    pub repair_transcript_horizon: Duration,
 }
 
 /// Where one Salesforce org's credentials are read from.
@@ -212,6 +216,9 @@ impl Config {
                 0,
                 600_000,
             )?),
+            repair_transcript_horizon: Duration::from_secs(
+                number(REPAIR_TRANSCRIPT_HORIZON_HOURS, 48, 1, 720)? * 3_600,
+            ),
         })
     }
 }

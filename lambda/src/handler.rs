@@ -28,31 +28,39 @@ use crate::repair::repair;
 /// What the handler needs from the Lambda invocation context.
 #[derive(Debug, Clone)]
 pub struct Invocation {
-    /// Epoch milliseconds, as the Lambda runtime API gives it.
-    pub deadline_ms: u64,
+    /// The runtime's `Context::deadline()`.
+    pub deadline: SystemTime,
     pub function_name: String,
     pub executed_version: String,
 }
 
-/// Below this a deadline cannot be epoch milliseconds (it would be before 2001).
-const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+/// Before this a deadline cannot be a real one (it would be before 2001).
+const EPOCH_MS_FLOOR: Duration = Duration::from_millis(1_000_000_000_000);
+/// Time kept after the last Salesforce call for answering.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 impl Invocation {
     fn deadline(&self) -> Instant {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Instant::now() + remaining(self.deadline_ms, now_ms)
+        Instant::now() + remaining(self.deadline, SystemTime::now())
+    }
+
+    /// When every Salesforce call of this invocation must have ended, so that the answer
+    /// still goes out: a little before the deadline, less for a short one.
+    fn calls_deadline(&self) -> Instant {
+        let deadline = self.deadline();
+        let margin = ANSWER_MARGIN.min(deadline.saturating_duration_since(Instant::now()) / 8);
+        deadline.checked_sub(margin).unwrap_or(deadline)
     }
 }
 
-/// Lambda sends the deadline as epoch milliseconds; cargo-lambda's local runtime emulator
-/// sends the time left instead (600000), which is read as such.
-fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
-    if deadline_ms < EPOCH_MS_FLOOR {
-        Duration::from_millis(deadline_ms)
+/// Lambda's deadline is a point in time; cargo-lambda's local runtime emulator sends the time
+/// left instead (600000 ms), which the runtime turns into a point in 1970, read as time left.
+fn remaining(deadline: SystemTime, now: SystemTime) -> Duration {
+    let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
+    if since_epoch < EPOCH_MS_FLOOR {
+        since_epoch
     } else {
-        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        deadline.duration_since(now).unwrap_or_default()
     }
 }
 
@@ -63,6 +71,8 @@ pub struct Handler<C, T, A, O, B> {
     pub backfill: Option<B>,
     /// The Amazon Connect instance whose contact events automatic repair acts on.
     pub connect_instance_id: String,
+    /// How long after a call automatic repair waits for a transcript that is not there yet.
+    pub repair_transcript_horizon: Duration,
 }
 
 impl<C, T, A, O, B> Handler<C, T, A, O, B>
@@ -87,7 +97,9 @@ where
         }
         // The whole request is checked, flags and org included, before any AWS call.
         let parsed = parse_work(event).and_then(|work| {
-            let sink = self.orgs.select(&parse_org_choice(event)?)?;
+            let sink = self
+                .orgs
+                .select(&parse_org_choice(event)?, invocation.calls_deadline())?;
             Ok((work, sink))
         });
         let (work, sink) = match parsed {
@@ -170,7 +182,10 @@ where
         messages: Vec<crate::domain::repair::SqsMessage>,
         invocation: &Invocation,
     ) -> Value {
-        let sink = match self.orgs.select(&OrgChoice::default()) {
+        let sink = match self
+            .orgs
+            .select(&OrgChoice::default(), invocation.calls_deadline())
+        {
             Ok(sink) => sink,
             Err(e) => {
                 // Cannot happen with the default org; every message stays in the queue if it does.
@@ -186,6 +201,7 @@ where
             &self.pipeline,
             &sink,
             &self.connect_instance_id,
+            self.repair_transcript_horizon,
             messages,
             invocation.deadline(),
         )
@@ -271,7 +287,15 @@ async fn wait_for_statuses<S: ConversationSink>(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_STATUS_POLL_DELAY);
-        answer = sink.upload_status(ids).await?;
+        match sink.upload_status(ids).await {
+            Ok(next) => answer = next,
+            // The last answer is still true, and the pending ids say what it lacks.
+            Err(SalesforceError::DeadlineExceeded) => {
+                let pending = pending_upload_ids(&answer, ids);
+                return Ok(with_pending(answer, pending));
+            }
+            Err(e) => return Err(e),
+        }
         polls += 1;
     }
 }
@@ -356,10 +380,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadlines_are_read_as_epoch_millis_or_as_time_left() {
+    fn deadlines_are_read_as_points_in_time_or_as_time_left() {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         let now = 1_795_522_717_771;
-        assert_eq!(remaining(now + 900_000, now), Duration::from_secs(900));
-        assert_eq!(remaining(now - 5, now), Duration::ZERO);
-        assert_eq!(remaining(600_000, now), Duration::from_secs(600));
+        assert_eq!(
+            remaining(at(now + 900_000), at(now)),
+            Duration::from_secs(900)
+        );
+        assert_eq!(remaining(at(now - 5), at(now)), Duration::ZERO);
+        assert_eq!(remaining(at(600_000), at(now)), Duration::from_secs(600));
     }
 }

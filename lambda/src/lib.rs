@@ -86,5 +86,6 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
             .clone()
             .map(|bucket| BackfillBucket::new(clients.s3, bucket)),
         connect_instance_id: config.connect_instance_id.clone(),
+        repair_transcript_horizon: config.repair_transcript_horizon,
     })
 }

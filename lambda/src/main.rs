@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation {
-            deadline_ms: event.context.deadline,
+            deadline: event.context.deadline(),
             function_name: event.context.env_config.function_name.clone(),
             executed_version: event.context.env_config.version.clone(),
         };

@@ -120,6 +120,7 @@ mod tests {
             segments: 0,
             entries: 0,
             already_present: 0,
+            disconnected_ms: None,
             elapsed: Duration::ZERO,
         }
     }

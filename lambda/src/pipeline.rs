@@ -3,7 +3,7 @@
 //! conversation already holds is left out; each finished conversation joins a batch, and full
 //! batches upload while reading goes on. A dry run stops before the upload.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -21,7 +21,8 @@ use crate::domain::outcome::{
 use crate::domain::request::{ContactRequest, UploadOptions};
 use crate::domain::transcript::{CallWindow, ConversationFile, Turn, conversation_file};
 use crate::ports::{
-    AnalysisStore, ContactDirectory, ConversationSink, SourceError, TranscriptSource,
+    AnalysisStore, ContactDirectory, ConversationSink, SalesforceError, SourceError,
+    TranscriptSource,
 };
 
 /// Upload requests in flight at once; Salesforce, not the function, limits throughput here.
@@ -91,6 +92,8 @@ pub struct ContactOutcome {
     pub entries: usize,
     /// Entries the conversation already held.
     pub already_present: usize,
+    /// When the call ended (epoch ms), once Amazon Connect said.
+    pub disconnected_ms: Option<i64>,
     pub elapsed: Duration,
 }
 
@@ -119,6 +122,7 @@ struct ReadStats {
     segments: usize,
     entries: usize,
     already_present: usize,
+    disconnected_ms: Option<i64>,
     elapsed: Duration,
 }
 
@@ -227,7 +231,7 @@ where
         let mut early_results: Vec<BulkUploadResult> = Vec::new();
         let mut reasons: HashMap<String, FailureCode> = HashMap::new();
         let mut skipped: Vec<String> = Vec::new();
-        let mut elements: Vec<(usize, ResponseElement)> = Vec::new();
+        let mut elements: Vec<(usize, Vec<ResponseElement>)> = Vec::new();
 
         if let Err(e) = sink.prepare().await {
             let failure = e.failure();
@@ -279,15 +283,16 @@ where
                         let index = batches_started;
                         batches_started += 1;
                         let slots = &upload_slots;
+                        let confirm_by_reading = options.existing_entries != ExistingEntries::Ignore;
                         uploads.push(async move {
                             let _slot = slots.acquire().await.expect("the semaphore is never closed");
-                            (index, upload_batch(sink, batch, upload_deadline).await)
+                            (index, upload_batch(sink, batch, confirm_by_reading, upload_deadline).await)
                         });
                     }
                 }
-                Some((index, (element, batch_reasons))) = uploads.next(), if !uploads.is_empty() => {
-                    reasons.extend(batch_reasons);
-                    elements.push((index, element));
+                Some((index, outcome)) = uploads.next(), if !uploads.is_empty() => {
+                    reasons.extend(outcome.reasons);
+                    elements.push((index, outcome.elements));
                 }
                 else => break,
             }
@@ -314,6 +319,7 @@ where
                     )
                 })?;
             let window = details.call_window()?;
+            stats.disconnected_ms = Some(window.disconnect_ms);
             let (turns, source) = self.transcript(&contact.contact_id, &window, &mut stats).await?;
             stats.source = Some(source);
             let turns = self
@@ -329,8 +335,8 @@ where
                 )));
             };
             let file = conversation_file(contact, &window, turns);
-            stats.entries = file.entries;
-            if file.entries == 0 {
+            stats.entries = file.entry_ids.len();
+            if file.entry_ids.is_empty() {
                 return Err(Failure::new(
                     FailureCode::NoTranscript,
                     "Contact Lens finished the analysis but it holds no agent or customer speech",
@@ -409,7 +415,9 @@ where
     }
 
     /// The turns still to upload, or `None` when the contact is to be skipped because its
-    /// conversation already holds the transcript (all of it, or anything with `skip`).
+    /// conversation already holds the transcript (all of it, or anything with `skip`). A
+    /// post-call transcript goes only into an empty conversation unless the request says
+    /// otherwise: its ids and words differ from what real-time delivery stored.
     async fn leave_out_existing<S: ConversationSink>(
         &self,
         sink: &S,
@@ -432,6 +440,26 @@ where
         })?;
         if existing.is_empty() {
             return Ok(Some(turns));
+        }
+        let post_call = matches!(
+            stats.source,
+            Some(TranscriptSourceUsed::PostCallAnalysis { .. })
+        );
+        if post_call && !options.add_post_call_to_existing {
+            // Entries of this very transcript (an earlier run's) are no reason to stop.
+            let own: HashSet<&str> = turns.iter().map(|t| t.id.as_str()).collect();
+            let others = existing
+                .iter()
+                .filter(|e| !own.contains(e.identifier.as_str()))
+                .count();
+            if others > 0 {
+                return Err(Failure::new(
+                    FailureCode::ConversationNotEmpty,
+                    format!(
+                        "the real-time segments are gone, and the post-call transcript is a separate transcription that cannot be matched with the {others} entries the conversation already holds, so nothing was uploaded; set addPostCallToExisting to add it anyway"
+                    ),
+                ));
+            }
         }
         let (missing, present) = missing_turns(window, turns, &existing);
         stats.already_present = present;
@@ -494,20 +522,21 @@ fn outcome(
         segments: stats.segments,
         entries: stats.entries,
         already_present: stats.already_present,
+        disconnected_ms: stats.disconnected_ms,
         elapsed: stats.elapsed,
     }
 }
 
 fn finish(
     contacts: &[ContactRequest],
-    mut elements: Vec<(usize, ResponseElement)>,
+    mut elements: Vec<(usize, Vec<ResponseElement>)>,
     early_results: Vec<BulkUploadResult>,
     reasons: &HashMap<String, FailureCode>,
     skipped: &[String],
     mut stats: HashMap<&str, ReadStats>,
 ) -> UploadReport {
     elements.sort_by_key(|(index, _)| *index);
-    let mut elements: Vec<ResponseElement> = elements.into_iter().map(|(_, e)| e).collect();
+    let mut elements: Vec<ResponseElement> = elements.into_iter().flat_map(|(_, e)| e).collect();
     if !early_results.is_empty() {
         elements.push(ResponseElement {
             status_code: 200,
@@ -526,61 +555,176 @@ fn finish(
     UploadReport { elements, outcomes }
 }
 
-async fn upload_batch<S: ConversationSink>(
-    sink: &S,
+/// Uploads one batch, never sending a conversation twice: a request Salesforce rejected as a
+/// whole is split in halves until the conversation it refuses stands alone; a request that may
+/// have been stored is confirmed by reading the conversations back, or reported unconfirmed.
+/// One response element per upload request, then one for the conversations confirmed by
+/// reading.
+fn upload_batch<'a, S: ConversationSink>(
+    sink: &'a S,
     batch: Vec<ConversationFile>,
+    confirm_by_reading: bool,
     deadline: Instant,
-) -> (ResponseElement, Vec<(String, FailureCode)>) {
-    let ids: Vec<String> = batch.iter().map(|f| f.contact_id.clone()).collect();
-    let all_failed = |status_code: u16, failure: Failure| {
-        let results = ids
-            .iter()
-            .map(|id| BulkUploadResult::failed(id, &failure))
-            .collect();
-        let reasons = ids.iter().map(|id| (id.clone(), failure.code)).collect();
-        (
-            ResponseElement {
-                status_code,
-                results,
-            },
-            reasons,
-        )
-    };
-    match timeout_at(deadline, sink.upload(&batch)).await {
-        Ok(Ok(response)) => {
-            let (results, omitted) = reconcile_batch(&ids, response.results);
-            let reasons = results
-                .iter()
-                .filter(|r| !r.succeeded())
-                .map(|r| {
-                    let code = if omitted.contains(&r.conversation_identifier) {
-                        FailureCode::SalesforceError
-                    } else {
-                        FailureCode::SalesforceRejected
-                    };
-                    (r.conversation_identifier.clone(), code)
-                })
-                .collect();
-            (
-                ResponseElement {
+) -> futures::future::BoxFuture<'a, BatchOutcome> {
+    Box::pin(async move {
+        let ids: Vec<String> = batch.iter().map(|f| f.contact_id.clone()).collect();
+        if Instant::now() >= deadline {
+            return BatchOutcome::all_failed(&ids, 504, &unsent_failure());
+        }
+        match sink.upload(&batch).await {
+            Ok(response) => {
+                let (results, omitted) = reconcile_batch(&ids, response.results);
+                let mut outcome = BatchOutcome::default();
+                let mut answered = Vec::new();
+                for mut result in results {
+                    if omitted.contains(&result.conversation_identifier) {
+                        continue;
+                    }
+                    if !result.succeeded() {
+                        let reason = result.error_detail.as_deref().unwrap_or("no reason given");
+                        result.error_detail = Some(
+                            Failure::new(FailureCode::SalesforceRejected, reason).error_detail(),
+                        );
+                        outcome.reasons.push((
+                            result.conversation_identifier.clone(),
+                            FailureCode::SalesforceRejected,
+                        ));
+                    }
+                    answered.push(result);
+                }
+                outcome.elements.push(ResponseElement {
                     status_code: response.status,
-                    results,
-                },
-                reasons,
-            )
+                    results: answered,
+                });
+                if !omitted.is_empty() {
+                    let unanswered: Vec<ConversationFile> = batch
+                        .into_iter()
+                        .filter(|f| omitted.contains(&f.contact_id))
+                        .collect();
+                    let why = "Salesforce's upload answer did not mention this conversation";
+                    outcome.extend(
+                        confirm(sink, unanswered, confirm_by_reading, response.status, why).await,
+                    );
+                }
+                outcome
+            }
+            Err(e) if e.is_rejection() && batch.len() > 1 => {
+                tracing::warn!(error = %e, conversations = batch.len(), "Salesforce rejected the upload request; splitting it");
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                let mut outcome = upload_batch(sink, first, confirm_by_reading, deadline).await;
+                outcome.extend(upload_batch(sink, second, confirm_by_reading, deadline).await);
+                outcome
+            }
+            Err(e) if e.is_rejection() => {
+                tracing::warn!(error = %e, "Salesforce rejected a conversation");
+                let failure = Failure::new(FailureCode::SalesforceRejected, e.to_string());
+                BatchOutcome::all_failed(&ids, e.status_code(), &failure)
+            }
+            Err(SalesforceError::MayHaveStored(cause)) => {
+                tracing::warn!(error = %cause, conversations = ids.len(), "the upload may have been stored; confirming it");
+                let status = cause.status_code();
+                confirm(sink, batch, confirm_by_reading, status, &cause.to_string()).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, conversations = ids.len(), "upload request failed");
+                BatchOutcome::all_failed(&ids, e.status_code(), &e.failure())
+            }
         }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, conversations = ids.len(), "upload request failed");
-            all_failed(e.status_code(), e.failure())
+    })
+}
+
+/// What one batch came to: a response element per upload request, and each failed contact's
+/// code.
+#[derive(Default)]
+struct BatchOutcome {
+    elements: Vec<ResponseElement>,
+    reasons: Vec<(String, FailureCode)>,
+}
+
+impl BatchOutcome {
+    fn all_failed(ids: &[String], status_code: u16, failure: &Failure) -> Self {
+        Self {
+            elements: vec![ResponseElement {
+                status_code,
+                results: ids
+                    .iter()
+                    .map(|id| BulkUploadResult::failed(id, failure))
+                    .collect(),
+            }],
+            reasons: ids.iter().map(|id| (id.clone(), failure.code)).collect(),
         }
-        Err(_) => all_failed(
-            504,
-            Failure::new(
-                FailureCode::DeadlineExceeded,
-                "the upload did not finish before the function's deadline; Salesforce may have received it, so check the VoiceCall transcript before resubmitting",
-            ),
-        ),
     }
+
+    fn extend(&mut self, other: Self) {
+        self.elements.extend(other.elements);
+        self.reasons.extend(other.reasons);
+    }
+}
+
+/// After an upload that Salesforce may have stored (`why` it is unknown), each conversation
+/// that now holds every entry of its file is confirmed; the others are UPLOAD_UNCONFIRMED and
+/// are not sent again, since Salesforce may still be processing the upload. Without
+/// `by_reading` (the request ignored existing entries, so ids found may be older ones) nothing
+/// is read.
+async fn confirm<S: ConversationSink>(
+    sink: &S,
+    files: Vec<ConversationFile>,
+    by_reading: bool,
+    status_code: u16,
+    why: &str,
+) -> BatchOutcome {
+    let mut confirmed = Vec::new();
+    let mut outcome = BatchOutcome::default();
+    let mut unconfirmed = Vec::new();
+    for file in files {
+        let held = if by_reading {
+            match sink.existing_entries(&file.contact_id).await {
+                Ok(entries) => file
+                    .entry_ids
+                    .iter()
+                    .all(|id| entries.iter().any(|e| &e.identifier == id)),
+                Err(e) => {
+                    tracing::warn!(contactId = %file.contact_id, error = %e, "the conversation could not be read back");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if held {
+            confirmed.push(BulkUploadResult::confirmed(&file.contact_id));
+        } else {
+            unconfirmed.push(file.contact_id);
+        }
+    }
+    if !unconfirmed.is_empty() {
+        let failure = Failure::new(
+            FailureCode::UploadUnconfirmed,
+            format!(
+                "{why}; Salesforce may have stored this transcript and may still be processing it, so it was not sent again. Do not resubmit it with existingEntries \"ignore\": run it again later with existingEntries \"fill\" (the default), which uploads only what the conversation still lacks"
+            ),
+        );
+        outcome.extend(BatchOutcome::all_failed(
+            &unconfirmed,
+            status_code,
+            &failure,
+        ));
+    }
+    if !confirmed.is_empty() {
+        outcome.elements.push(ResponseElement {
+            status_code: 200,
+            results: confirmed,
+        });
+    }
+    outcome
+}
+
+fn unsent_failure() -> Failure {
+    Failure::new(
+        FailureCode::DeadlineExceeded,
+        "the function ran out of time before this contact's upload was sent; resubmit it",
+    )
 }
 
 fn deadline_failure() -> Failure {

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use thiserror::Error;
+use tokio::time::Instant;
 
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::OrgChoice;
@@ -116,8 +117,9 @@ pub trait SalesforceOrgs: Send + Sync {
     type Sink: ConversationSink + VoiceCallDirectory;
 
     /// The org a request names, or the default one. A name the function is not configured
-    /// with is an error naming the field, found before any AWS call.
-    fn select(&self, choice: &OrgChoice) -> Result<Self::Sink, RequestError>;
+    /// with is an error naming the field, found before any AWS call. Every call the session
+    /// makes ends by `deadline`, answered or not.
+    fn select(&self, choice: &OrgChoice, deadline: Instant) -> Result<Self::Sink, RequestError>;
 }
 
 /// Salesforce's VoiceCall records, read with SOQL through the REST query resource.
@@ -142,6 +144,8 @@ pub trait ConversationSink: Send + Sync {
     /// token endpoint costs no Contact Lens quota.
     fn prepare(&self) -> impl Future<Output = Result<(), SalesforceError>> + Send;
 
+    /// One upload request. It is sent again only after failures that prove Salesforce stored
+    /// nothing; any other failure comes back as [`SalesforceError::MayHaveStored`].
     fn upload(
         &self,
         batch: &[ConversationFile],
@@ -252,6 +256,14 @@ pub enum SalesforceError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("Salesforce answered HTTP {status} with a body larger than {limit} bytes")]
+    BodyTooLarge { status: u16, limit: usize },
+    #[error("the invocation's deadline came before Salesforce answered")]
+    DeadlineExceeded,
+    /// An upload that Salesforce may have stored although it did not say so: a 5xx after the
+    /// request was sent, a connection lost before the answer, an unreadable answer.
+    #[error("Salesforce may have stored the upload: {0}")]
+    MayHaveStored(#[source] Box<SalesforceError>),
 }
 
 impl SalesforceError {
@@ -265,9 +277,12 @@ impl SalesforceError {
                 FailureCode::SalesforceAuthFailed
             }
             Self::LimitExceeded => FailureCode::SalesforceLimitExceeded,
-            Self::Http { .. } | Self::Transport(_) | Self::UnexpectedBody { .. } => {
-                FailureCode::SalesforceError
-            }
+            Self::Http { .. }
+            | Self::Transport(_)
+            | Self::UnexpectedBody { .. }
+            | Self::BodyTooLarge { .. } => FailureCode::SalesforceError,
+            Self::DeadlineExceeded => FailureCode::DeadlineExceeded,
+            Self::MayHaveStored(_) => FailureCode::UploadUnconfirmed,
         };
         Failure::new(code, self.to_string())
     }
@@ -275,9 +290,32 @@ impl SalesforceError {
     /// The status for the response element: Salesforce's own when it answered, else 502.
     pub fn status_code(&self) -> u16 {
         match self {
-            Self::Http { status, .. } | Self::UnexpectedBody { status, .. } => *status,
+            Self::Http { status, .. }
+            | Self::UnexpectedBody { status, .. }
+            | Self::BodyTooLarge { status, .. } => *status,
             Self::LimitExceeded => 403,
+            Self::DeadlineExceeded => 504,
+            Self::MayHaveStored(cause) => cause.status_code(),
             _ => 502,
         }
+    }
+
+    /// Salesforce refused a whole upload request as malformed or not allowed for what it holds
+    /// (a 4xx other than an auth, limit, timeout or throttling answer): it stored nothing, and
+    /// a request with fewer conversations may pass.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            Self::Http {
+                status: 400..=499,
+                ..
+            }
+        ) && !matches!(
+            self,
+            Self::Http {
+                status: 401 | 403 | 408 | 429,
+                ..
+            }
+        )
     }
 }

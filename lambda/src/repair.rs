@@ -3,15 +3,17 @@
 //! mode. The answer lists exactly the messages worth delivering again.
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::domain::existing::ExistingEntries;
 use crate::domain::ids::salesforce_id_15;
+use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
-    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, SqsMessage, Verdict, verdict,
-    worth_retrying,
+    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, SqsMessage, Verdict,
+    transcript_may_still_come, verdict, worth_retrying,
 };
 use crate::domain::request::{ContactRequest, UploadOptions};
 use crate::domain::soql::voice_calls_of_contacts;
@@ -43,6 +45,7 @@ pub async fn repair<C, T, A, S>(
     pipeline: &Pipeline<C, T, A>,
     sink: &S,
     instance_id: &str,
+    transcript_horizon: Duration,
     messages: Vec<SqsMessage>,
     deadline: Instant,
 ) -> RepairReport
@@ -68,7 +71,8 @@ where
         .iter()
         .filter(|v| matches!(v, Verdict::Check(_)))
         .count();
-    let per_contact = repair_contacts(pipeline, sink, &contact_ids, deadline).await;
+    let per_contact =
+        repair_contacts(pipeline, sink, &contact_ids, transcript_horizon, deadline).await;
 
     let outcomes = messages
         .into_iter()
@@ -93,6 +97,7 @@ async fn repair_contacts<C, T, A, S>(
     pipeline: &Pipeline<C, T, A>,
     sink: &S,
     contact_ids: &[&str],
+    transcript_horizon: Duration,
     deadline: Instant,
 ) -> HashMap<String, MessageOutcome>
 where
@@ -140,14 +145,22 @@ where
     let options = UploadOptions {
         dry_run: false,
         existing_entries: ExistingEntries::Fill,
+        add_post_call_to_existing: false,
     };
     if requests.is_empty() {
         return outcomes;
     }
     let report = pipeline.upload(sink, &requests, options, deadline).await;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     for o in report.outcomes {
+        let late = transcript_may_still_come(o.disconnected_ms, now_ms, transcript_horizon);
         let outcome = match o.failure {
             Some(code) if worth_retrying(code) => MessageOutcome::Retry(code.as_str().into()),
+            Some(code @ FailureCode::TranscriptUnavailable) if late => {
+                MessageOutcome::Retry(code.as_str().into())
+            }
             Some(code) => MessageOutcome::Final(code.as_str().into()),
             None if o.skipped || o.entries == 0 => MessageOutcome::AlreadyComplete,
             None => MessageOutcome::Repaired { entries: o.entries },

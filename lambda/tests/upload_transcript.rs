@@ -267,7 +267,7 @@ async fn an_expired_token_is_replaced_on_the_next_invocation() {
 }
 
 #[tokio::test]
-async fn salesforce_5xx_and_429_are_retried_without_duplicating_entries() {
+async fn salesforce_refusals_503_with_retry_after_and_429_are_retried_without_duplicating_entries() {
     let h = Harness::sample().await;
     let upload = "/conversations/upload";
     h.world.inject(
@@ -280,10 +280,6 @@ async fn salesforce_5xx_and_429_are_retried_without_duplicating_entries() {
         Service::Salesforce,
         Fault::salesforce_error(429, "REQUEST_LIMIT_EXCEEDED", "Too many").on_path(upload),
     );
-    h.world.inject(
-        Service::Salesforce,
-        Fault::http(500, "oops").on_path(upload),
-    );
     let started = Instant::now();
     let response = h.invoke_documented().await;
     assert!(
@@ -294,13 +290,13 @@ async fn salesforce_5xx_and_429_are_retried_without_duplicating_entries() {
     for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
         assert_eq!(r["status"], "SUCCESS", "{r}");
     }
-    assert_eq!(h.world.upload_requests(), 4);
+    assert_eq!(h.world.upload_requests(), 3);
     assert_eq!(h.world.uploads().len(), 2);
     assert_no_duplicate_entries(&h.world);
 }
 
 #[tokio::test]
-async fn a_batch_that_keeps_failing_reports_its_contacts_and_spares_the_others() {
+async fn a_batch_answered_500_reports_its_contacts_unconfirmed_and_spares_the_others() {
     let h = Harness::with(sample_world(INSTANCE), &[("UPLOAD_BATCH_SIZE", "1")]).await;
     h.world.inject(
         Service::Salesforce,
@@ -315,7 +311,7 @@ async fn a_batch_that_keeps_failing_reports_its_contacts_and_spares_the_others()
     let response = h.invoke_documented().await;
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
-    assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
+    assert_eq!(code(&by_contact[SAMPLE_CJK]), "UPLOAD_UNCONFIRMED");
     assert!(
         by_contact[SAMPLE_CJK]["errorDetail"]
             .as_str()
@@ -351,7 +347,7 @@ async fn request_limit_exceeded_is_reported_and_not_retried() {
 }
 
 #[tokio::test]
-async fn a_contact_missing_from_salesforces_answer_is_reported_failed() {
+async fn a_contact_missing_from_salesforces_answer_is_confirmed_by_reading_it_back() {
     let h = Harness::sample().await;
     h.world.inject(
         Service::Salesforce,
@@ -360,7 +356,9 @@ async fn a_contact_missing_from_salesforces_answer_is_reported_failed() {
     let response = h.invoke_documented().await;
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
-    assert_eq!(code(&by_contact[SAMPLE_CJK]), "SALESFORCE_ERROR");
+    assert_eq!(by_contact[SAMPLE_CJK]["status"], "SUCCESS");
+    assert_eq!(by_contact[SAMPLE_CJK]["confirmedBy"], "CONVERSATION_ENTRIES");
+    assert_eq!(h.world.upload_requests(), 1);
 }
 
 #[tokio::test]

@@ -171,10 +171,11 @@ pub(crate) async fn path_fault(world: &World, uri: &Uri) -> Option<Response> {
         path: uri.path(),
         contact_ids: Vec::new(),
         id_match: IdMatch::Equal,
+        upload: false,
     };
     match fault::check(world, Service::Salesforce, request).await {
         Injected::Respond(response) => Some(response),
-        Injected::Proceed { .. } => None,
+        Injected::Proceed(_) => None,
     }
 }
 
@@ -209,14 +210,15 @@ async fn upload_statuses(State(state): State<Host>, uri: Uri) -> Response {
     let statuses: Vec<Value> = ids
         .iter()
         .map(|id| {
-            match salesforce.uploads.iter().find(|u| u.upload_id == *id) {
-                Some(upload) => {
-                    let polls = salesforce
-                        .status_polls
-                        .entry(upload.upload_id.clone())
-                        .or_default();
-                    *polls += 1;
-                    let (status, done) = if *polls <= salesforce.processing_polls {
+            match salesforce.uploads.iter().position(|u| u.upload_id == *id) {
+                Some(at) => {
+                    let in_progress = salesforce.is_pending(at) || {
+                        let polls = salesforce.status_polls.entry((*id).to_owned()).or_default();
+                        *polls += 1;
+                        *polls <= salesforce.processing_polls
+                    };
+                    let upload = &salesforce.uploads[at];
+                    let (status, done) = if in_progress {
                         ("IN_PROGRESS", 0)
                     } else {
                         ("SUCCESS", upload.entries.len())
@@ -275,8 +277,9 @@ pub(crate) fn held_entry(payload: &Value, received_ms: i64) -> Value {
 /// `GET .../connect/conversation/{id}/entries`: what the conversation holds, ordered by
 /// clientTimestamp (then identifier), oldest first (FromStart, the default) or newest first
 /// (FromEnd), at most `recordLimit`, within the inclusive `startTimestamp`..`endTimestamp`.
-/// An entry uploaded again under the same id replaces the earlier one (uploads are upserts),
-/// which is what makes re-uploading a transcript idempotent.
+/// An entry uploaded again under the same id is there twice, or once when the world says
+/// re-uploads replace ([`crate::ReuploadedEntries`]); a deferred upload's entries are not there
+/// until processed.
 async fn conversation_entries(
     State(state): State<Host>,
     Path((_version, conversation_id)): Path<(String, String)>,
@@ -286,6 +289,7 @@ async fn conversation_entries(
         path: uri.path(),
         contact_ids: vec![&conversation_id],
         id_match: IdMatch::Equal,
+        upload: false,
     };
     if let Injected::Respond(response) =
         fault::check(&state.world, Service::Salesforce, request).await

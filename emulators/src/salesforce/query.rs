@@ -52,6 +52,7 @@ pub(super) async fn query(
         path: uri.path(),
         contact_ids: vendor_keys,
         id_match: IdMatch::Equal,
+        upload: false,
     };
     if let Injected::Respond(response) =
         fault::check(&host.world, Service::Salesforce, request).await

@@ -5,14 +5,15 @@
 use std::collections::HashSet;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{Host, held_entry, json_response, rest_error};
-use crate::fault::{self, IdMatch, Injected, RequestInfo};
-use crate::world::{ContactSpec, SalesforceState, Service, UploadRecord, now_ms};
+use super::{Host, json_response, rest_error};
+use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
+use crate::server::ConnectionCloser;
+use crate::world::{ContactSpec, Service, UploadRecord, now_ms};
 
 const ROLES: [&str; 6] = [
     "AGENT",
@@ -33,6 +34,7 @@ struct Part {
 
 pub(super) async fn upload(
     State(host): State<Host>,
+    ConnectInfo(connection): ConnectInfo<ConnectionCloser>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -57,10 +59,15 @@ pub(super) async fn upload(
         path: uri.path(),
         contact_ids: parts.iter().map(|p| p.name.as_str()).collect(),
         id_match: IdMatch::Equal,
+        upload: true,
     };
-    let omit = match fault::check(&host.world, Service::Salesforce, request).await {
+    let reply = match fault::check(&host.world, Service::Salesforce, request).await {
         Injected::Respond(response) => return response,
-        Injected::Proceed { omit } => omit,
+        Injected::Proceed(reply) => reply,
+    };
+    let omit = match &reply {
+        Reply::Results { omit } => omit.as_deref(),
+        Reply::Respond(_) | Reply::Close => None,
     };
 
     let mut seen = HashSet::new();
@@ -76,14 +83,12 @@ pub(super) async fn upload(
             Ok(entries) => {
                 let mut world = host.world.lock();
                 let upload_id = world.next_uuid();
-                let received_at_ms = now_ms();
-                hold_entries(&mut world.salesforce, &part.name, &entries, received_at_ms);
-                world.salesforce.uploads.push(UploadRecord {
+                world.salesforce.accept_upload(UploadRecord {
                     upload_id: upload_id.clone(),
                     conversation_id: part.name.clone(),
                     entries,
                     request_index,
-                    received_at_ms,
+                    received_at_ms: now_ms(),
                 });
                 json!({
                     "conversationIdentifier": part.name,
@@ -101,26 +106,21 @@ pub(super) async fn upload(
         };
         // An omitted conversation is still processed: the fault models a response that lost
         // it, not a request that did.
-        if omit.as_deref() != Some(part.name.as_str()) {
+        if omit != Some(part.name.as_str()) {
             results.push(result);
         }
     }
-    json_response(
+    let results = json_response(
         StatusCode::OK,
         &json!({ "conversationBulkUploadsResults": results }),
-    )
-}
-
-/// Puts an accepted conversation's entries into it, counting those whose id it already held.
-fn hold_entries(
-    salesforce: &mut SalesforceState,
-    conversation_id: &str,
-    payloads: &[Value],
-    received_ms: i64,
-) {
-    for payload in payloads {
-        if salesforce.hold_entry(conversation_id, held_entry(payload, received_ms)) {
-            salesforce.duplicate_entries += 1;
+    );
+    match reply {
+        Reply::Results { .. } => results,
+        Reply::Respond(response) => response,
+        // The results are answered into a closed connection: none of them reaches the client.
+        Reply::Close => {
+            connection.close();
+            results
         }
     }
 }

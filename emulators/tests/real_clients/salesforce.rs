@@ -1,8 +1,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use emulators::{
-    ContactSpec, Fault, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, Server, Service,
-    World, sample_world, start_salesforce, test_private_key_pem, test_public_key_pem,
+    ContactSpec, Fault, ReuploadedEntries, SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL,
+    Server, Service, UploadProcessing, World, sample_world, start_salesforce, test_private_key_pem,
+    test_public_key_pem,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::multipart::{Form, Part};
@@ -105,15 +106,25 @@ pub(crate) fn file(name: &str, body: Vec<u8>) -> (String, Part) {
     )
 }
 
-async fn upload(server: &Server, token: &str, parts: Vec<(String, Part)>) -> reqwest::Response {
+async fn try_upload(
+    client: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    parts: Vec<(String, Part)>,
+) -> reqwest::Result<reqwest::Response> {
     let form = parts
         .into_iter()
         .fold(Form::new(), |form, (name, part)| form.part(name, part));
-    reqwest::Client::new()
+    client
         .post(format!("{}{API}/conversations/upload", server.url()))
         .bearer_auth(token)
         .multipart(form)
         .send()
+        .await
+}
+
+async fn upload(server: &Server, token: &str, parts: Vec<(String, Part)>) -> reqwest::Response {
+    try_upload(&reqwest::Client::new(), server, token, parts)
         .await
         .unwrap()
 }
@@ -310,7 +321,7 @@ async fn valid_upload_is_stored_byte_for_byte_and_readable_back() {
     assert_eq!(statuses[2]["status"], "FAILED");
     assert_eq!(statuses[2]["errorDetail"], "Upload not found");
 
-    // Uploading the same transcript again replaces entries rather than duplicating them.
+    // Uploading the same transcript again doubles its entries (the default reading).
     let again = upload_results(
         &server,
         &token,
@@ -331,10 +342,12 @@ async fn valid_upload_is_stored_byte_for_byte_and_readable_back() {
         .await
         .unwrap();
     let entries = entries["conversationEntries"].as_array().unwrap();
-    assert_eq!(entries.len(), cjk.segments.len());
-    assert_eq!(entries[0]["identifier"], cjk.segments[0].id);
-    assert_eq!(entries[0]["messageText"], cjk.segments[0].content);
-    assert_eq!(entries[0]["sender"]["role"], "AGENT");
+    assert_eq!(entries.len(), 2 * cjk.segments.len());
+    for entry in &entries[..2] {
+        assert_eq!(entry["identifier"], cjk.segments[0].id);
+        assert_eq!(entry["messageText"], cjk.segments[0].content);
+        assert_eq!(entry["sender"]["role"], "AGENT");
+    }
 }
 
 /// Each case breaks one rule in an otherwise valid file of SAMPLE_INTERNATIONAL.
@@ -761,7 +774,8 @@ async fn realtime_entries_read_back_like_uploads_without_being_uploads() {
     assert!(world.uploads().is_empty());
     assert_eq!(world.upload_requests(), 0);
 
-    // Uploading the whole transcript fills the gaps; the delivered entries were re-sent.
+    // Uploading the whole transcript fills the gaps, and re-sends the delivered entries: the
+    // conversation now holds those twice.
     let results = upload_results(
         &server,
         &token,
@@ -769,9 +783,14 @@ async fn realtime_entries_read_back_like_uploads_without_being_uploads() {
     )
     .await;
     assert_eq!(results[0]["status"], "SUCCESS");
-    let all: Vec<&str> = contact.segments.iter().map(|s| s.id.as_str()).collect();
+    let held: Vec<&str> = contact
+        .segments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| vec![s.id.as_str(); if kept(i) { 2 } else { 1 }])
+        .collect();
     let (_, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
-    assert_eq!(identifiers(&body), all);
+    assert_eq!(identifiers(&body), held);
     assert_eq!(world.duplicate_entries(), delivered.len());
     assert_eq!(world.uploads().len(), 1);
 
@@ -861,29 +880,256 @@ async fn upload_status_is_in_progress_for_the_first_polls() {
         vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))],
     )
     .await;
-    let upload_id = results[0]["uploadId"].as_str().unwrap().to_owned();
-    let poll = || async {
-        let body: Value = reqwest::Client::new()
-            .get(format!("{}{API}/conversations/upload", server.url()))
-            .query(&[("uploadIds", &upload_id)])
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["conversationBulkUploadStatuses"][0].clone()
-    };
+    let upload_id = results[0]["uploadId"].as_str().unwrap();
+    let poll = || upload_status(&server, &token, upload_id);
     for _ in 0..2 {
         let status = poll().await;
         assert_eq!(status["status"], "IN_PROGRESS", "{status}");
         assert_eq!(status["successEntryCount"], 0);
-        assert_eq!(status["uploadId"], upload_id.as_str());
+        assert_eq!(status["uploadId"], upload_id);
     }
     for _ in 0..2 {
         let status = poll().await;
         assert_eq!(status["status"], "SUCCESS", "{status}");
         assert_eq!(status["successEntryCount"], contact.segments.len());
     }
+}
+
+async fn upload_status(server: &Server, token: &str, upload_id: &str) -> Value {
+    let body: Value = reqwest::Client::new()
+        .get(format!("{}{API}/conversations/upload", server.url()))
+        .query(&[("uploadIds", upload_id)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["conversationBulkUploadStatuses"][0].clone()
+}
+
+/// Uploads SAMPLE_CJK's transcript twice, the second time with another first text, and reads
+/// the conversation back.
+async fn upload_cjk_twice(mode: ReuploadedEntries) -> (World, Server, String, Value) {
+    let (world, server) = setup().await;
+    world.set_reuploaded_entries(mode);
+    let token = token(&server).await;
+    let lines = lines_for(&world.contact(SAMPLE_CJK).unwrap());
+    let mut changed = lines.clone();
+    changed[1]["payload"]["messageText"] = json!("said again");
+    for lines in [lines, changed] {
+        let results = upload_results(&server, &token, vec![file(SAMPLE_CJK, ndjson(&lines))]).await;
+        assert_eq!(results[0]["status"], "SUCCESS", "{results:?}");
+    }
+    let (status, body) = get_entries(&server, &token, SAMPLE_CJK, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    (world, server, token, body)
+}
+
+fn texts(body: &Value) -> Vec<&str> {
+    body["conversationEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["messageText"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn reuploaded_entries_double_by_default_and_page_with_their_doubles() {
+    let (world, server, token, body) = upload_cjk_twice(ReuploadedEntries::Doubled).await;
+    let contact = world.contact(SAMPLE_CJK).unwrap();
+    let ids: Vec<&str> = contact.segments.iter().map(|s| s.id.as_str()).collect();
+    let twice: Vec<&str> = ids.iter().flat_map(|id| [*id, *id]).collect();
+    assert_eq!(identifiers(&body), twice);
+    // Both versions of the first entry, in upload order.
+    assert_eq!(
+        texts(&body)[..2],
+        [contact.segments[0].content.as_str(), "said again"]
+    );
+    assert_eq!(world.duplicate_entries(), ids.len());
+    assert_eq!(
+        world.conversation_entries(SAMPLE_CJK),
+        body["conversationEntries"].as_array().unwrap().clone()
+    );
+
+    // startTimestamp is inclusive: a page starting at an entry's time has both its copies.
+    let at = |i: usize| {
+        (contact.connected_to_agent_ms.unwrap() + contact.segments[i].begin_offset_millis)
+            .to_string()
+    };
+    let (_, page) = get_entries(
+        &server,
+        &token,
+        SAMPLE_CJK,
+        &[("startTimestamp", &at(2)), ("recordLimit", "3")],
+    )
+    .await;
+    assert_eq!(identifiers(&page), [ids[2], ids[2], ids[3]]);
+    let (_, page) = get_entries(
+        &server,
+        &token,
+        SAMPLE_CJK,
+        &[("queryDirection", "FromEnd"), ("recordLimit", "3")],
+    )
+    .await;
+    assert_eq!(identifiers(&page), [ids[8], ids[8], ids[7]]);
+}
+
+#[tokio::test]
+async fn reuploaded_entries_replace_when_the_world_says_so() {
+    let (world, _server, _token, body) = upload_cjk_twice(ReuploadedEntries::Replaced).await;
+    let contact = world.contact(SAMPLE_CJK).unwrap();
+    let ids: Vec<&str> = contact.segments.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(identifiers(&body), ids);
+    assert_eq!(texts(&body)[0], "said again");
+    // Counted all the same: they were sent twice.
+    assert_eq!(world.duplicate_entries(), ids.len());
+}
+
+#[tokio::test]
+async fn deferred_uploads_are_read_back_only_once_processed() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    world.set_upload_processing(UploadProcessing::Deferred);
+    world.set_upload_processing_polls(1);
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let mut upload_ids = Vec::new();
+    for _ in 0..2 {
+        let results = upload_results(
+            &server,
+            &token,
+            vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))],
+        )
+        .await;
+        assert_eq!(results[0]["status"], "SUCCESS", "{results:?}");
+        upload_ids.push(results[0]["uploadId"].as_str().unwrap().to_owned());
+    }
+    let recorded: Vec<String> = world.uploads().into_iter().map(|u| u.upload_id).collect();
+    assert_eq!(recorded, upload_ids);
+
+    let (status, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(identifiers(&body).is_empty(), "{body}");
+    assert!(world.conversation_entries(SAMPLE_INTERNATIONAL).is_empty());
+    assert_eq!(world.duplicate_entries(), 0);
+    // Pending: IN_PROGRESS however often it is polled.
+    for _ in 0..3 {
+        let status = upload_status(&server, &token, &upload_ids[0]).await;
+        assert_eq!(status["status"], "IN_PROGRESS", "{status}");
+        assert_eq!(status["successEntryCount"], 0);
+    }
+
+    assert_eq!(world.process_uploads(), 2);
+    assert_eq!(world.process_uploads(), 0);
+    let (_, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
+    assert_eq!(
+        identifiers(&body).len(),
+        2 * contact.segments.len(),
+        "both uploads applied, the second doubling the first"
+    );
+    assert_eq!(world.duplicate_entries(), contact.segments.len());
+    // Processed: the status behaves as for an immediate upload, one IN_PROGRESS poll first.
+    let status = upload_status(&server, &token, &upload_ids[0]).await;
+    assert_eq!(status["status"], "IN_PROGRESS", "{status}");
+    let status = upload_status(&server, &token, &upload_ids[0]).await;
+    assert_eq!(status["status"], "SUCCESS", "{status}");
+    assert_eq!(status["successEntryCount"], contact.segments.len());
+}
+
+#[tokio::test]
+async fn store_then_respond_stores_the_upload_and_answers_the_error() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let international = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    let cjk = world.contact(SAMPLE_CJK).unwrap();
+    world.inject(
+        Service::Salesforce,
+        Fault::store_then_salesforce_error(500, "UNKNOWN_EXCEPTION", "An unexpected error"),
+    );
+    let gateway_page = "<html><body><h1>504 Gateway Time-out</h1></body></html>";
+    world.inject(
+        Service::Salesforce,
+        Fault::store_then_respond(504, gateway_page).for_contact(SAMPLE_CJK),
+    );
+    // A status poll on the upload path leaves both armed.
+    let status = upload_status(&server, &token, "unknown").await;
+    assert_eq!(status["status"], "FAILED", "{status}");
+
+    let parts = || {
+        vec![file(
+            SAMPLE_INTERNATIONAL,
+            ndjson(&lines_for(&international)),
+        )]
+    };
+    let response = upload(&server, &token, parts()).await;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "UNKNOWN_EXCEPTION", "{body}");
+    let uploads = world.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].conversation_id, SAMPLE_INTERNATIONAL);
+    assert_eq!(
+        world.conversation_entries(SAMPLE_INTERNATIONAL).len(),
+        international.segments.len()
+    );
+
+    // The 504 waits for an upload carrying SAMPLE_CJK.
+    assert_eq!(upload(&server, &token, parts()).await.status(), 200);
+    let response = upload(
+        &server,
+        &token,
+        vec![file(SAMPLE_CJK, ndjson(&lines_for(&cjk)))],
+    )
+    .await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(response.text().await.unwrap(), gateway_page);
+    assert_eq!(world.uploads().len(), 3);
+    assert_eq!(
+        world.conversation_entries(SAMPLE_CJK).len(),
+        cjk.segments.len()
+    );
+    assert_eq!(world.stats().salesforce.errors, 2);
+}
+
+#[tokio::test]
+async fn store_then_close_stores_the_upload_and_answers_nothing() {
+    let (world, server) = setup().await;
+    let token = token(&server).await;
+    let contact = world.contact(SAMPLE_INTERNATIONAL).unwrap();
+    world.inject(Service::Salesforce, Fault::store_then_close().after(1));
+    let client = reqwest::Client::new();
+    let parts = || vec![file(SAMPLE_INTERNATIONAL, ndjson(&lines_for(&contact)))];
+
+    let first = try_upload(&client, &server, &token, parts()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let error = try_upload(&client, &server, &token, parts())
+        .await
+        .expect_err("the connection closes unanswered");
+    assert_eq!(error.status(), None, "{error:?}");
+    assert!(error.is_request() && !error.is_timeout(), "{error:?}");
+    // hyper's words for a connection that ends where the response should start.
+    let causes = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source());
+    assert!(
+        causes
+            .map(ToString::to_string)
+            .any(|cause| cause.contains("connection closed before message completed")),
+        "{error:?}"
+    );
+    // Stored all the same, once: the client did not resend it.
+    assert_eq!(world.upload_requests(), 2);
+    assert_eq!(world.uploads().len(), 2);
+    assert_eq!(
+        world.conversation_entries(SAMPLE_INTERNATIONAL).len(),
+        2 * contact.segments.len()
+    );
+
+    // The server goes on, on a new connection of the same client.
+    let third = try_upload(&client, &server, &token, parts()).await.unwrap();
+    assert_eq!(third.status(), 200);
+    assert_eq!(world.uploads().len(), 3);
+    let (status, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(identifiers(&body).len(), 3 * contact.segments.len());
 }

@@ -56,7 +56,7 @@ mod tests {
         ConversationFile {
             contact_id: id.into(),
             body: Bytes::from(vec![b'x'; len]),
-            entries: 1,
+            entry_ids: vec!["e1".into()],
             skipped_turns: 0,
             first_timestamp: None,
             last_timestamp: None,

@@ -25,6 +25,12 @@ pub enum FailureCode {
     SalesforceLimitExceeded,
     ConfigurationError,
     DeadlineExceeded,
+    /// The upload may have reached Salesforce, which did not confirm it: sending it again now
+    /// could double the transcript, so it is left to a later run that fills what is missing.
+    UploadUnconfirmed,
+    /// The transcript comes from the post-call analysis, a separate transcription whose entries
+    /// cannot be matched with what real-time delivery stored, and the conversation is not empty.
+    ConversationNotEmpty,
     /// Not a failure: the conversation already holds the transcript, so it was skipped.
     AlreadyUploaded,
 }
@@ -47,6 +53,8 @@ impl FailureCode {
             Self::SalesforceLimitExceeded => "SALESFORCE_LIMIT_EXCEEDED",
             Self::ConfigurationError => "CONFIGURATION_ERROR",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::UploadUnconfirmed => "UPLOAD_UNCONFIRMED",
+            Self::ConversationNotEmpty => "CONVERSATION_NOT_EMPTY",
             Self::AlreadyUploaded => "ALREADY_UPLOADED",
         }
     }
@@ -83,6 +91,10 @@ pub const STATUS_FAILED: &str = "FAILED";
 /// A contact left alone on purpose (its conversation already holds the transcript).
 pub const STATUS_SKIPPED: &str = "SKIPPED";
 
+/// The field that marks a SUCCESS confirmed by reading the conversation, and its value.
+pub const CONFIRMED_BY: &str = "confirmedBy";
+pub const CONFIRMED_BY_ENTRIES: &str = "CONVERSATION_ENTRIES";
+
 /// One element of Salesforce's `conversationBulkUploadsResults`, kept as received (unknown
 /// fields included) so that the response passes Salesforce's answer through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +125,20 @@ impl BulkUploadResult {
         Self {
             status: STATUS_SKIPPED.to_owned(),
             ..Self::failed(contact_id, reason)
+        }
+    }
+
+    /// A conversation whose upload Salesforce did not acknowledge, found whole when read back:
+    /// its upload id is unknown.
+    pub fn confirmed(contact_id: &str) -> Self {
+        let mut extra = Map::new();
+        extra.insert(CONFIRMED_BY.into(), Value::from(CONFIRMED_BY_ENTRIES));
+        Self {
+            conversation_identifier: contact_id.to_owned(),
+            error_detail: None,
+            status: STATUS_SUCCESS.to_owned(),
+            upload_id: None,
+            extra,
         }
     }
 

@@ -138,14 +138,30 @@ pub fn worth_retrying(code: FailureCode) -> bool {
         | FailureCode::SalesforceAuthFailed
         | FailureCode::SalesforceLimitExceeded
         | FailureCode::ConfigurationError
-        | FailureCode::DeadlineExceeded => true,
+        | FailureCode::DeadlineExceeded
+        // By the next delivery Salesforce has processed the upload, and filling sends only
+        // what it still lacks.
+        | FailureCode::UploadUnconfirmed => true,
         FailureCode::ContactNotFound
         | FailureCode::NoAgent
         | FailureCode::NoTranscript
         | FailureCode::TranscriptUnavailable
         | FailureCode::SalesforceRejected
+        | FailureCode::ConversationNotEmpty
         | FailureCode::AlreadyUploaded => false,
     }
+}
+
+/// A transcript missing for a call that ended less than `horizon` ago may still come: Contact
+/// Lens writes the post-call file some minutes after the call. Without the end time (Amazon
+/// Connect did not say) it is not waited for.
+pub fn transcript_may_still_come(
+    disconnected_ms: Option<i64>,
+    now_ms: i64,
+    horizon: std::time::Duration,
+) -> bool {
+    let horizon_ms = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
+    disconnected_ms.is_some_and(|ended| now_ms.saturating_sub(ended) < horizon_ms)
 }
 
 #[cfg(test)]
@@ -273,5 +289,22 @@ mod tests {
         assert!(worth_retrying(FailureCode::SalesforceAuthFailed));
         assert!(!worth_retrying(FailureCode::NoAgent));
         assert!(!worth_retrying(FailureCode::NoTranscript));
+        assert!(worth_retrying(FailureCode::UploadUnconfirmed));
+        assert!(!worth_retrying(FailureCode::ConversationNotEmpty));
+    }
+
+    #[test]
+    fn a_missing_transcript_is_waited_for_until_the_horizon() {
+        let hour = 3_600_000;
+        let horizon = std::time::Duration::from_secs(48 * 3_600);
+        let now = 100 * hour;
+        assert!(transcript_may_still_come(Some(now - hour), now, horizon));
+        assert!(!transcript_may_still_come(
+            Some(now - 48 * hour),
+            now,
+            horizon
+        ));
+        assert!(!transcript_may_still_come(None, now, horizon));
+        assert!(!transcript_may_still_come(Some(i64::MIN), now, horizon));
     }
 }

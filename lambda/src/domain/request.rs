@@ -125,20 +125,15 @@ pub struct UploadOptions {
     /// Do everything except the upload, and report what would happen.
     pub dry_run: bool,
     pub existing_entries: ExistingEntries,
+    /// Add a post-call transcript to a conversation that already holds entries. Off by
+    /// default: its entries cannot be matched with what real-time delivery stored.
+    pub add_post_call_to_existing: bool,
 }
 
-/// `dryRun` and `existingEntries` of an uploadTranscript request.
+/// `dryRun`, `existingEntries` and `addPostCallToExisting` of an uploadTranscript request.
 pub fn parse_upload_options(event: &Value) -> Result<UploadOptions, RequestError> {
-    let dry_run = match event.get("dryRun") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(RequestError::field(
-                "dryRun",
-                format!("must be true or false, got {}", kind(other)),
-            ));
-        }
-    };
+    let dry_run = flag(event, "dryRun")?;
+    let add_post_call_to_existing = flag(event, "addPostCallToExisting")?;
     let rule = || format!("must be one of {}", ExistingEntries::NAMES.join(", "));
     let existing_entries = match event.get("existingEntries") {
         None | Some(Value::Null) => ExistingEntries::default(),
@@ -158,7 +153,20 @@ pub fn parse_upload_options(event: &Value) -> Result<UploadOptions, RequestError
     Ok(UploadOptions {
         dry_run,
         existing_entries,
+        add_post_call_to_existing,
     })
+}
+
+/// An optional boolean field, false when absent.
+fn flag(event: &Value, field: &'static str) -> Result<bool, RequestError> {
+    match event.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(RequestError::field(
+            field,
+            format!("must be true or false, got {}", kind(other)),
+        )),
+    }
 }
 
 /// `waitSeconds` of a fetchUploadIdsStatus request: how long to wait for final statuses.
@@ -770,8 +778,20 @@ mod tests {
             parse_upload_options(&json!({"dryRun": true, "existingEntries": "ignore"})).unwrap(),
             UploadOptions {
                 dry_run: true,
-                existing_entries: ExistingEntries::Ignore
+                existing_entries: ExistingEntries::Ignore,
+                add_post_call_to_existing: false,
             }
+        );
+        assert!(
+            parse_upload_options(&json!({"addPostCallToExisting": true}))
+                .unwrap()
+                .add_post_call_to_existing
+        );
+        assert_eq!(
+            parse_upload_options(&json!({"addPostCallToExisting": 1}))
+                .unwrap_err()
+                .to_string(),
+            "addPostCallToExisting: must be true or false, got a number"
         );
         assert_eq!(
             parse_upload_options(&json!({"dryRun": "yes"}))

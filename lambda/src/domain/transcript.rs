@@ -61,7 +61,8 @@ pub struct Turn {
 pub struct ConversationFile {
     pub contact_id: String,
     pub body: Bytes,
-    pub entries: usize,
+    /// The ids of the entries in the file, which confirm an upload when read back.
+    pub entry_ids: Vec<String>,
     /// Turns whose participant role has no Salesforce sender role; left out of the file.
     pub skipped_turns: usize,
     /// clientSentTimestamp of the first and last entries, when there are any.
@@ -150,7 +151,7 @@ pub fn conversation_file(
         },
     );
 
-    let mut entries = 0;
+    let mut entry_ids = Vec::with_capacity(turns.len());
     let mut skipped_turns = 0;
     let (mut first_timestamp, mut last_timestamp) = (None, None);
     for turn in &turns {
@@ -177,14 +178,14 @@ pub fn conversation_file(
                 related_records: &contact.related_records,
             },
         );
-        entries += 1;
+        entry_ids.push(turn.id.clone());
         first_timestamp = first_timestamp.or(Some(timestamp));
         last_timestamp = Some(timestamp);
     }
     ConversationFile {
         contact_id: contact.contact_id.clone(),
         body: Bytes::from(body),
-        entries,
+        entry_ids,
         skipped_turns,
         first_timestamp,
         last_timestamp,
@@ -270,7 +271,7 @@ mod tests {
                 turn("s1", "AGENT", "Thanks for calling", 1_000, 3_000),
             ],
         );
-        assert_eq!(file.entries, 2);
+        assert_eq!(file.entry_ids.len(), 2);
         let lines = lines(&file);
         assert_eq!(
             lines[0],
@@ -341,7 +342,7 @@ mod tests {
                 turn("s2", "ROBOT", "b", 2, 3),
             ],
         );
-        assert_eq!((file.entries, file.skipped_turns), (1, 1));
+        assert_eq!((file.entry_ids.len(), file.skipped_turns), (1, 1));
         assert_eq!(lines(&file).len(), 2);
     }
 }

@@ -161,12 +161,8 @@ pub async fn try_invoke_app(
     request: &Value,
     remaining: Duration,
 ) -> Result<Value, contact_data_sync::backfill::BackfillError> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
     let invocation = Invocation {
-        deadline_ms: now_ms + remaining.as_millis() as u64,
+        deadline: std::time::SystemTime::now() + remaining,
         function_name: "contact-data-sync-test".into(),
         executed_version: "$LATEST".into(),
     };

@@ -16,6 +16,7 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Mutex;
+use tokio::time::{Instant, timeout_at};
 use url::Url;
 
 use self::credentials::{Credentials, Grant, require_secure, scv_jwt_names, scv_token_name};
@@ -44,6 +45,9 @@ const PART_FILENAME: &str = "transcripts.txt";
 const ENTRIES_PAGE: usize = 1_000;
 /// New tokens obtained after 401s within one request.
 const MAX_TOKEN_RENEWALS: u32 = 2;
+/// The largest answer read from Salesforce: an entries page of 1,000 long turns or a query page
+/// of 2,000 records is a few MiB; anything near this is not an answer worth holding in memory.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 pub struct SalesforceSettings {
     pub api_version: String,
@@ -84,11 +88,13 @@ impl Org {
     }
 }
 
-/// The org one request uses, and where its token is shared with other function instances.
+/// The org one request uses, where its token is shared with other function instances, and
+/// when every call must have ended.
 pub struct OrgSession<S, P> {
     client: Arc<Client<S, P>>,
     org: Arc<Org>,
     token_secret_id: Option<String>,
+    deadline: Instant,
 }
 
 struct AccessToken {
@@ -194,6 +200,16 @@ struct BulkUploadResponse {
     conversation_bulk_uploads_results: Vec<BulkUploadResult>,
 }
 
+/// Whether a request may be sent again after a failure that does not prove Salesforce refused
+/// it. An upload stored twice doubles its entries, so it is sent again only after a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Reading, or getting a token: sending again changes nothing in Salesforce.
+    Freely,
+    /// Only after 429, 503 with Retry-After, 401, or a connection that was never made.
+    OnlyIfRefused,
+}
+
 /// One try of a request, and whether another is worth making.
 enum Attempt {
     Unauthorized,
@@ -211,7 +227,10 @@ impl<S: SecretStore, P: ParameterStore> Salesforce<S, P> {
         settings: SalesforceSettings,
         orgs: OrgSettings,
     ) -> Result<Self, reqwest::Error> {
+        // No redirects: one would resend the bearer token, the JWT assertion or the client
+        // secret to wherever Salesforce (or anyone on the path) points.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("contact-data-sync/", env!("CARGO_PKG_VERSION")))
@@ -250,7 +269,7 @@ impl<S: SecretStore, P: ParameterStore> Salesforce<S, P> {
 impl<S: SecretStore, P: ParameterStore> SalesforceOrgs for Salesforce<S, P> {
     type Sink = OrgSession<S, P>;
 
-    fn select(&self, choice: &OrgChoice) -> Result<Self::Sink, RequestError> {
+    fn select(&self, choice: &OrgChoice, deadline: Instant) -> Result<Self::Sink, RequestError> {
         let org = match &choice.secret_name {
             None => &self.default,
             Some(name) => self.org_named(name).ok_or_else(|| {
@@ -287,6 +306,7 @@ impl<S: SecretStore, P: ParameterStore> SalesforceOrgs for Salesforce<S, P> {
             client: self.client.clone(),
             org: org.clone(),
             token_secret_id,
+            deadline,
         })
     }
 }
@@ -472,6 +492,8 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
             let (status, headers, body) = exchange(
                 self.client.http.post(token_url.clone()).form(&form),
                 SalesforceError::TokenUnreachable,
+                Resend::Freely,
+                self.deadline,
             )
             .await?;
             if status.is_success() {
@@ -533,6 +555,8 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
         Ok(url)
     }
 
+    /// Tries `attempt` with backoff while it fails retryably and the next try can still start
+    /// before the deadline; a Retry-After replaces the backoff's delay.
     async fn with_backoff<T, F, Fut>(&self, attempt: F) -> Result<T, Attempt>
     where
         F: FnMut() -> Fut,
@@ -544,15 +568,19 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
             .with_max_delay(MAX_BACKOFF)
             .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
             .with_jitter();
+        let deadline = self.deadline;
         attempt
             .retry(backoff)
             .when(|a| matches!(a, Attempt::Retryable { .. }))
-            .adjust(|a, delay| match a {
-                Attempt::Retryable {
-                    retry_after: Some(after),
-                    ..
-                } => delay.map(|_| *after),
-                _ => delay,
+            .adjust(move |a, delay| {
+                let delay = match a {
+                    Attempt::Retryable {
+                        retry_after: Some(after),
+                        ..
+                    } => delay.map(|_| *after),
+                    _ => delay,
+                };
+                delay.filter(|d| Instant::now() + *d < deadline)
             })
             .notify(|a, delay| {
                 if let Attempt::Retryable { error, .. } = a {
@@ -562,20 +590,39 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
             .await
     }
 
+    /// `call`, or [`SalesforceError::DeadlineExceeded`] when the session's deadline comes first.
+    async fn by_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, SalesforceError>>,
+    ) -> Result<T, SalesforceError> {
+        timeout_at(self.deadline, call)
+            .await
+            .unwrap_or(Err(SalesforceError::DeadlineExceeded))
+    }
+
     /// Sends a request built afresh for each try (a multipart body cannot be sent twice), with
-    /// backoff on 429/5xx and another token after a 401. Two renewals are allowed: a token
-    /// taken from the store may itself be one that was just revoked.
-    async fn send<B>(&self, build: B) -> Result<(StatusCode, bytes::Bytes), SalesforceError>
+    /// backoff on what `resend` allows and another token after a 401. Two renewals are allowed:
+    /// a token taken from the store may itself be one that was just revoked.
+    async fn send<B>(
+        &self,
+        resend: Resend,
+        build: B,
+    ) -> Result<(StatusCode, bytes::Bytes), SalesforceError>
     where
         B: Fn(&AccessToken) -> reqwest::RequestBuilder,
     {
-        let mut token = self.token(None).await?;
+        let mut token = self.by_deadline(self.token(None)).await?;
         let mut renewals = 0;
         loop {
             let current = token.clone();
             let attempt = || async {
-                let (status, headers, body) =
-                    exchange(build(&current), SalesforceError::Transport).await?;
+                let (status, headers, body) = exchange(
+                    build(&current),
+                    SalesforceError::Transport,
+                    resend,
+                    self.deadline,
+                )
+                .await?;
                 if status == StatusCode::UNAUTHORIZED {
                     return Err(Attempt::Unauthorized);
                 }
@@ -589,10 +636,16 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     return Err(Attempt::Fatal(SalesforceError::LimitExceeded));
                 }
                 if is_transient(status) {
-                    return Err(Attempt::Retryable {
-                        error: error(),
-                        retry_after: retry_after(&headers),
-                    });
+                    let retry_after = retry_after(&headers);
+                    if resend == Resend::Freely || refused_for_now(status, retry_after) {
+                        return Err(Attempt::Retryable {
+                            error: error(),
+                            retry_after,
+                        });
+                    }
+                    return Err(Attempt::Fatal(SalesforceError::MayHaveStored(Box::new(
+                        error(),
+                    ))));
                 }
                 Ok((status, body))
             };
@@ -600,7 +653,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 Ok(answer) => return Ok(answer),
                 Err(Attempt::Unauthorized) if renewals < MAX_TOKEN_RENEWALS => {
                     tracing::info!("Salesforce refused the access token; obtaining another");
-                    token = self.token(Some(&current)).await?;
+                    token = self.by_deadline(self.token(Some(&current))).await?;
                     renewals += 1;
                 }
                 Err(Attempt::Unauthorized) => {
@@ -679,12 +732,12 @@ impl<S: SecretStore, P: ParameterStore> Client<S, P> {
 
 impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
     async fn prepare(&self) -> Result<(), SalesforceError> {
-        self.token(None).await.map(drop)
+        self.by_deadline(self.token(None)).await.map(drop)
     }
 
     async fn upload(&self, batch: &[ConversationFile]) -> Result<UploadResponse, SalesforceError> {
         let (status, body) = self
-            .send(|token| {
+            .send(Resend::OnlyIfRefused, |token| {
                 let form = batch.iter().fold(Form::new(), |form, file| {
                     let part = Part::stream_with_length(file.body.clone(), file.body.len() as u64)
                         .file_name(PART_FILENAME);
@@ -703,11 +756,13 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
                 detail: rest_error_detail(&body),
             });
         }
-        let parsed: BulkUploadResponse =
-            serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
+        // An answer that cannot be read does not say what was stored.
+        let parsed: BulkUploadResponse = serde_json::from_slice(&body).map_err(|source| {
+            SalesforceError::MayHaveStored(Box::new(SalesforceError::UnexpectedBody {
                 status: status.as_u16(),
                 source,
-            })?;
+            }))
+        })?;
         Ok(UploadResponse {
             status: status.as_u16(),
             results: parsed.conversation_bulk_uploads_results,
@@ -724,7 +779,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
         let mut start: Option<i64> = None;
         loop {
             let (status, body) = self
-                .send(|token| {
+                .send(Resend::Freely, |token| {
                     let mut query = vec![
                         ("queryDirection", "FromStart".to_owned()),
                         ("recordLimit", ENTRIES_PAGE.to_string()),
@@ -737,10 +792,8 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
                         .bearer_auth(&token.value)
                 })
                 .await?;
-            // No conversation yet holds nothing; the upload will say whether it may exist.
-            if status == StatusCode::NOT_FOUND {
-                return Ok(entries);
-            }
+            // Even a 404 is an error: reading it as "holds nothing" would upload the whole
+            // transcript into a conversation that may hold it, should the 404 mean anything else.
             if !status.is_success() {
                 return Err(SalesforceError::Http {
                     status: status.as_u16(),
@@ -777,7 +830,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
     async fn upload_status(&self, upload_ids: &[String]) -> Result<RawResponse, SalesforceError> {
         let ids = upload_ids.join(",");
         let (status, body) = self
-            .send(|token| {
+            .send(Resend::Freely, |token| {
                 self.client
                     .http
                     .get(api_url(token, "conversations/upload"))
@@ -798,7 +851,7 @@ impl<S: SecretStore, P: ParameterStore> VoiceCallDirectory for OrgSession<S, P> 
         let mut next: Option<String> = None;
         loop {
             let (status, body) = self
-                .send(|token| {
+                .send(Resend::Freely, |token| {
                     let request = match &next {
                         // A path on the same host (checked below), so the token goes nowhere else.
                         Some(path) => self.client.http.get(same_host(token, path)),
@@ -874,21 +927,67 @@ fn api_url(token: &AccessToken, resource: &str) -> Url {
         .unwrap_or_else(|_| token.api_base.clone())
 }
 
-/// Sends one request and reads its whole body. A request that gets no answer is worth another
-/// try; `unreachable` says what that failure means for this endpoint.
+/// Sends one request and reads its body, within the deadline and [`MAX_BODY_BYTES`]. A
+/// connection never made is worth another try; any other lost answer is too when `resend`
+/// allows it, and otherwise means the request may have been acted on. `unreachable` says what
+/// a lost answer means for this endpoint.
 async fn exchange(
     request: reqwest::RequestBuilder,
     unreachable: fn(reqwest::Error) -> SalesforceError,
+    resend: Resend,
+    deadline: Instant,
 ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), Attempt> {
-    let retry = |e| Attempt::Retryable {
-        error: unreachable(e),
-        retry_after: None,
+    let sent = resend == Resend::OnlyIfRefused;
+    let lost = |error: SalesforceError| {
+        if sent {
+            Attempt::Fatal(SalesforceError::MayHaveStored(Box::new(error)))
+        } else {
+            Attempt::Fatal(error)
+        }
     };
-    let response = request.send().await.map_err(retry)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(retry)?;
-    Ok((status, headers, body))
+    let failed = |e: reqwest::Error| {
+        if e.is_connect() || resend == Resend::Freely {
+            Attempt::Retryable {
+                error: unreachable(e),
+                retry_after: None,
+            }
+        } else {
+            lost(unreachable(e))
+        }
+    };
+    let answer = async {
+        let mut response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let too_large = SalesforceError::BodyTooLarge {
+            status: status.as_u16(),
+            limit: MAX_BODY_BYTES,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(lost(too_large));
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(lost(too_large));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, body.freeze()))
+    };
+    timeout_at(deadline, answer)
+        .await
+        .unwrap_or_else(|_| Err(lost(SalesforceError::DeadlineExceeded)))
+}
+
+/// A 429, or a 503 that says when to come back: Salesforce turned the request away before
+/// doing anything with it.
+fn refused_for_now(status: StatusCode, retry_after: Option<Duration>) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some())
 }
 
 fn is_transient(status: StatusCode) -> bool {
