@@ -267,7 +267,8 @@ async fn an_expired_token_is_replaced_on_the_next_invocation() {
 }
 
 #[tokio::test]
-async fn salesforce_refusals_503_with_retry_after_and_429_are_retried_without_duplicating_entries() {
+async fn salesforce_refusals_503_with_retry_after_and_429_are_retried_without_duplicating_entries()
+{
     let h = Harness::sample().await;
     let upload = "/conversations/upload";
     h.world.inject(
@@ -357,7 +358,10 @@ async fn a_contact_missing_from_salesforces_answer_is_confirmed_by_reading_it_ba
     let by_contact = results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]);
     assert_eq!(by_contact[SAMPLE_INTERNATIONAL]["status"], "SUCCESS");
     assert_eq!(by_contact[SAMPLE_CJK]["status"], "SUCCESS");
-    assert_eq!(by_contact[SAMPLE_CJK]["confirmedBy"], "CONVERSATION_ENTRIES");
+    assert_eq!(
+        by_contact[SAMPLE_CJK]["confirmedBy"],
+        "CONVERSATION_ENTRIES"
+    );
     assert_eq!(h.world.upload_requests(), 1);
 }
 

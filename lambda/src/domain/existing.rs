@@ -50,7 +50,7 @@ impl std::fmt::Debug for ExistingEntry {
 
 /// Real-time delivery may stamp an entry a little differently from the transcript, so an entry
 /// with the same speaker and words this close in time is the same turn.
-const SAME_TURN_WITHIN_MS: i64 = 1_000;
+const SAME_TURN_WITHIN_MS: u64 = 1_000;
 
 /// The turns whose entries the conversation lacks, and how many of the transcript's entries it
 /// already holds. Turns that make no entry (unmapped roles) are passed through untouched.
@@ -71,7 +71,7 @@ pub fn missing_turns(
                 e.identifier == turn.id
                     || (e.role == role
                         && e.message_text == turn.content
-                        && (e.client_timestamp - at).abs() <= SAME_TURN_WITHIN_MS)
+                        && e.client_timestamp.abs_diff(at) <= SAME_TURN_WITHIN_MS)
             });
             present += usize::from(held);
             !held
@@ -128,6 +128,17 @@ mod tests {
         let ids: Vec<&str> = missing.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["t3", "t4"]);
         assert_eq!(present, 2);
+    }
+
+    #[test]
+    fn timestamps_from_salesforce_at_the_ends_of_the_range_neither_wrap_nor_panic() {
+        let turns = vec![turn("t1", "AGENT", "Hello", 0)];
+        let existing = [
+            entry("x", "AGENT", "Hello", i64::MIN),
+            entry("y", "AGENT", "Hello", i64::MAX),
+        ];
+        let (missing, present) = missing_turns(&window(), turns.clone(), &existing);
+        assert_eq!((missing, present), (turns, 0));
     }
 
     #[test]

@@ -168,7 +168,10 @@ pub fn conversation_file(
                 conversation_id: id,
                 id: &turn.id,
                 client_sent_timestamp: timestamp,
-                client_duration: (turn.end_offset_ms - turn.begin_offset_ms).max(0),
+                client_duration: turn
+                    .end_offset_ms
+                    .saturating_sub(turn.begin_offset_ms)
+                    .max(0),
                 message_text: &turn.content,
                 sender: Sender {
                     app_type: "TELEPHONY_INTEGRATION",
@@ -316,6 +319,21 @@ mod tests {
             lines[51]["payload"]["clientSentTimestamp"],
             window().disconnect_ms
         );
+    }
+
+    #[test]
+    fn offsets_at_the_ends_of_the_range_saturate_inside_the_call() {
+        let turns = vec![
+            turn("early", "AGENT", "x", i64::MIN, i64::MAX),
+            turn("late", "CUSTOMER", "y", i64::MAX, i64::MIN),
+        ];
+        let file = conversation_file(&contact(), &window(), turns);
+        let lines = lines(&file);
+        let (w, early, late) = (window(), &lines[1]["payload"], &lines[2]["payload"]);
+        assert_eq!(early["clientSentTimestamp"], w.initiation_ms);
+        assert_eq!(early["clientDuration"], i64::MAX);
+        assert_eq!(late["clientSentTimestamp"], w.disconnect_ms);
+        assert_eq!(late["clientDuration"], 0);
     }
 
     #[test]
