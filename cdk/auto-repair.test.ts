@@ -153,6 +153,14 @@ describe('queues', () => {
     });
   });
 
+  test('a transcript horizon reaches the function, and only when given', () => {
+    const t = template({ ...AUTO_REPAIR, autoRepairTranscriptHorizonHours: '72' });
+    const environment = onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables;
+    expect(environment.REPAIR_TRANSCRIPT_HORIZON_HOURS).toBe('72');
+    const byDefault = onlyResource(template(AUTO_REPAIR), 'AWS::Lambda::Function').resource.Properties.Environment.Variables;
+    expect(byDefault).not.toHaveProperty('REPAIR_TRANSCRIPT_HORIZON_HOURS');
+  });
+
   test('a delay of 0 is kept, not dropped', () => {
     const t = template({ ...AUTO_REPAIR, autoRepairDelaySeconds: '0' });
     expect(t.findResources('AWS::SQS::Queue')[ids(t).queue].Properties.DelaySeconds).toBe(0);

@@ -122,6 +122,9 @@ export class ContactDataSyncFunction extends Construct {
     if (settings.contactLensRequestsPerSecond !== undefined) {
       environment.CONTACT_LENS_REQUESTS_PER_SECOND = String(settings.contactLensRequestsPerSecond);
     }
+    if (settings.autoRepair?.transcriptHorizonHours !== undefined) {
+      environment.REPAIR_TRANSCRIPT_HORIZON_HOURS = String(settings.autoRepair.transcriptHorizonHours);
+    }
 
     // Shared by both code paths, so a test with prebuilt code checks what gets deployed.
     const options: lambda.FunctionOptions = {

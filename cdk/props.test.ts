@@ -407,6 +407,10 @@ describe('parseSettings', () => {
           autoRepairMaxReceiveCount: 1,
         }).autoRepair,
       ).toEqual({ delaySeconds: 900, batchSize: 1, maxConcurrency: 2, maxReceiveCount: 1 });
+      expect(
+        parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', autoRepairTranscriptHorizonHours: '720' }).autoRepair
+          ?.transcriptHorizonHours,
+      ).toBe(720);
     });
 
     test('goes with a backfill, and changes none of the other settings', () => {
@@ -455,6 +459,8 @@ describe('parseSettings', () => {
       [{ autoRepair: 'true', autoRepairMaxReceiveCount: '0' }, /"autoRepairMaxReceiveCount" must be an integer from 1 to 1000, got "0"/],
       [{ autoRepair: 'true', autoRepairMaxReceiveCount: '1001' }, /"autoRepairMaxReceiveCount" must be an integer from 1 to 1000/],
       [{ autoRepair: 'true', autoRepairMaxReceiveCount: '2.5' }, /"autoRepairMaxReceiveCount"/],
+      [{ autoRepair: 'true', autoRepairTranscriptHorizonHours: '0' }, /"autoRepairTranscriptHorizonHours" must be an integer from 1 to 720, got "0"/],
+      [{ autoRepairTranscriptHorizonHours: '24' }, /"autoRepairTranscriptHorizonHours" applies only to automatic repair: set "autoRepair" to true too/],
       [
         { autoRepair: 'true', reservedConcurrency: '2', autoRepairMaxConcurrency: '3' },
         /"autoRepairMaxConcurrency" \(3\) must not exceed "reservedConcurrency" \(2\): throttled invocations return their calls to the queue/,

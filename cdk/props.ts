@@ -59,6 +59,12 @@ export interface AutoRepairSettings {
   readonly maxConcurrency: number;
   /** Receives of a call before SQS moves it to the dead-letter queue (`autoRepairMaxReceiveCount`). */
   readonly maxReceiveCount: number;
+  /**
+   * Hours after a call during which a transcript that is not there yet is waited for
+   * (`autoRepairTranscriptHorizonHours`, the function's REPAIR_TRANSCRIPT_HORIZON_HOURS); the
+   * function's own default (48) when absent.
+   */
+  readonly transcriptHorizonHours?: number;
 }
 
 /**
@@ -240,6 +246,7 @@ const AUTO_REPAIR_KEYS = [
   'autoRepairBatchSize',
   'autoRepairMaxConcurrency',
   'autoRepairMaxReceiveCount',
+  'autoRepairTranscriptHorizonHours',
 ];
 
 /**
@@ -261,6 +268,8 @@ function parseAutoRepair(
   const maxConcurrency = read.integer('autoRepairMaxConcurrency', 2, 1000);
   // SQS's bounds for a redrive policy.
   const maxReceiveCount = read.integer('autoRepairMaxReceiveCount', 1, 1000);
+  // The function's bounds: an hour to 30 days.
+  const transcriptHorizonHours = read.integer('autoRepairTranscriptHorizonHours', 1, 720);
   if (enabled !== true) {
     // A malformed "autoRepair" is reported already.
     if (enabled === false || !read.given('autoRepair')) {
@@ -287,6 +296,7 @@ function parseAutoRepair(
     batchSize: batchSize ?? DEFAULTS.autoRepairBatchSize,
     maxConcurrency: concurrency,
     maxReceiveCount: maxReceiveCount ?? DEFAULTS.autoRepairMaxReceiveCount,
+    transcriptHorizonHours,
   };
 }
 
