@@ -250,6 +250,23 @@ async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     assert_eq!(h.world.token_mints(), 0);
 }
 
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_not_read_whole() {
+    let (h, ids) = generated(2, 315, &[]).await;
+    let huge = format!("[{}]", "0,".repeat(17 * 1024 * 1024) + "0");
+    h.world.inject(
+        Service::Salesforce,
+        Fault::http(200, &huge)
+            .for_contact(&ids[0])
+            .on_path(ENTRIES_PATH),
+    );
+    let (_, results) = upload(&h, &ids, Duration::from_secs(60)).await;
+    assert_eq!(outcome(&results[&ids[0]]), "SALESFORCE_ERROR");
+    let detail = results[&ids[0]]["errorDetail"].as_str().unwrap();
+    assert!(detail.contains("larger than 33554432 bytes"), "{detail}");
+    assert_eq!(outcome(&results[&ids[1]]), "SUCCESS");
+}
+
 // ---- Transcripts that are late, not missing -------------------------------------------------------
 
 #[tokio::test]
