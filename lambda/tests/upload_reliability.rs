@@ -176,17 +176,24 @@ async fn a_404_from_the_entries_listing_uploads_nothing_for_that_contact() {
 
 // ---- Every phase answers before the deadline -----------------------------------------------------
 
-#[tokio::test]
-async fn a_token_endpoint_that_hangs_leaves_every_contact_deadline_exceeded() {
+/// Three contacts uploaded with `remaining` left while every Salesforce request on `path`
+/// hangs; asserts each ends with `code`.
+async fn with_a_hang_on(path: &str, remaining: Duration, code: &str) -> Harness {
     let (h, ids) = generated(3, 307, &[]).await;
     h.world.inject(
         Service::Salesforce,
-        Fault::delay(HANG).on_path(TOKEN_PATH).always(),
+        Fault::delay(HANG).on_path(path).always(),
     );
-    let (_, results) = upload(&h, &ids, Duration::from_secs(2)).await;
+    let (_, results) = upload(&h, &ids, remaining).await;
     for result in results.values() {
-        assert_eq!(outcome(result), "DEADLINE_EXCEEDED", "{result}");
+        assert_eq!(outcome(result), code, "{result}");
     }
+    h
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_hangs_leaves_every_contact_deadline_exceeded() {
+    let h = with_a_hang_on(TOKEN_PATH, Duration::from_secs(2), "DEADLINE_EXCEEDED").await;
     let stats = h.world.stats();
     assert_eq!(
         (stats.connect.requests, stats.contact_lens.requests),
@@ -196,15 +203,7 @@ async fn a_token_endpoint_that_hangs_leaves_every_contact_deadline_exceeded() {
 
 #[tokio::test]
 async fn an_upload_that_hangs_is_reported_unconfirmed_before_the_deadline() {
-    let (h, ids) = generated(3, 308, &[]).await;
-    h.world.inject(
-        Service::Salesforce,
-        Fault::delay(HANG).on_path(UPLOAD_PATH).always(),
-    );
-    let (_, results) = upload(&h, &ids, Duration::from_secs(3)).await;
-    for result in results.values() {
-        assert_eq!(outcome(result), "UPLOAD_UNCONFIRMED", "{result}");
-    }
+    let h = with_a_hang_on(UPLOAD_PATH, Duration::from_secs(3), "UPLOAD_UNCONFIRMED").await;
     assert_eq!(h.world.upload_requests(), 1);
 }
 

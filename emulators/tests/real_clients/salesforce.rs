@@ -838,10 +838,7 @@ async fn entries_are_ordered_bounded_and_limited() {
     .await;
     assert_eq!(identifiers(&body), ids[..3]);
 
-    let at = |i: usize| {
-        (contact.connected_to_agent_ms.unwrap() + contact.segments[i].begin_offset_millis)
-            .to_string()
-    };
+    let at = |i: usize| entry_time(&contact, i);
     let (_, body) = get_entries(
         &server,
         &token,
@@ -955,10 +952,7 @@ async fn reuploaded_entries_double_by_default_and_page_with_their_doubles() {
     );
 
     // startTimestamp is inclusive: a page starting at an entry's time has both its copies.
-    let at = |i: usize| {
-        (contact.connected_to_agent_ms.unwrap() + contact.segments[i].begin_offset_millis)
-            .to_string()
-    };
+    let at = |i: usize| entry_time(&contact, i);
     let (_, page) = get_entries(
         &server,
         &token,
@@ -1132,4 +1126,9 @@ async fn store_then_close_stores_the_upload_and_answers_nothing() {
     let (status, body) = get_entries(&server, &token, SAMPLE_INTERNATIONAL, &[]).await;
     assert_eq!(status, 200);
     assert_eq!(identifiers(&body).len(), 3 * contact.segments.len());
+}
+
+/// When the conversation's entry of segment `i` was sent, as a query parameter.
+fn entry_time(contact: &ContactSpec, i: usize) -> String {
+    (contact.connected_to_agent_ms.unwrap() + contact.segments[i].begin_offset_millis).to_string()
 }
