@@ -577,9 +577,6 @@ fn upload_batch<'a, S: ConversationSink>(
                 let mut outcome = BatchOutcome::default();
                 let mut answered = Vec::new();
                 for mut result in results {
-                    if omitted.contains(&result.conversation_identifier) {
-                        continue;
-                    }
                     if !result.succeeded() {
                         let reason = result.error_detail.as_deref().unwrap_or("no reason given");
                         result.error_detail = Some(
@@ -592,10 +589,12 @@ fn upload_batch<'a, S: ConversationSink>(
                     }
                     answered.push(result);
                 }
-                outcome.elements.push(ResponseElement {
-                    status_code: response.status,
-                    results: answered,
-                });
+                if !answered.is_empty() {
+                    outcome.elements.push(ResponseElement {
+                        status_code: response.status,
+                        results: answered,
+                    });
+                }
                 if !omitted.is_empty() {
                     let unanswered: Vec<ConversationFile> = batch
                         .into_iter()

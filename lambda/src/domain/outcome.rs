@@ -156,33 +156,24 @@ pub struct ResponseElement {
     pub results: Vec<BulkUploadResult>,
 }
 
-/// Makes Salesforce's answer for one batch account for exactly the batch's contacts: results
-/// for other identifiers or repeats are dropped, and a contact it omitted is reported FAILED.
-/// Returns the results and the ids that Salesforce omitted.
+/// Salesforce's answer for one batch, restricted to the batch's contacts: results for other
+/// identifiers or repeats are dropped. Returns those results and the ids that Salesforce
+/// omitted, which the caller must account for.
 pub fn reconcile_batch(
     batch: &[String],
     returned: Vec<BulkUploadResult>,
 ) -> (Vec<BulkUploadResult>, Vec<String>) {
     let mut pending: HashSet<&str> = batch.iter().map(String::as_str).collect();
-    let mut results: Vec<BulkUploadResult> = returned
+    let results: Vec<BulkUploadResult> = returned
         .into_iter()
         .filter(|r| pending.remove(r.conversation_identifier.as_str()))
         .collect();
-    let omitted = Failure::new(
-        FailureCode::SalesforceError,
-        "Salesforce's upload response did not mention this conversation; check its transcript before resubmitting",
-    );
-    let omitted_ids: Vec<String> = batch
+    let omitted: Vec<String> = batch
         .iter()
         .filter(|id| pending.contains(id.as_str()))
         .cloned()
         .collect();
-    results.extend(
-        omitted_ids
-            .iter()
-            .map(|id| BulkUploadResult::failed(id, &omitted)),
-    );
-    (results, omitted_ids)
+    (results, omitted)
 }
 
 /// The documented response: one `{"StatusCode","ExecutedVersion","Payload"}` per element,
@@ -259,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn omitted_contacts_fail_and_strangers_and_repeats_are_dropped() {
+    fn omitted_contacts_are_named_and_strangers_and_repeats_are_dropped() {
         let batch = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
         let (results, omitted) = reconcile_batch(&batch, vec![ok("b"), ok("x"), ok("b"), ok("a")]);
         assert_eq!(omitted, ["c"]);
@@ -267,16 +258,7 @@ mod tests {
             .iter()
             .map(|r| r.conversation_identifier.as_str())
             .collect();
-        assert_eq!(ids, ["b", "a", "c"]);
-        assert_eq!(results[2].status, "FAILED");
-        assert_eq!(results[2].upload_id, None);
-        assert!(
-            results[2]
-                .error_detail
-                .as_deref()
-                .unwrap()
-                .starts_with("SALESFORCE_ERROR: ")
-        );
+        assert_eq!(ids, ["b", "a"]);
     }
 
     #[test]
