@@ -26,6 +26,8 @@ pub(crate) enum FaultAction {
     MalformedJson,
     /// Salesforce upload: process normally but leave this conversation out of the results.
     OmitFromResults(String),
+    /// Salesforce query page: serve it normally but name it again as the next page.
+    RepeatCursor,
 }
 
 /// A fault to inject with [`World::inject`]. By default it matches any request of the service
@@ -109,6 +111,14 @@ impl Fault {
     /// Salesforce upload only: the request succeeds but its results lack this conversation.
     pub fn omit_from_results(contact_id: &str) -> Fault {
         Fault::new(FaultAction::OmitFromResults(contact_id.to_owned())).for_contact(contact_id)
+    }
+
+    /// Salesforce `nextRecordsUrl` pages only: the page is served as usual, but its
+    /// `nextRecordsUrl` names the page itself, as a server-side cursor that stopped advancing
+    /// would. A client that follows it blindly pages forever. Aim it with
+    /// `on_path("/query/")`: any other request it matches uses it up and is answered as usual.
+    pub fn repeat_query_cursor() -> Fault {
+        Fault::new(FaultAction::RepeatCursor)
     }
 
     /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
@@ -247,24 +257,40 @@ fn take(
 pub(crate) enum Injected {
     /// Answer with this instead of handling the request.
     Respond(Response),
-    /// Handle the request; for a Salesforce upload, leave this conversation out of the results.
-    Proceed { omit: Option<String> },
+    /// Handle the request; for a Salesforce upload, leave this conversation out of the results;
+    /// for a Salesforce query page, name the page itself as the next one.
+    Proceed {
+        omit: Option<String>,
+        repeat_cursor: bool,
+    },
 }
+
+const NORMAL: Injected = Injected::Proceed {
+    omit: None,
+    repeat_cursor: false,
+};
 
 /// Checks the request against the service's faults, sleeping first when a delay fault fires.
 pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<'_>) -> Injected {
     let fired = take(&mut world.lock().faults, service, &request);
     let Some((action, headers)) = fired else {
-        return Injected::Proceed { omit: None };
+        return NORMAL;
     };
     let mut response = match action {
         FaultAction::Delay(delay) => {
             tokio::time::sleep(delay).await;
-            return Injected::Proceed { omit: None };
+            return NORMAL;
         }
         FaultAction::OmitFromResults(contact_id) => {
             return Injected::Proceed {
                 omit: Some(contact_id),
+                repeat_cursor: false,
+            };
+        }
+        FaultAction::RepeatCursor => {
+            return Injected::Proceed {
+                omit: None,
+                repeat_cursor: true,
             };
         }
         FaultAction::Aws {

@@ -60,7 +60,7 @@ pub(super) async fn upload(
     };
     let omit = match fault::check(&host.world, Service::Salesforce, request).await {
         Injected::Respond(response) => return response,
-        Injected::Proceed { omit } => omit,
+        Injected::Proceed { omit, .. } => omit,
     };
 
     let mut seen = HashSet::new();
