@@ -363,9 +363,10 @@ describe('function', () => {
     Action: ['s3:GetObject', 's3:PutObject'],
     Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/results/*']] },
   });
+  // The manifest's multipart upload: PutObject creates, uploads and completes it; a failed one is aborted.
   const windowManifestsGrant = (bucket: string) => ({
     Effect: 'Allow',
-    Action: 's3:PutObject',
+    Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
     Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/manifests/windows/*']] },
   });
 

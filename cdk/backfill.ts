@@ -99,8 +99,9 @@ export class Backfill extends Construct implements BackfillFiles {
   }
 
   /**
-   * Grants writing a time window's manifest under manifests/windows/, and reading the ResultWriter files
-   * and writing summary.json and failed.csv under results/: nothing else in the bucket.
+   * Grants writing a time window's manifest under manifests/windows/ (a multipart upload, aborted when it
+   * fails), and reading the ResultWriter files and writing summary.json and failed.csv under results/:
+   * nothing else in the bucket.
    */
   public grantBackfillSteps(role: iam.IRole): void {
     role.addToPrincipalPolicy(
@@ -109,9 +110,11 @@ export class Backfill extends Construct implements BackfillFiles {
         resources: [this.bucket.arnForObjects(`${RESULTS_PREFIX}*`)],
       }),
     );
+    // The manifest streams in as a multipart upload: s3:PutObject covers creating it, its parts and
+    // completing it; aborting one that failed needs its own action.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:PutObject'],
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
         resources: [this.bucket.arnForObjects(`${WINDOW_MANIFESTS_PREFIX}*`)],
       }),
     );
@@ -126,7 +129,8 @@ export class Backfill extends Construct implements BackfillFiles {
         id: this.objectsFinding(WINDOW_MANIFESTS_PREFIX),
         reason:
           'A time window\'s manifest is named after the execution that builds it, so the key ends in a wildcard; ' +
-          'the grant is writing only, confined to manifests/windows/ of the backfill bucket.',
+          'the grant is writing (and aborting a failed multipart upload) only, confined to manifests/windows/ of ' +
+          'the backfill bucket.',
       },
     );
   }

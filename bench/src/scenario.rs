@@ -248,5 +248,12 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         s3_list_requests: after.s3_list_requests - before.s3_list_requests,
         s3_get_requests: after.s3_get_requests - before.s3_get_requests,
         s3_put_requests: after.s3_put_requests - before.s3_put_requests,
+        s3_create_multipart_requests: after.s3_create_multipart_requests
+            - before.s3_create_multipart_requests,
+        s3_upload_part_requests: after.s3_upload_part_requests - before.s3_upload_part_requests,
+        s3_complete_multipart_requests: after.s3_complete_multipart_requests
+            - before.s3_complete_multipart_requests,
+        s3_abort_multipart_requests: after.s3_abort_multipart_requests
+            - before.s3_abort_multipart_requests,
     }
 }

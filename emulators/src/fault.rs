@@ -31,6 +31,8 @@ pub(crate) enum FaultAction {
     StoreThenRespond { status: u16, body: String },
     /// Salesforce upload: process and store normally, then close the connection unanswered.
     StoreThenClose,
+    /// Salesforce query page: serve it normally but name it again as the next page.
+    RepeatCursor,
 }
 
 impl FaultAction {
@@ -155,6 +157,14 @@ impl Fault {
     /// counters see the results it would have answered.
     pub fn store_then_close() -> Fault {
         Fault::new(FaultAction::StoreThenClose)
+    }
+
+    /// Salesforce `nextRecordsUrl` pages only: the page is served as usual, but its
+    /// `nextRecordsUrl` names the page itself, as a server-side cursor that stopped advancing
+    /// would. A client that follows it blindly pages forever. Aim it with
+    /// `on_path("/query/")`: any other request it matches uses it up and is answered as usual.
+    pub fn repeat_query_cursor() -> Fault {
+        Fault::new(FaultAction::RepeatCursor)
     }
 
     /// Only requests about this contact (the contactId of a Connect or Contact Lens request, a
@@ -309,6 +319,8 @@ pub(crate) enum Reply {
     Respond(Response),
     /// Not at all: the connection is closed.
     Close,
+    /// For a Salesforce query page: with the page itself named as the next one.
+    RepeatCursor,
 }
 
 const NORMAL: Injected = Injected::Proceed(Reply::Results { omit: None });
@@ -330,6 +342,9 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
             return Injected::Proceed(Reply::Results {
                 omit: Some(contact_id),
             });
+        }
+        FaultAction::RepeatCursor => {
+            return Injected::Proceed(Reply::RepeatCursor);
         }
         FaultAction::StoreThenClose => return Injected::Proceed(Reply::Close),
         FaultAction::Aws {

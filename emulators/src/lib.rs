@@ -1,8 +1,9 @@
 //! In-process HTTP emulators of the services contact-data-sync talks to: Amazon Connect
 //! (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments), Secrets Manager
 //! (GetSecretValue, PutSecretValue), SSM Parameter Store (GetParameters, PutParameter), S3
-//! (ListObjectsV2, GetObject: Contact Lens post-call analysis files) and Salesforce (OAuth
-//! token endpoint and the Connect REST API's conversation upload resources).
+//! (ListObjectsV2, GetObject: Contact Lens post-call analysis files; PutObject and multipart
+//! uploads: the backfill bucket) and Salesforce (OAuth token endpoint and the Connect REST
+//! API's conversation upload resources).
 //!
 //! They speak the services' real wire formats so that the function's integration tests can use
 //! the real AWS SDK clients and reqwest against them. All of them share one [`World`]: the

@@ -1,15 +1,18 @@
 //! Amazon S3 (restXml, SigV4 signing name `s3`), path-style addressing only (clients set
 //! `force_path_style`): ListObjectsV2 (`GET /{bucket}?list-type=2`), GetObject
-//! (`GET /{bucket}/{key}`) and PutObject (`PUT /{bucket}/{key}`, plain or `aws-chunked` with a
-//! trailing checksum, as current SDKs send it), enough to find and read Contact Lens post-call
-//! analysis files and to write a backfill's summary.
+//! (`GET /{bucket}/{key}`), PutObject (`PUT /{bucket}/{key}`, plain or `aws-chunked` with a
+//! trailing checksum, as current SDKs send it) and multipart uploads: CreateMultipartUpload
+//! (`POST /{bucket}/{key}?uploads`), UploadPart (`PUT ...?partNumber=&uploadId=`, bodies as
+//! PutObject's), CompleteMultipartUpload (`POST ...?uploadId=` with the XML part list) and
+//! AbortMultipartUpload (`DELETE ...?uploadId=`). Enough to find and read Contact Lens
+//! post-call analysis files and to write a backfill's summary and a window's manifest.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -17,10 +20,19 @@ use crate::aws::{self, Outcome, Protocol, xml_escape};
 use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
 use crate::utc::Utc;
-use crate::world::{S3Object, Service, State as WorldState, World};
+use crate::world::{S3Object, Service, State as WorldState, World, content_hash};
 
 /// Default and maximum of `max-keys`: S3 never returns more keys in one page.
 const MAX_KEYS: usize = 1000;
+/// S3's smallest part of a multipart upload, the last one excepted.
+const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+/// S3's part numbers run from 1 to this.
+const MAX_PART_NUMBER: u32 = 10_000;
+/// Largest body accepted, above axum's 2 MB default: parts are at least 5 MiB, and S3 takes
+/// far more; this keeps a runaway client from filling the test's memory.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// The only checksum algorithm the emulator computes.
+const CRC32: &str = "CRC32";
 
 /// Starts the S3 emulator on a free port.
 pub async fn start_s3(world: &World) -> Server {
@@ -30,9 +42,15 @@ pub async fn start_s3(world: &World) -> Server {
 pub(crate) async fn start_on(world: &World, port: u16) -> Server {
     let (listener, _) = server::bind(port).await;
     // One handler for every path: keys may hold any character, so routing is done by hand.
-    let router = Router::new().fallback(dispatch).with_state(world.clone());
+    let router = Router::new()
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(world.clone());
     server::serve(listener, world, Service::S3, router)
 }
+
+const NOT_IMPLEMENTED: &str = "The S3 emulator only implements ListObjectsV2, GetObject, \
+     PutObject and multipart uploads (create, upload part, complete, abort)";
 
 /// What a path-style path names.
 enum Target {
@@ -79,10 +97,39 @@ async fn dispatch(
         {
             put_object(&world, uri.path(), &bucket, &key, &headers, &body).await
         }
-        _ => Err(not_implemented(
-            "The S3 emulator only implements ListObjectsV2, GetObject and PutObject",
-        )
-        .into()),
+        (method, Some(Target::Object { bucket, key })) => {
+            let request = ObjectRequest {
+                world: &world,
+                path: uri.path(),
+                bucket: &bucket,
+                key: &key,
+            };
+            // Multipart requests are told apart by their parameters, `x-id` aside.
+            let named: Vec<&str> = params
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .filter(|name| *name != "x-id")
+                .collect();
+            match (method, named.as_slice(), param("uploadId")) {
+                (Method::POST, ["uploads"], _) => create_multipart_upload(&request, &headers).await,
+                (
+                    Method::PUT,
+                    ["partNumber", "uploadId"] | ["uploadId", "partNumber"],
+                    Some(id),
+                ) => {
+                    let number = param("partNumber").unwrap_or_default();
+                    upload_part(&request, id, number, &headers, &body).await
+                }
+                (Method::POST, ["uploadId"], Some(id)) => {
+                    complete_multipart_upload(&request, id, &body).await
+                }
+                (Method::DELETE, ["uploadId"], Some(id)) => {
+                    abort_multipart_upload(&request, id).await
+                }
+                _ => Err(not_implemented(NOT_IMPLEMENTED).into()),
+            }
+        }
+        _ => Err(not_implemented(NOT_IMPLEMENTED).into()),
     };
     outcome.unwrap_or_else(|error| error)
 }
@@ -143,8 +190,9 @@ struct S3Error {
     status: u16,
     code: &'static str,
     message: &'static str,
-    /// The element some codes add: `Key` for NoSuchKey, `BucketName` for NoSuchBucket.
-    extra: Option<(&'static str, String)>,
+    /// The elements some codes add: `Key` for NoSuchKey, `BucketName` for NoSuchBucket,
+    /// `UploadId` for NoSuchUpload, ...
+    extra: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -153,15 +201,13 @@ impl S3Error {
             status,
             code,
             message,
-            extra: None,
+            extra: Vec::new(),
         }
     }
 
-    fn with(self, name: &'static str, value: &str) -> S3Error {
-        S3Error {
-            extra: Some((name, value.to_owned())),
-            ..self
-        }
+    fn with(mut self, name: &'static str, value: &str) -> S3Error {
+        self.extra.push((name, value.to_owned()));
+        self
     }
 }
 
@@ -409,9 +455,7 @@ async fn get_object(
     Ok((StatusCode::OK, headers, object.bytes.clone()).into_response())
 }
 
-/// PutObject into an existing bucket. A streamed (`aws-chunked`) body is decoded and checked
-/// against its declared length and trailing CRC32 the way S3 does, so a client that frames or
-/// checksums it wrongly fails here too.
+/// PutObject into an existing bucket.
 async fn put_object(
     world: &World,
     path: &str,
@@ -422,6 +466,40 @@ async fn put_object(
 ) -> Outcome {
     world.lock().stats.s3_put_requests += 1;
     check_faults(world, path, key).await?;
+    let Payload { bytes, checksum } = payload(headers, body)?;
+    let mut state = world.lock();
+    bucket_objects(&state, bucket)?;
+    state.store_object(bucket, key, bytes, crate::world::now_ms());
+    let etag = bucket_objects(&state, bucket)?
+        .get(key)
+        .map(|o| o.etag.clone())
+        .unwrap_or_default();
+    Ok(stored_response(etag, checksum))
+}
+
+/// The answer to a stored body: its ETag, and the checksum it came with.
+fn stored_response(etag: String, checksum: Option<String>) -> Response {
+    let headers = [
+        (header::ETAG.as_str(), etag),
+        ("x-amz-request-id", aws::request_id()),
+    ];
+    let mut response = (StatusCode::OK, headers).into_response();
+    if let Some(value) = checksum.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("x-amz-checksum-crc32", value);
+    }
+    response
+}
+
+/// A PutObject or UploadPart body as the client meant it, and the CRC32 it was sent with.
+struct Payload {
+    bytes: Vec<u8>,
+    checksum: Option<String>,
+}
+
+/// Reads a body the way S3 does: a streamed (`aws-chunked`) one is decoded and checked against
+/// its declared length, and a CRC32 sent with it (header or trailer) against the bytes, so a
+/// client that frames or checksums it wrongly fails here too.
+fn payload(headers: &HeaderMap, body: &[u8]) -> Result<Payload, S3Error> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let chunked = header("content-encoding").is_some_and(|e| e.contains("aws-chunked"));
     let ChunkedBody {
@@ -449,8 +527,7 @@ async fn put_object(
             400,
             "IncompleteBody",
             "You did not provide the number of bytes specified by the x-amz-decoded-content-length header",
-        )
-        .into());
+        ));
     }
     let checksum = header("x-amz-checksum-crc32")
         .map(str::to_owned)
@@ -467,25 +544,365 @@ async fn put_object(
             400,
             "BadDigest",
             "The CRC32 you specified did not match the calculated checksum.",
+        ));
+    }
+    Ok(Payload { bytes, checksum })
+}
+
+/// A request about one object, as the multipart handlers need it.
+struct ObjectRequest<'a> {
+    world: &'a World,
+    path: &'a str,
+    bucket: &'a str,
+    key: &'a str,
+}
+
+/// A multipart upload in progress: its parts by number, kept until it is completed or
+/// aborted.
+pub(crate) struct MultipartUpload {
+    pub bucket: String,
+    pub key: String,
+    /// CreateMultipartUpload's `x-amz-checksum-algorithm`: completing then needs each part's.
+    checksum_algorithm: Option<String>,
+    parts: BTreeMap<u32, UploadedPart>,
+}
+
+struct UploadedPart {
+    bytes: Vec<u8>,
+    /// Quoted, as S3 sends it.
+    etag: String,
+    crc32: String,
+}
+
+/// An id as opaque as S3's, from the world's id sequence.
+fn new_upload_id(state: &mut WorldState) -> String {
+    let (a, b) = (state.next_random(), state.next_random());
+    format!("{a:016x}{b:016x}")
+}
+
+fn no_such_upload(upload_id: &str) -> S3Error {
+    S3Error::new(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may \
+         have been aborted or completed.",
+    )
+    .with("UploadId", upload_id)
+}
+
+/// The upload `upload_id` of this object, once the bucket is checked as for any request.
+fn upload_of<'a>(
+    state: &'a mut WorldState,
+    request: &ObjectRequest<'_>,
+    upload_id: &str,
+) -> Result<&'a mut MultipartUpload, S3Error> {
+    bucket_objects(state, request.bucket)?;
+    state
+        .s3
+        .uploads
+        .get_mut(upload_id)
+        .filter(|u| u.bucket == request.bucket && u.key == request.key)
+        .ok_or_else(|| no_such_upload(upload_id))
+}
+
+/// CreateMultipartUpload: a new upload id. Only CRC32 is offered as its checksum algorithm,
+/// the one the emulator computes.
+async fn create_multipart_upload(request: &ObjectRequest<'_>, headers: &HeaderMap) -> Outcome {
+    let world = request.world;
+    world.lock().stats.s3_create_multipart_requests += 1;
+    check_faults(world, request.path, request.key).await?;
+    let checksum_algorithm = headers
+        .get("x-amz-checksum-algorithm")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_uppercase);
+    if checksum_algorithm.as_deref().is_some_and(|a| a != CRC32) {
+        return Err(not_implemented("The S3 emulator computes CRC32 checksums only").into());
+    }
+    let mut state = world.lock();
+    bucket_objects(&state, request.bucket)?;
+    let upload_id = new_upload_id(&mut state);
+    let upload = MultipartUpload {
+        bucket: request.bucket.to_owned(),
+        key: request.key.to_owned(),
+        checksum_algorithm: checksum_algorithm.clone(),
+        parts: BTreeMap::new(),
+    };
+    state.s3.uploads.insert(upload_id.clone(), upload);
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Bucket>{}</Bucket><Key>{}</Key><UploadId>{upload_id}</UploadId>\
+         </InitiateMultipartUploadResult>",
+        xml_escape(request.bucket),
+        xml_escape(request.key)
+    );
+    let mut response = xml_ok(body);
+    if let Some(algorithm) = checksum_algorithm {
+        let headers = response.headers_mut();
+        headers.insert("x-amz-checksum-algorithm", header_value(&algorithm));
+        headers.insert("x-amz-checksum-type", header_value("COMPOSITE"));
+    }
+    Ok(response)
+}
+
+fn header_value(text: &str) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(text).unwrap_or(axum::http::HeaderValue::from_static(""))
+}
+
+/// UploadPart: stores (or replaces) part `number` of the upload. Sizes are checked when the
+/// upload is completed, as S3 does: only then is it known which part is the last.
+async fn upload_part(
+    request: &ObjectRequest<'_>,
+    upload_id: &str,
+    number: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outcome {
+    let world = request.world;
+    world.lock().stats.s3_upload_part_requests += 1;
+    check_faults(world, request.path, request.key).await?;
+    let number = number
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+        })?;
+    let Payload { bytes, checksum } = payload(headers, body)?;
+    let mut state = world.lock();
+    let upload = upload_of(&mut state, request, upload_id)?;
+    let crc32 = crc32_base64(&bytes);
+    let etag = format!("\"{}\"", content_hash(&bytes));
+    // An upload started with CRC32 reports each part's, whether the client sent it or not.
+    let checksum = checksum.or_else(|| upload.checksum_algorithm.is_some().then(|| crc32.clone()));
+    let part = UploadedPart {
+        bytes,
+        etag: etag.clone(),
+        crc32,
+    };
+    upload.parts.insert(number, part);
+    Ok(stored_response(etag, checksum))
+}
+
+/// A `<Part>` of CompleteMultipartUpload's list.
+#[derive(Debug, PartialEq)]
+struct ListedPart {
+    number: u32,
+    etag: String,
+    crc32: Option<String>,
+}
+
+/// CompleteMultipartUpload: the listed parts, in order, become the object, and the upload is
+/// gone. S3's rules: numbers ascending, each part uploaded with the ETag listed (and the CRC32,
+/// when the upload was started with that algorithm), every part but the last at least 5 MiB.
+async fn complete_multipart_upload(
+    request: &ObjectRequest<'_>,
+    upload_id: &str,
+    body: &[u8],
+) -> Outcome {
+    let world = request.world;
+    world.lock().stats.s3_complete_multipart_requests += 1;
+    check_faults(world, request.path, request.key).await?;
+    let mut state = world.lock();
+    let upload = upload_of(&mut state, request, upload_id)?;
+    let listed = completed_parts(body)
+        .filter(|parts| !parts.is_empty())
+        .ok_or_else(|| {
+            S3Error::new(
+                400,
+                "MalformedXML",
+                "The XML you provided was not well-formed or did not validate against our \
+                 published schema",
+            )
+        })?;
+    if listed
+        .windows(2)
+        .any(|pair| pair[0].number >= pair[1].number)
+    {
+        return Err(S3Error::new(
+            400,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order. The parts list must be specified in \
+             order by part number.",
         )
         .into());
     }
-    let mut state = world.lock();
-    bucket_objects(&state, bucket)?;
-    state.store_object(bucket, key, bytes, crate::world::now_ms());
-    let etag = bucket_objects(&state, bucket)?
-        .get(key)
-        .map(|o| o.etag.clone())
-        .unwrap_or_default();
-    let headers = [
-        (header::ETAG.as_str(), etag),
-        ("x-amz-request-id", aws::request_id()),
-    ];
-    let mut response = (StatusCode::OK, headers).into_response();
-    if let Some(value) = checksum.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert("x-amz-checksum-crc32", value);
+    let unquoted = |etag: &str| etag.trim_matches('"').to_owned();
+    for (i, part) in listed.iter().enumerate() {
+        let number = part.number.to_string();
+        let invalid = || {
+            S3Error::new(
+                400,
+                "InvalidPart",
+                "One or more of the specified parts could not be found. The part may not have \
+                 been uploaded, or the specified entity tag may not match the part's entity tag.",
+            )
+            .with("UploadId", upload_id)
+            .with("PartNumber", &number)
+        };
+        let stored = upload.parts.get(&part.number).ok_or_else(invalid)?;
+        if unquoted(&stored.etag) != unquoted(&part.etag) {
+            return Err(invalid().with("ETag", &part.etag).into());
+        }
+        if upload.checksum_algorithm.is_some() {
+            match &part.crc32 {
+                None => {
+                    return Err(S3Error::new(
+                        400,
+                        "InvalidRequest",
+                        "The upload was created using a crc32 checksum. The complete request \
+                         must include the checksum for each part.",
+                    )
+                    .with("PartNumber", &number)
+                    .into());
+                }
+                Some(crc32) if *crc32 != stored.crc32 => return Err(invalid().into()),
+                Some(_) => {}
+            }
+        }
+        if i + 1 < listed.len() && stored.bytes.len() < MIN_PART_BYTES {
+            return Err(S3Error::new(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            )
+            .with("ProposedSize", &stored.bytes.len().to_string())
+            .with("MinSizeAllowed", &MIN_PART_BYTES.to_string())
+            .with("PartNumber", &number)
+            .with("ETag", &stored.etag)
+            .into());
+        }
     }
-    Ok(response)
+    let mut upload = state
+        .s3
+        .uploads
+        .remove(upload_id)
+        .expect("the upload was just found");
+    let mut bytes = Vec::new();
+    let mut etags = String::new();
+    for part in &listed {
+        let stored = upload
+            .parts
+            .remove(&part.number)
+            .expect("every listed part was just found");
+        bytes.extend(stored.bytes);
+        etags.push_str(&stored.etag);
+    }
+    // Like S3's: a hash of the parts' ETags, then how many parts there were.
+    let etag = format!("\"{}-{}\"", content_hash(etags.as_bytes()), listed.len());
+    state.store_object(request.bucket, request.key, bytes, crate::world::now_ms());
+    if let Some(object) = state
+        .s3
+        .buckets
+        .get_mut(request.bucket)
+        .and_then(|objects| objects.get_mut(request.key))
+    {
+        object.etag = etag.clone();
+    }
+    Ok(xml_ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Location>/{bucket}/{key}</Location><Bucket>{bucket}</Bucket><Key>{key}</Key>\
+         <ETag>{}</ETag></CompleteMultipartUploadResult>",
+        xml_escape(&etag),
+        bucket = xml_escape(request.bucket),
+        key = xml_escape(request.key),
+    )))
+}
+
+/// AbortMultipartUpload: the upload and its parts are gone.
+async fn abort_multipart_upload(request: &ObjectRequest<'_>, upload_id: &str) -> Outcome {
+    let world = request.world;
+    world.lock().stats.s3_abort_multipart_requests += 1;
+    check_faults(world, request.path, request.key).await?;
+    let mut state = world.lock();
+    upload_of(&mut state, request, upload_id)?;
+    state.s3.uploads.remove(upload_id);
+    let headers = [("x-amz-request-id", aws::request_id())];
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+/// The parts CompleteMultipartUpload lists: `<CompleteMultipartUpload xmlns=...>` holding
+/// `<Part>` elements of `<PartNumber>`, `<ETag>` and checksum elements in any order. None for
+/// a body that is not such a document.
+fn completed_parts(body: &[u8]) -> Option<Vec<ListedPart>> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let text = match text.strip_prefix("<?xml") {
+        Some(declared) => declared.split_once("?>")?.1.trim_start(),
+        None => text,
+    };
+    let open = text.strip_prefix("<CompleteMultipartUpload")?;
+    let (attributes, rest) = open.split_once('>')?;
+    if !(attributes.is_empty() || attributes.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let mut rest = rest.trim_end().strip_suffix("</CompleteMultipartUpload>")?;
+    let mut parts = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Some(parts);
+        }
+        let (inner, after) = rest.strip_prefix("<Part>")?.split_once("</Part>")?;
+        rest = after;
+        let (mut number, mut etag, mut crc32) = (None, None, None);
+        for (name, value) in elements(inner)? {
+            match name {
+                "PartNumber" => number = Some(value.trim().parse::<u32>().ok()?),
+                "ETag" => etag = Some(value),
+                "ChecksumCRC32" => crc32 = Some(value),
+                _ => {}
+            }
+        }
+        parts.push(ListedPart {
+            number: number?,
+            etag: etag?,
+            crc32,
+        });
+    }
+}
+
+/// The simple elements `<name>text</name>` one after another, their text unescaped.
+fn elements(mut xml: &str) -> Option<Vec<(&str, String)>> {
+    let mut found = Vec::new();
+    loop {
+        xml = xml.trim_start();
+        if xml.is_empty() {
+            return Some(found);
+        }
+        let (name, rest) = xml.strip_prefix('<')?.split_once('>')?;
+        let (text, rest) = rest.split_once(&format!("</{name}>"))?;
+        found.push((name, xml_unescape(text)?));
+        xml = rest;
+    }
+}
+
+/// Undoes XML escaping: the five named entities and numeric character references.
+fn xml_unescape(text: &str) -> Option<String> {
+    let mut unescaped = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        unescaped.push_str(&rest[..at]);
+        let (entity, after) = rest[at + 1..].split_once(';')?;
+        let c = match entity {
+            "quot" => '"',
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "apos" => '\'',
+            _ => {
+                let code = match entity.strip_prefix("#x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => entity.strip_prefix('#')?.parse().ok()?,
+                };
+                char::from_u32(code)?
+            }
+        };
+        unescaped.push(c);
+        rest = after;
+    }
+    unescaped.push_str(rest);
+    Some(unescaped)
 }
 
 /// The payload and trailing headers of an `aws-chunked` body: chunks of `<hex size>[;ext]\r\n

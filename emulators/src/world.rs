@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
+use crate::s3::MultipartUpload;
 use crate::salesforce::QueryCursor;
 
 /// The emulated services; used to aim faults and latency and to read counters.
@@ -178,6 +179,14 @@ pub struct Stats {
     pub s3_get_requests: u64,
     /// Signed S3 PutObject requests, whatever their outcome.
     pub s3_put_requests: u64,
+    /// Signed S3 CreateMultipartUpload requests, whatever their outcome.
+    pub s3_create_multipart_requests: u64,
+    /// Signed S3 UploadPart requests, whatever their outcome.
+    pub s3_upload_part_requests: u64,
+    /// Signed S3 CompleteMultipartUpload requests, whatever their outcome.
+    pub s3_complete_multipart_requests: u64,
+    /// Signed S3 AbortMultipartUpload requests, whatever their outcome.
+    pub s3_abort_multipart_requests: u64,
 }
 
 impl Stats {
@@ -392,18 +401,22 @@ impl S3Object {
     /// The ETag is shaped like the MD5 S3 uses for single-part uploads (32 hex digits) but is a
     /// cheaper hash: clients may only compare ETags, never recompute them.
     fn new(bytes: Vec<u8>, modified_ms: i64) -> S3Object {
-        let hash = |seed: u64| {
-            bytes
-                .iter()
-                .fold(seed, |h, b| splitmix64(h ^ u64::from(*b)))
-        };
-        let etag = format!("\"{:016x}{:016x}\"", hash(1), hash(2));
         S3Object {
+            etag: format!("\"{}\"", content_hash(&bytes)),
             bytes,
-            etag,
             modified_ms,
         }
     }
+}
+
+/// 32 hex digits of a cheap hash of `bytes`, shaped like the MD5 S3 puts in ETags.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
+    let hash = |seed: u64| {
+        bytes
+            .iter()
+            .fold(seed, |h, b| splitmix64(h ^ u64::from(*b)))
+    };
+    format!("{:016x}{:016x}", hash(1), hash(2))
 }
 
 #[derive(Default)]
@@ -412,6 +425,8 @@ pub(crate) struct S3State {
     /// keys in.
     pub buckets: HashMap<String, BTreeMap<String, S3Object>>,
     pub denied_buckets: HashSet<String>,
+    /// Multipart uploads started and neither completed nor aborted, by upload id.
+    pub uploads: HashMap<String, MultipartUpload>,
 }
 
 pub(crate) struct State {
@@ -889,6 +904,20 @@ impl World {
         let state = self.lock();
         let object = state.s3.buckets.get(bucket)?.get(key)?;
         Some(object.bytes.clone())
+    }
+
+    /// The (bucket, key) of each multipart upload started and neither completed nor aborted,
+    /// sorted: the uploads S3 would still hold (and bill) parts for.
+    pub fn open_multipart_uploads(&self) -> Vec<(String, String)> {
+        let state = self.lock();
+        let mut open: Vec<(String, String)> = state
+            .s3
+            .uploads
+            .values()
+            .map(|upload| (upload.bucket.clone(), upload.key.clone()))
+            .collect();
+        open.sort();
+        open
     }
 
     /// Creates an empty S3 bucket (nothing happens to an existing one).

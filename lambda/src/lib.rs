@@ -11,6 +11,7 @@ pub mod handler;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;
+pub mod query;
 pub mod repair;
 
 use aws_config::SdkConfig;

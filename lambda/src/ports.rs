@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
+use crate::domain::paging::{Cursor, PagingError};
 use crate::domain::request::RequestError;
 use crate::domain::soql::{Soql, VoiceCallRecord};
 use crate::domain::transcript::{ContactDetails, ConversationFile, Turn};
@@ -50,7 +51,8 @@ pub trait AnalysisStore: Send + Sync {
     fn object(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
 }
 
-/// The backfill bucket: the ResultWriter's files in, a run's summary and failed contacts out.
+/// The backfill bucket: the ResultWriter's files in, a run's summary and failed contacts out,
+/// and a window's manifest streamed in as a multipart upload, part by part.
 pub trait BackfillStore: Send + Sync {
     fn object(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
 
@@ -60,6 +62,50 @@ pub trait BackfillStore: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Starts a multipart upload of `key`; its upload id.
+    fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, SourceError>> + Send;
+
+    /// Uploads part `number` (from 1) of the upload. Every part but the last must hold at
+    /// least [`MIN_PART_BYTES`].
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<UploadedPart, SourceError>> + Send;
+
+    /// Makes the parts, in order, the object.
+    fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Discards the upload and every part uploaded so far.
+    fn abort_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// S3's smallest part of a multipart upload, the last one excepted.
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// What completing a multipart upload needs to know of one of its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub number: i32,
+    pub etag: String,
+    /// The part's CRC32 (base64), which S3 wants back when the upload was started with it.
+    pub checksum_crc32: Option<String>,
 }
 
 /// Secrets Manager GetSecretValue and PutSecretValue.
@@ -122,20 +168,23 @@ pub trait SalesforceOrgs: Send + Sync {
     fn select(&self, choice: &OrgChoice, deadline: Instant) -> Result<Self::Sink, RequestError>;
 }
 
-/// Salesforce's VoiceCall records, read with SOQL through the REST query resource.
+/// Salesforce's VoiceCall records, read with SOQL through the REST query resource one page at
+/// a time; [`crate::query`] follows the pages.
 pub trait VoiceCallDirectory: Send + Sync {
-    /// Every record the query selects, all pages followed.
-    fn voice_calls(
+    /// The query's first page, or with a cursor the page it names.
+    fn voice_call_page(
         &self,
         soql: &Soql,
-    ) -> impl Future<Output = Result<QueryAnswer, SalesforceError>> + Send;
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<VoiceCallPage, SalesforceError>> + Send;
 }
 
+/// One page of a query's result, as Salesforce sent it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct QueryAnswer {
+pub struct VoiceCallPage {
     pub records: Vec<VoiceCallRecord>,
-    /// Query requests made, the first and one per further page.
-    pub requests: usize,
+    pub done: bool,
+    pub next_records_url: Option<String>,
 }
 
 /// Salesforce's Connect REST conversation upload resources.
@@ -264,6 +313,8 @@ pub enum SalesforceError {
     /// request was sent, a connection lost before the answer, an unreadable answer.
     #[error("Salesforce may have stored the upload: {0}")]
     MayHaveStored(#[source] Box<SalesforceError>),
+    #[error("the query's result could not be paged: {0}")]
+    Paging(#[from] PagingError),
 }
 
 impl SalesforceError {
@@ -280,7 +331,8 @@ impl SalesforceError {
             Self::Http { .. }
             | Self::Transport(_)
             | Self::UnexpectedBody { .. }
-            | Self::BodyTooLarge { .. } => FailureCode::SalesforceError,
+            | Self::BodyTooLarge { .. }
+            | Self::Paging(_) => FailureCode::SalesforceError,
             Self::DeadlineExceeded => FailureCode::DeadlineExceeded,
             Self::MayHaveStored(_) => FailureCode::UploadUnconfirmed,
         };

@@ -21,6 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::ports::{
     AnalysisStore, ContactDirectory, ConversationSink, TranscriptSource, VoiceCallDirectory,
 };
+use crate::query::all_voice_calls;
 
 /// Each message's outcome, in batch order, and how many were DISCONNECTED calls to check.
 pub struct RepairReport {
@@ -109,15 +110,15 @@ where
     let Some(soql) = voice_calls_of_contacts(contact_ids.iter().copied()) else {
         return HashMap::new();
     };
-    let answer = match sink.voice_calls(&soql).await {
-        Ok(answer) => answer,
+    let records = match all_voice_calls(sink, &soql).await {
+        Ok(records) => records,
         Err(e) => {
             tracing::error!(error = %e, contacts = contact_ids.len(), "VoiceCall lookup failed");
             return HashMap::new();
         }
     };
     let mut voice_calls: HashMap<String, Vec<String>> = HashMap::new();
-    for record in answer.records {
+    for record in records {
         let (Some(key), Ok(id15)) = (record.vendor_call_key, salesforce_id_15(&record.id)) else {
             continue;
         };

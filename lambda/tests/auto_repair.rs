@@ -6,9 +6,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use contact_data_sync::backfill::BackfillError;
 use contact_data_sync::config;
+use contact_data_sync::domain::paging::PagingError;
+use contact_data_sync::ports::SalesforceError;
 use emulators::{ContactSpec, Fault, Service, World};
 use serde_json::{Value, json};
 use support::*;
@@ -272,4 +275,185 @@ async fn a_window_the_function_refuses_is_a_bad_request_naming_the_field() {
         json!({"error": "to: must be after from"}).to_string()
     );
     assert_eq!(h.world.query_requests(), 0);
+}
+
+/// 2026-11-01T00:00:00Z.
+const NOVEMBER_MS: i64 = 1_793_491_200_000;
+/// VoiceCalls of [`busy_month`]: enough that the manifest (53 bytes a row) spans two parts.
+const BUSY_MONTH_CALLS: usize = 120_000;
+
+fn busy_month_request() -> Value {
+    json!({
+        "operation": "buildBackfillManifest",
+        "from": "2026-11-01T00:00:00Z",
+        "to": "2026-12-01T00:00:00Z",
+        "executionName": "busy-month",
+    })
+}
+
+const BUSY_MONTH_KEY: &str = "manifests/windows/busy-month.csv";
+
+/// A center's month: a call every 20 seconds, three contacts with a second VoiceCall just
+/// after their first (across a query page boundary, near the manifest's part boundary, and
+/// with an upper-case VendorCallKey), and one VoiceCall whose key is no contact id. Returns
+/// the manifest the whole-in-memory listing made of it: one row per contact, oldest first,
+/// each with all its VoiceCalls.
+fn busy_month(world: &World) -> String {
+    let step_ms = 20_000;
+    let inside = emulators::fill_voice_calls(world, NOVEMBER_MS, BUSY_MONTH_CALLS, step_ms);
+    let second_voice_calls = [
+        (1_999, "0LQ1Q00000DUP01", false),
+        (50_000, "0LQ1Q00000DUP02", true),
+        (99_000, "0LQ1Q00000DUP03", false),
+    ];
+    let mut extra = std::collections::HashMap::new();
+    for (of, id, upper) in second_voice_calls {
+        let key = &inside[of].1;
+        let key = if upper {
+            key.to_uppercase()
+        } else {
+            key.clone()
+        };
+        // Ten calls later: the next page for the first, and within a row's lookahead.
+        let start = NOVEMBER_MS + (of as i64 + 10) * step_ms + 1;
+        world.add_voice_call(id, Some(&key), start, None);
+        extra.insert(of, id);
+    }
+    world.add_voice_call(
+        "0LQ1Q00000BAD01",
+        Some("not-a-contact"),
+        NOVEMBER_MS + 7,
+        None,
+    );
+    let mut csv = String::from("contactId,relatedRecords\n");
+    for (i, (id18, key)) in inside.iter().enumerate() {
+        csv.push_str(&format!("{key},{}", &id18[..15]));
+        if let Some(id) = extra.get(&i) {
+            csv.push_str(&format!(";{id}"));
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_month_larger_than_one_part_streams_to_s3_as_a_multipart_upload_byte_for_byte() {
+    let world = World::new(INSTANCE);
+    let expected = busy_month(&world);
+    assert!(
+        expected.len() > 5 * 1024 * 1024,
+        "more than one part's worth"
+    );
+    let h = Harness::with(world, &[(config::BACKFILL_BUCKET, BUCKET)]).await;
+    h.world.create_bucket(BUCKET);
+
+    let answer = h.invoke(&busy_month_request()).await;
+
+    // 120,004 VoiceCalls listed: 61 pages of 2,000.
+    assert_eq!(
+        answer,
+        json!({
+            "manifestKey": BUSY_MONTH_KEY,
+            "from": "2026-11-01T00:00:00Z",
+            "to": "2026-12-01T00:00:00Z",
+            "contacts": BUSY_MONTH_CALLS,
+            "voiceCalls": BUSY_MONTH_CALLS + 3,
+            "voiceCallsLeftOut": 1,
+            "queryRequests": 61,
+        })
+    );
+    let stored = h.world.object(BUCKET, BUSY_MONTH_KEY).unwrap();
+    assert!(
+        stored == expected.as_bytes(),
+        "the streamed manifest differs from the whole one ({} bytes, {} expected)",
+        stored.len(),
+        expected.len()
+    );
+    let stats = h.world.stats();
+    assert_eq!(
+        (
+            stats.s3_create_multipart_requests,
+            stats.s3_upload_part_requests,
+            stats.s3_complete_multipart_requests,
+            stats.s3_abort_multipart_requests,
+            stats.s3_put_requests,
+        ),
+        (1, 2, 1, 0, 0),
+        "one upload of two parts, no PutObject"
+    );
+    assert!(h.world.open_multipart_uploads().is_empty());
+}
+
+#[tokio::test]
+async fn a_window_whose_query_fails_after_a_part_was_uploaded_aborts_the_upload() {
+    let world = World::new(INSTANCE);
+    busy_month(&world);
+    let h = Harness::with(world, &[(config::BACKFILL_BUCKET, BUCKET)]).await;
+    h.world.create_bucket(BUCKET);
+    // The 59th page is refused; the first part went to S3 after the 55th.
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+            .on_path("/query/")
+            .after(57),
+    );
+
+    let error = try_invoke_app(&h.app, &busy_month_request(), Duration::from_secs(120))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            &error,
+            BackfillError::Query(SalesforceError::Http { status: 400, .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(h.world.query_requests(), 59);
+    let stats = h.world.stats();
+    assert_eq!(
+        (
+            stats.s3_create_multipart_requests,
+            stats.s3_upload_part_requests,
+            stats.s3_complete_multipart_requests,
+            stats.s3_abort_multipart_requests,
+        ),
+        (1, 1, 0, 1),
+        "the part uploaded is discarded"
+    );
+    assert!(h.world.open_multipart_uploads().is_empty());
+    assert!(h.world.object(BUCKET, BUSY_MONTH_KEY).is_none());
+}
+
+#[tokio::test]
+async fn a_query_whose_server_hands_out_a_cursor_again_fails_naming_it() {
+    let world = World::new(INSTANCE);
+    emulators::fill_voice_calls(&world, NOVEMBER_MS, 5_000, 60_000);
+    let h = Harness::with(world, &[(config::BACKFILL_BUCKET, BUCKET)]).await;
+    h.world.create_bucket(BUCKET);
+    h.world.inject(
+        Service::Salesforce,
+        Fault::repeat_query_cursor().on_path("/query/"),
+    );
+
+    let error = try_invoke_app(&h.app, &busy_month_request(), Duration::from_secs(60))
+        .await
+        .unwrap_err();
+
+    let BackfillError::Query(SalesforceError::Paging(PagingError::Loop(url))) = &error else {
+        panic!("not a loop: {error}");
+    };
+    assert!(
+        url.starts_with("/services/data/") && url.ends_with("-2000"),
+        "{url}"
+    );
+    assert!(error.to_string().contains(url.as_str()), "{error}");
+    // The second page named itself; it was not asked for again.
+    assert_eq!(h.world.query_requests(), 2);
+    let stats = h.world.stats();
+    assert_eq!(
+        (stats.s3_put_requests, stats.s3_create_multipart_requests),
+        (0, 0)
+    );
+    assert!(h.world.object(BUCKET, BUSY_MONTH_KEY).is_none());
 }

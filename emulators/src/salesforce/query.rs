@@ -18,8 +18,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Host, path_fault, query_param, query_params, rest_error};
-use crate::fault::{self, IdMatch, Injected, RequestInfo};
+use super::{Host, query_param, query_params, rest_error};
+use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
 use crate::utc::{DAY_MS, Utc};
 use crate::world::{
     SalesforceState, Service, State as WorldState, VoiceCall, generated_id, salesforce_id_18,
@@ -81,6 +81,7 @@ pub(super) async fn query(
         &ids,
         0,
         locator.as_deref(),
+        false,
     );
     if let Some(locator) = locator {
         let cursor = QueryCursor {
@@ -93,15 +94,23 @@ pub(super) async fn query(
 }
 
 /// `GET .../query/<locator>-<offset>` (a `nextRecordsUrl`): the result's page from `offset`.
+/// [`crate::Fault::repeat_query_cursor`] makes the page name itself as the next one.
 pub(super) async fn query_more(
     State(host): State<Host>,
     Path((version, position)): Path<(String, String)>,
     uri: Uri,
 ) -> Response {
     host.world.lock().stats.query_requests += 1;
-    if let Some(response) = path_fault(&host.world, &uri).await {
-        return response;
-    }
+    let request = RequestInfo {
+        path: uri.path(),
+        contact_ids: Vec::new(),
+        id_match: IdMatch::Equal,
+        upload: false,
+    };
+    let cursor_stuck = match fault::check(&host.world, Service::Salesforce, request).await {
+        Injected::Respond(response) => return response,
+        Injected::Proceed(reply) => matches!(reply, Reply::RepeatCursor),
+    };
     let world = host.world.lock();
     let found = position.rsplit_once('-').and_then(|(locator, offset)| {
         let offset: usize = offset.parse().ok()?;
@@ -122,6 +131,7 @@ pub(super) async fn query_more(
         &cursor.ids,
         offset,
         Some(locator),
+        cursor_stuck,
     ))
 }
 
@@ -139,7 +149,7 @@ fn new_locator(state: &mut WorldState) -> String {
 }
 
 /// The page of a result from `offset`: at most [`BATCH_SIZE`] records, and a `nextRecordsUrl`
-/// naming `locator` while more follow.
+/// naming `locator` while more follow; with `cursor_stuck`, naming this page again.
 fn page(
     salesforce: &SalesforceState,
     version: &str,
@@ -147,6 +157,7 @@ fn page(
     ids: &[String],
     offset: usize,
     locator: Option<&str>,
+    cursor_stuck: bool,
 ) -> String {
     let end = ids.len().min(offset + BATCH_SIZE);
     let done = end == ids.len();
@@ -163,9 +174,10 @@ fn page(
     let page = Page {
         total_size: ids.len(),
         done,
-        next_records_url: locator
-            .filter(|_| !done)
-            .map(|locator| format!("/services/data/{version}/query/{locator}-{end}")),
+        next_records_url: locator.filter(|_| !done).map(|locator| {
+            let next = if cursor_stuck { offset } else { end };
+            format!("/services/data/{version}/query/{locator}-{next}")
+        }),
         records,
     };
     serde_json::to_string(&page).expect("strings, numbers and booleans always serialize")
@@ -1632,7 +1644,7 @@ mod tests {
                 id
             })
             .collect();
-        let read = |offset: usize| -> Value {
+        let read_stuck = |offset: usize, stuck: bool| -> Value {
             serde_json::from_str(&page(
                 &salesforce,
                 "v62.0",
@@ -1640,9 +1652,18 @@ mod tests {
                 &ids,
                 offset,
                 Some("01gL"),
+                stuck,
             ))
             .unwrap()
         };
+        let read = |offset: usize| read_stuck(offset, false);
+        // A stuck cursor serves the page but names it again.
+        let stuck = read_stuck(2000, true);
+        assert_eq!(stuck["records"][0]["Id"], ids[2000].as_str());
+        assert_eq!(
+            stuck["nextRecordsUrl"],
+            "/services/data/v62.0/query/01gL-2000"
+        );
         let first = read(0);
         assert_eq!(first["totalSize"], 4500);
         assert_eq!(first["done"], false);

@@ -67,7 +67,7 @@ pub(super) async fn upload(
     };
     let omit = match &reply {
         Reply::Results { omit } => omit.as_deref(),
-        Reply::Respond(_) | Reply::Close => None,
+        Reply::Respond(_) | Reply::Close | Reply::RepeatCursor => None,
     };
 
     let mut seen = HashSet::new();
@@ -115,7 +115,7 @@ pub(super) async fn upload(
         &json!({ "conversationBulkUploadsResults": results }),
     );
     match reply {
-        Reply::Results { .. } => results,
+        Reply::Results { .. } | Reply::RepeatCursor => results,
         Reply::Respond(response) => response,
         // The results are answered into a closed connection: none of them reaches the client.
         Reply::Close => {

@@ -1,8 +1,12 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder;
-use aws_sdk_s3::types::EncodingType;
+use aws_sdk_s3::operation::upload_part::UploadPartOutput;
+use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, EncodingType};
 use emulators::{
     Fault, SAMPLE_ANALYSIS_BUCKET, SAMPLE_OLD_CALL, SAMPLE_OLD_CALL_MIDNIGHT, Server, Service,
     World, analysis_key, fill_analysis_day, sample_world, start_s3,
@@ -395,4 +399,383 @@ async fn put_object_stores_what_the_sdk_streams_and_refuses_a_missing_bucket() {
         .unwrap_err();
     assert_eq!(missing.code(), Some("NoSuchBucket"));
     assert_eq!(world.stats().s3_put_requests, 2);
+}
+
+const PART: usize = 5 * 1024 * 1024;
+
+/// Bytes that differ from part to part, so a part stored in the wrong place shows.
+fn part_bytes(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| seed.wrapping_add((i % 251) as u8))
+        .collect()
+}
+
+async fn start_upload(client: &Client, key: &str, crc32: bool) -> String {
+    client
+        .create_multipart_upload()
+        .bucket("backfill-bucket")
+        .key(key)
+        .content_type("text/csv")
+        .set_checksum_algorithm(crc32.then_some(ChecksumAlgorithm::Crc32))
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned()
+}
+
+fn upload_part(
+    client: &Client,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    body: &[u8],
+) -> UploadPartFluentBuilder {
+    client
+        .upload_part()
+        .bucket("backfill-bucket")
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .body(body.to_vec().into())
+}
+
+/// The part as CompleteMultipartUpload lists it, from UploadPart's answer.
+fn completed(number: i32, uploaded: &UploadPartOutput) -> CompletedPart {
+    CompletedPart::builder()
+        .part_number(number)
+        .e_tag(uploaded.e_tag().unwrap())
+        .set_checksum_crc32(uploaded.checksum_crc32().map(str::to_owned))
+        .build()
+}
+
+fn complete(
+    client: &Client,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> CompleteMultipartUploadFluentBuilder {
+    client
+        .complete_multipart_upload()
+        .bucket("backfill-bucket")
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+}
+
+#[tokio::test]
+async fn a_multipart_upload_becomes_one_object_of_its_parts_in_order() {
+    let world = World::new(INSTANCE_ID);
+    world.create_bucket("backfill-bucket");
+    let (_server, client) = setup(&world).await;
+    let key = "manifests/windows/w.csv";
+    let upload_id = start_upload(&client, key, true).await;
+    assert_eq!(
+        world.open_multipart_uploads(),
+        [("backfill-bucket".to_owned(), key.to_owned())]
+    );
+    let (first, last) = (part_bytes(1, PART), part_bytes(2, 1_000));
+    // Parts may come in any order and be sent again; the list says which make the object. A
+    // part streamed from a file goes `aws-chunked` with its CRC32 in a trailer.
+    let file = std::env::temp_dir().join(format!("emulators-part-{}", std::process::id()));
+    std::fs::write(&file, &last).unwrap();
+    let uploaded_last = upload_part(&client, key, &upload_id, 2, &[])
+        .body(ByteStream::from_path(&file).await.unwrap())
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    upload_part(&client, key, &upload_id, 1, b"replaced")
+        .send()
+        .await
+        .unwrap();
+    let uploaded_first = upload_part(&client, key, &upload_id, 1, &first)
+        .send()
+        .await
+        .unwrap();
+    // Started with CRC32, the upload reports each part's, for the complete request to list.
+    assert!(uploaded_first.checksum_crc32().is_some());
+    assert_ne!(uploaded_first.e_tag(), uploaded_last.e_tag());
+
+    let done = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(1, &uploaded_first), completed(2, &uploaded_last)],
+    )
+    .send()
+    .await
+    .unwrap();
+
+    let etag = done.e_tag().unwrap();
+    assert!(etag.starts_with('"') && etag.ends_with("-2\""), "{etag}");
+    assert_eq!(
+        (done.bucket(), done.key()),
+        (Some("backfill-bucket"), Some(key))
+    );
+    let stored = world.object("backfill-bucket", key).unwrap();
+    assert_eq!(stored.len(), PART + 1_000);
+    assert!(stored[..PART] == first[..] && stored[PART..] == last[..]);
+    assert!(world.open_multipart_uploads().is_empty());
+    let got = client
+        .get_object()
+        .bucket("backfill-bucket")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.e_tag(), Some(etag));
+    let stats = world.stats();
+    assert_eq!(
+        (
+            stats.s3_create_multipart_requests,
+            stats.s3_upload_part_requests,
+            stats.s3_complete_multipart_requests,
+            stats.s3_abort_multipart_requests
+        ),
+        (1, 3, 1, 0)
+    );
+
+    // One part of any size is a whole upload, with or without a checksum algorithm.
+    let small = start_upload(&client, "small.csv", false).await;
+    let only = upload_part(
+        &client,
+        "small.csv",
+        &small,
+        1,
+        b"contactId,relatedRecords\n",
+    )
+    .send()
+    .await
+    .unwrap();
+    complete(&client, "small.csv", &small, vec![completed(1, &only)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        world.object("backfill-bucket", "small.csv").unwrap(),
+        b"contactId,relatedRecords\n"
+    );
+}
+
+#[tokio::test]
+async fn completing_enforces_s3s_part_rules_and_keeps_the_upload_open() {
+    let world = World::new(INSTANCE_ID);
+    world.create_bucket("backfill-bucket");
+    let (_server, client) = setup(&world).await;
+    let key = "k.csv";
+    let upload_id = start_upload(&client, key, true).await;
+    let small = upload_part(&client, key, &upload_id, 1, &part_bytes(1, 1_000))
+        .send()
+        .await
+        .unwrap();
+    let big = upload_part(&client, key, &upload_id, 2, &part_bytes(2, PART))
+        .send()
+        .await
+        .unwrap();
+    let third = upload_part(&client, key, &upload_id, 3, b"end")
+        .send()
+        .await
+        .unwrap();
+    let code = |err: SdkError<_, HttpResponse>| {
+        let err: aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError =
+            err.into_service_error();
+        err.code().unwrap_or_default().to_owned()
+    };
+
+    let too_small = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(1, &small), completed(2, &big)],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(status(&too_small), 400);
+    assert_eq!(code(too_small), "EntityTooSmall");
+    let out_of_order = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(3, &third), completed(2, &big)],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code(out_of_order), "InvalidPartOrder");
+    let repeated = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(2, &big), completed(2, &big)],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code(repeated), "InvalidPartOrder");
+    let wrong_etag = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(2, &third), completed(3, &third)],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code(wrong_etag), "InvalidPart");
+    let never_uploaded = CompletedPart::builder()
+        .part_number(4)
+        .e_tag(third.e_tag().unwrap())
+        .set_checksum_crc32(third.checksum_crc32().map(str::to_owned))
+        .build();
+    let missing = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(2, &big), never_uploaded],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code(missing), "InvalidPart");
+    // Started with CRC32, the upload wants each part's checksum back.
+    let without_checksum = CompletedPart::builder()
+        .part_number(3)
+        .e_tag(third.e_tag().unwrap())
+        .build();
+    let unchecked = complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(2, &big), without_checksum],
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code(unchecked), "InvalidRequest");
+    let empty = complete(&client, key, &upload_id, Vec::new())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(empty), "MalformedXML");
+    assert!(world.object("backfill-bucket", key).is_none());
+    assert_eq!(world.open_multipart_uploads().len(), 1);
+
+    // Part numbers run from 1 to 10,000.
+    for number in [0, 10_001] {
+        let refused = upload_part(&client, key, &upload_id, number, b"x")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(refused.code(), Some("InvalidArgument"));
+    }
+    // The failed attempts left it open: the valid list still completes it.
+    complete(
+        &client,
+        key,
+        &upload_id,
+        vec![completed(2, &big), completed(3, &third)],
+    )
+    .send()
+    .await
+    .unwrap();
+    let stored = world.object("backfill-bucket", key).unwrap();
+    assert_eq!(stored.len(), PART + 3);
+    assert!(world.open_multipart_uploads().is_empty());
+}
+
+#[tokio::test]
+async fn an_aborted_or_unknown_upload_is_no_such_upload() {
+    let world = World::new(INSTANCE_ID);
+    world.create_bucket("backfill-bucket");
+    let (_server, client) = setup(&world).await;
+    let key = "aborted.csv";
+    let upload_id = start_upload(&client, key, true).await;
+    let part = upload_part(&client, key, &upload_id, 1, b"rows")
+        .send()
+        .await
+        .unwrap();
+
+    client
+        .abort_multipart_upload()
+        .bucket("backfill-bucket")
+        .key(key)
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .unwrap();
+
+    assert!(world.open_multipart_uploads().is_empty());
+    assert!(world.object("backfill-bucket", key).is_none());
+    let after_abort = upload_part(&client, key, &upload_id, 2, b"more")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&after_abort), 404);
+    let after_abort = after_abort.into_service_error();
+    assert_eq!(after_abort.code(), Some("NoSuchUpload"));
+    let completing = complete(&client, key, &upload_id, vec![completed(1, &part)])
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(completing.code() == Some("NoSuchUpload"), "{completing:?}");
+    let aborting = client
+        .abort_multipart_upload()
+        .bucket("backfill-bucket")
+        .key(key)
+        .upload_id("not-an-upload")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(aborting.is_no_such_upload(), "{aborting:?}");
+    // An upload id belongs to its key.
+    let other = start_upload(&client, "other.csv", false).await;
+    let elsewhere = upload_part(&client, key, &other, 1, b"x")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(elsewhere.code(), Some("NoSuchUpload"));
+    let no_bucket = client
+        .create_multipart_upload()
+        .bucket("no-such-bucket")
+        .key(key)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(no_bucket.code(), Some("NoSuchBucket"));
+    let stats = world.stats();
+    assert_eq!(
+        (
+            stats.s3_create_multipart_requests,
+            stats.s3_abort_multipart_requests
+        ),
+        (3, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_part_whose_checksum_does_not_match_is_refused() {
+    let world = World::new(INSTANCE_ID);
+    world.create_bucket("backfill-bucket");
+    let (_server, client) = setup(&world).await;
+    let upload_id = start_upload(&client, "k", true).await;
+    let refused = upload_part(&client, "k", &upload_id, 1, b"rows")
+        .checksum_crc32("AAAAAA==")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(refused.code(), Some("BadDigest"));
 }

@@ -462,3 +462,37 @@ async fn query_faults_are_served() {
     assert_eq!(world.stats().salesforce.errors, 3);
     assert_eq!(world.upload_requests(), 0);
 }
+
+#[tokio::test]
+async fn a_stuck_cursor_serves_its_page_and_names_it_again() {
+    let world = World::new(INSTANCE_ID);
+    fill_voice_calls(&world, WEEK_START, 5_000, MINUTE_MS);
+    let (server, token) = start(&world).await;
+    world.inject(
+        Service::Salesforce,
+        Fault::repeat_query_cursor().on_path("/query/"),
+    );
+    let (_, first) = query(&server, &token, WEEK_QUERY).await;
+    let next = first["nextRecordsUrl"].as_str().unwrap().to_owned();
+
+    let (status, stuck) = get(&server, &token, &next).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        stuck["nextRecordsUrl"],
+        next.as_str(),
+        "the page names itself"
+    );
+    assert_eq!(stuck["done"], false);
+    assert_eq!(records(&stuck).len(), 2000);
+    assert_ne!(records(&stuck)[0], records(&first)[0]);
+    // Used up: the same page now names the one after it.
+    let (_, moved_on) = get(&server, &token, &next).await;
+    assert_eq!(moved_on["records"], stuck["records"]);
+    assert!(
+        moved_on["nextRecordsUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("-4000")
+    );
+}

@@ -8,7 +8,7 @@
 //!   `Input` and `Output` being JSON text. A child's input is the batch `{"Items":[..]}`, its
 //!   output the function's uploadTranscript response.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,23 +43,82 @@ pub fn window_manifest_key(execution_name: &str) -> String {
     format!("manifests/windows/{execution_name}.csv")
 }
 
-/// A time window's manifest, built from the VoiceCalls Salesforce listed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowManifest {
-    pub csv: Vec<u8>,
+/// VoiceCalls a contact's row stays open for after its first one: its other VoiceCalls listed
+/// within that many join it. A contact's VoiceCalls start at about the same time, and the
+/// window is listed in start order, so they come close together; the bound keeps the open rows
+/// (about 250 bytes each) to a few megabytes however long the window is.
+pub const OPEN_ROW_VOICE_CALLS: u64 = 10_000;
+
+/// What a window's manifest holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ManifestTotals {
+    /// Rows: one per contact (a contact whose VoiceCalls come further apart than
+    /// [`OPEN_ROW_VOICE_CALLS`] gets a row for each group).
     pub contacts: usize,
     pub voice_calls: usize,
     /// VoiceCalls left out: their `VendorCallKey` is not a contact id, or their id is malformed.
     pub left_out: usize,
 }
 
-/// One row per contact, in the order Salesforce listed their first VoiceCall; a contact with
-/// several VoiceCalls lists them all.
-pub fn window_manifest(records: &[VoiceCallRecord]) -> WindowManifest {
-    let mut rows: Vec<ManifestRow> = Vec::new();
-    let mut row_of: HashMap<String, usize> = HashMap::new();
-    let mut left_out = 0;
-    for record in records {
+/// A time window's manifest, built as Salesforce's pages arrive: one row per contact, in the
+/// order Salesforce listed their first VoiceCall, listing all its VoiceCalls. A row is written
+/// once it can take no more VoiceCalls, so the CSV comes out in pieces while the window is
+/// still being listed, and only the open rows are held.
+#[derive(Debug)]
+pub struct WindowManifest {
+    csv: csv::Writer<Vec<u8>>,
+    /// Rows that may still take VoiceCalls, oldest first, each with the position of its first.
+    open: VecDeque<(u64, ManifestRow)>,
+    /// The open row of each contact, by sequence number: the front row's is `closed`.
+    open_row_of: HashMap<String, u64>,
+    /// Rows written so far.
+    closed: u64,
+    /// VoiceCalls added so far.
+    listed: u64,
+    lookahead: u64,
+    totals: ManifestTotals,
+}
+
+impl Default for WindowManifest {
+    fn default() -> Self {
+        Self::with_lookahead(OPEN_ROW_VOICE_CALLS)
+    }
+}
+
+impl WindowManifest {
+    /// A manifest whose rows stay open for `lookahead` VoiceCalls after their first; the
+    /// header is its first CSV.
+    pub fn with_lookahead(lookahead: u64) -> Self {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        // Writing to a Vec cannot fail.
+        let _ = csv.write_record(MANIFEST_HEADER);
+        Self {
+            csv,
+            open: VecDeque::new(),
+            open_row_of: HashMap::new(),
+            closed: 0,
+            listed: 0,
+            lookahead,
+            totals: ManifestTotals::default(),
+        }
+    }
+
+    /// Adds the VoiceCalls of one page, in the order Salesforce listed them.
+    pub fn add(&mut self, records: &[VoiceCallRecord]) {
+        for record in records {
+            self.add_one(record);
+            while self
+                .open
+                .front()
+                .is_some_and(|(first, _)| first + self.lookahead < self.listed)
+            {
+                self.close_oldest();
+            }
+        }
+    }
+
+    fn add_one(&mut self, record: &VoiceCallRecord) {
+        self.listed += 1;
         let key = record
             .vendor_call_key
             .as_deref()
@@ -68,26 +127,57 @@ pub fn window_manifest(records: &[VoiceCallRecord]) -> WindowManifest {
             key.filter(|k| is_connect_id(k)),
             salesforce_id_15(&record.id),
         ) else {
-            left_out += 1;
-            continue;
+            self.totals.left_out += 1;
+            return;
         };
-        let index = *row_of.entry(key.clone()).or_insert_with(|| {
-            rows.push(ManifestRow {
-                contact_id: key,
-                related_records: Vec::new(),
-            });
-            rows.len() - 1
-        });
-        let related = &mut rows[index].related_records;
-        if !related.iter().any(|id| id == id15) {
-            related.push(id15.to_owned());
+        self.totals.voice_calls += 1;
+        let row = match self.open_row_of.get(&key) {
+            Some(sequence) => &mut self.open[(sequence - self.closed) as usize].1,
+            None => {
+                let sequence = self.closed + self.open.len() as u64;
+                self.open_row_of.insert(key.clone(), sequence);
+                self.open.push_back((
+                    self.listed - 1,
+                    ManifestRow {
+                        contact_id: key,
+                        related_records: Vec::new(),
+                    },
+                ));
+                &mut self.open.back_mut().expect("just pushed").1
+            }
+        };
+        if !row.related_records.iter().any(|id| id == id15) {
+            row.related_records.push(id15.to_owned());
         }
     }
-    WindowManifest {
-        csv: manifest_csv(&rows),
-        contacts: rows.len(),
-        voice_calls: records.len() - left_out,
-        left_out,
+
+    fn close_oldest(&mut self) {
+        let Some((_, row)) = self.open.pop_front() else {
+            return;
+        };
+        self.open_row_of.remove(&row.contact_id);
+        self.closed += 1;
+        self.totals.contacts += 1;
+        // Writing to a Vec cannot fail.
+        let _ = self.csv.write_record([
+            row.contact_id.as_str(),
+            &row.related_records.join(RELATED_RECORDS_SEPARATOR),
+        ]);
+    }
+
+    /// The CSV written since the last call: the header and the rows that were closed.
+    pub fn take_csv(&mut self) -> Vec<u8> {
+        let written = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
+        // Flushing into a Vec cannot fail.
+        written.into_inner().unwrap_or_default()
+    }
+
+    /// Closes every row, once the window is listed: the rest of the CSV, and the totals.
+    pub fn finish(mut self) -> (Vec<u8>, ManifestTotals) {
+        while !self.open.is_empty() {
+            self.close_oldest();
+        }
+        (self.take_csv(), self.totals)
     }
 }
 
@@ -572,33 +662,137 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_window_lists_each_contact_once_with_all_its_voice_calls() {
-        let record = |id: &str, key: Option<&str>| VoiceCallRecord {
+    fn record(id: &str, key: Option<&str>) -> VoiceCallRecord {
+        VoiceCallRecord {
             id: id.into(),
             vendor_call_key: key.map(str::to_owned),
-        };
-        let manifest = window_manifest(&[
+        }
+    }
+
+    /// The manifest of these pages, its CSV taken after each page as the backfill step does.
+    fn stream(manifest: WindowManifest, pages: &[&[VoiceCallRecord]]) -> (String, ManifestTotals) {
+        let mut manifest = manifest;
+        let mut csv = Vec::new();
+        for page in pages {
+            manifest.add(page);
+            csv.extend(manifest.take_csv());
+        }
+        let (rest, totals) = manifest.finish();
+        csv.extend(rest);
+        (String::from_utf8(csv).unwrap(), totals)
+    }
+
+    /// The manifest as it was built before streaming, all records in memory at once: the
+    /// reference the streamed one must match.
+    fn whole(records: &[VoiceCallRecord]) -> String {
+        let mut rows: Vec<ManifestRow> = Vec::new();
+        for r in records {
+            let key = r.vendor_call_key.as_deref().map(str::to_ascii_lowercase);
+            let (Some(key), Ok(id15)) = (key.filter(|k| is_connect_id(k)), salesforce_id_15(&r.id))
+            else {
+                continue;
+            };
+            let at = match rows.iter().position(|row| row.contact_id == key) {
+                Some(at) => at,
+                None => {
+                    rows.push(ManifestRow {
+                        contact_id: key,
+                        related_records: Vec::new(),
+                    });
+                    rows.len() - 1
+                }
+            };
+            if !rows[at].related_records.iter().any(|id| id == id15) {
+                rows[at].related_records.push(id15.to_owned());
+            }
+        }
+        String::from_utf8(manifest_csv(&rows)).unwrap()
+    }
+
+    #[test]
+    fn a_window_lists_each_contact_once_with_all_its_voice_calls() {
+        let records = [
             record("0LQ1Q000002TZtnWAG", Some(&A.to_uppercase())),
             record("0LQ1Q000003SB01", Some(B)),
             record("0LQ1Q000003SB02", Some(A)),
             record("0LQ1Q000003SB03", Some("not-a-contact")),
             record("0LQ1Q000003SB04XXX", Some(C)),
-        ]);
+        ];
+        // A's second VoiceCall comes on the next page, and still joins its row.
+        let (csv, totals) = stream(WindowManifest::default(), &[&records[..2], &records[2..]]);
         assert_eq!(
-            String::from_utf8(manifest.csv).unwrap(),
+            csv,
             format!(
                 "contactId,relatedRecords\n{A},0LQ1Q000002TZtn;0LQ1Q000003SB02\n{B},0LQ1Q000003SB01\n"
             )
         );
+        assert_eq!(csv, whole(&records));
         assert_eq!(
-            (manifest.contacts, manifest.voice_calls, manifest.left_out),
-            (2, 3, 2)
+            totals,
+            ManifestTotals {
+                contacts: 2,
+                voice_calls: 3,
+                left_out: 2
+            }
         );
         assert_eq!(
             window_manifest_key("calls-1"),
             "manifests/windows/calls-1.csv"
         );
+    }
+
+    #[test]
+    fn rows_are_written_once_they_can_take_no_more_voice_calls() {
+        let records = [
+            record("0LQ1Q000003SB01", Some(A)),
+            record("0LQ1Q000003SB02", Some(B)),
+            record("0LQ1Q000003SB03", Some(A)),
+            record("0LQ1Q000003SB04", Some(C)),
+            record("0LQ1Q000003SB05", Some(A)),
+        ];
+        let mut manifest = WindowManifest::with_lookahead(2);
+        manifest.add(&records[..2]);
+        assert_eq!(manifest.take_csv(), b"contactId,relatedRecords\n");
+        // Two VoiceCalls after A's first, A's row takes its last and is written.
+        manifest.add(&records[2..3]);
+        assert_eq!(
+            String::from_utf8(manifest.take_csv()).unwrap(),
+            format!("{A},0LQ1Q000003SB01;0LQ1Q000003SB03\n")
+        );
+        // A VoiceCall further on than the lookahead starts a row of its own.
+        manifest.add(&records[3..]);
+        let (rest, totals) = manifest.finish();
+        assert_eq!(
+            String::from_utf8(rest).unwrap(),
+            format!("{B},0LQ1Q000003SB02\n{C},0LQ1Q000003SB04\n{A},0LQ1Q000003SB05\n")
+        );
+        assert_eq!(totals.contacts, 4);
+    }
+
+    proptest::proptest! {
+        /// However Salesforce pages it, a window whose contacts' VoiceCalls come within the
+        /// lookahead streams to exactly the manifest built with all of it in memory.
+        #[test]
+        fn streaming_matches_the_whole_manifest(
+            picks in proptest::collection::vec((0usize..40, 0usize..5, 0u8..20), 0..300),
+            page_size in 1usize..50,
+        ) {
+            let contacts = [A, B, C, "DDDDDDDD-0000-4000-8000-000000000004", "not-a-contact"];
+            let records: Vec<VoiceCallRecord> = picks
+                .iter()
+                .map(|(contact, id, malformed)| {
+                    let id = format!("0LQ1Q00000{:05}", contact * 10 + id);
+                    let id = if *malformed == 0 { format!("{id}X") } else { id };
+                    let key = contacts.get(contact % 6).copied();
+                    record(&id, key)
+                })
+                .collect();
+            let pages: Vec<&[VoiceCallRecord]> = records.chunks(page_size).collect();
+            let (csv, totals) = stream(WindowManifest::with_lookahead(300), &pages);
+            proptest::prop_assert_eq!(&csv, &whole(&records));
+            proptest::prop_assert_eq!(totals.contacts + 1, csv.lines().count());
+            proptest::prop_assert_eq!(totals.voice_calls + totals.left_out, records.len());
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod existing;
 pub mod ids;
 pub mod org;
 pub mod outcome;
+pub mod paging;
 pub mod repair;
 pub mod request;
 pub mod soql;

@@ -24,12 +24,13 @@ use crate::config::{CredentialSource, OrgSettings, RetrySettings};
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
+use crate::domain::paging::Cursor;
 use crate::domain::request::{RequestError, quoted};
 use crate::domain::soql::{Soql, VoiceCallRecord};
 use crate::domain::transcript::ConversationFile;
 use crate::ports::{
-    ConversationSink, ParameterStore, QueryAnswer, RawResponse, SalesforceError, SalesforceOrgs,
-    SecretStore, SourceError, UploadResponse, VoiceCallDirectory,
+    ConversationSink, ParameterStore, RawResponse, SalesforceError, SalesforceOrgs, SecretStore,
+    SourceError, UploadResponse, VoiceCallDirectory, VoiceCallPage,
 };
 
 /// Salesforce asks for an assertion that expires within a few minutes.
@@ -846,59 +847,49 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
 }
 
 impl<S: SecretStore, P: ParameterStore> VoiceCallDirectory for OrgSession<S, P> {
-    async fn voice_calls(&self, soql: &Soql) -> Result<QueryAnswer, SalesforceError> {
-        let mut answer = QueryAnswer::default();
-        let mut next: Option<String> = None;
-        loop {
-            let (status, body) = self
-                .send(Resend::Freely, |token| {
-                    let request = match &next {
-                        // A path on the same host (checked below), so the token goes nowhere else.
-                        Some(path) => self.client.http.get(same_host(token, path)),
-                        None => self
-                            .client
-                            .http
-                            .get(query_url(token))
-                            .query(&[("q", soql.as_str())]),
-                    };
-                    request.bearer_auth(&token.value)
-                })
-                .await?;
-            answer.requests += 1;
-            if !status.is_success() {
-                return Err(SalesforceError::Http {
-                    status: status.as_u16(),
-                    detail: rest_error_detail(&body),
-                });
-            }
-            let page: QueryPage = serde_json::from_slice(&body).map_err(|source| {
-                SalesforceError::UnexpectedBody {
-                    status: status.as_u16(),
-                    source,
-                }
+    async fn voice_call_page(
+        &self,
+        soql: &Soql,
+        cursor: Option<&Cursor>,
+    ) -> Result<VoiceCallPage, SalesforceError> {
+        let (status, body) = self
+            .send(Resend::Freely, |token| {
+                let request = match cursor {
+                    // A checked query path, requested on the token's own host so the token goes
+                    // nowhere else.
+                    Some(cursor) => self.client.http.get(same_host(token, cursor.path())),
+                    None => self
+                        .client
+                        .http
+                        .get(query_url(token))
+                        .query(&[("q", soql.as_str())]),
+                };
+                request.bearer_auth(&token.value)
+            })
+            .await?;
+        if !status.is_success() {
+            return Err(SalesforceError::Http {
+                status: status.as_u16(),
+                detail: rest_error_detail(&body),
+            });
+        }
+        let page: QueryPage =
+            serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
+                status: status.as_u16(),
+                source,
             })?;
-            answer
+        Ok(VoiceCallPage {
+            records: page
                 .records
-                .extend(page.records.into_iter().map(|r| VoiceCallRecord {
+                .into_iter()
+                .map(|r| VoiceCallRecord {
                     id: r.id,
                     vendor_call_key: r.vendor_call_key,
-                }));
-            match page.next_records_url {
-                Some(path) if !page.done && path.starts_with("/services/data/") => {
-                    next = Some(path)
-                }
-                Some(path) if !page.done => {
-                    return Err(SalesforceError::Http {
-                        status: status.as_u16(),
-                        detail: format!(
-                            "nextRecordsUrl {} is not a query path on this host",
-                            quoted(&path)
-                        ),
-                    });
-                }
-                _ => return Ok(answer),
-            }
-        }
+                })
+                .collect(),
+            done: page.done,
+            next_records_url: page.next_records_url,
+        })
     }
 }
 
