@@ -6,6 +6,7 @@ use std::future::Future;
 use thiserror::Error;
 
 use crate::domain::existing::ExistingEntry;
+use crate::domain::json::JsonError;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
 use crate::domain::request::RequestError;
@@ -250,7 +251,7 @@ pub enum SalesforceError {
     UnexpectedBody {
         status: u16,
         #[source]
-        source: serde_json::Error,
+        source: JsonError,
     },
 }
 

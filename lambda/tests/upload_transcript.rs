@@ -549,3 +549,33 @@ async fn contact_lens_requests_are_paced_under_the_quota_instead_of_throttled() 
         started.elapsed()
     );
 }
+
+/// serde's message for a wrong-typed field quotes the value; Salesforce's answers may hold
+/// transcript text, so only the kind of error and its position reach the answer.
+#[tokio::test]
+async fn salesforce_answers_of_another_shape_are_reported_without_their_text() {
+    const SENTINEL: &str = "my card number is 4111 1111 1111 1111";
+    for (path, body) in [
+        (
+            "/entries",
+            json!({"conversationEntries": [{"identifier": "e1", "clientTimestamp": SENTINEL}]}),
+        ),
+        (
+            UPLOAD_PATH,
+            json!({"conversationBulkUploadsResults": SENTINEL}),
+        ),
+    ] {
+        let h = Harness::sample().await;
+        h.world.inject(
+            Service::Salesforce,
+            Fault::http(200, &body.to_string()).on_path(path).always(),
+        );
+        let response = h.invoke_documented().await;
+        assert!(!response.to_string().contains("4111"), "{response}");
+        for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+            assert_eq!(code(r), "SALESFORCE_ERROR", "{r}");
+            let detail = r["errorDetail"].as_str().unwrap();
+            assert!(detail.contains("with an unreadable body"), "{detail}");
+        }
+    }
+}

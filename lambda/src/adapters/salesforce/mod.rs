@@ -505,7 +505,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
         let token: TokenResponse =
             serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
                 status: 200,
-                source,
+                source: source.into(),
             })?;
         let api_base = match &credentials.api_base {
             Some(base) => base.clone(),
@@ -706,7 +706,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
         let parsed: BulkUploadResponse =
             serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
                 status: status.as_u16(),
-                source,
+                source: source.into(),
             })?;
         Ok(UploadResponse {
             status: status.as_u16(),
@@ -750,7 +750,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
             let page: EntriesPage = serde_json::from_slice(&body).map_err(|source| {
                 SalesforceError::UnexpectedBody {
                     status: status.as_u16(),
-                    source,
+                    source: source.into(),
                 }
             })?;
             let full = page.conversation_entries.len() >= ENTRIES_PAGE;
@@ -821,7 +821,7 @@ impl<S: SecretStore, P: ParameterStore> VoiceCallDirectory for OrgSession<S, P> 
             let page: QueryPage = serde_json::from_slice(&body).map_err(|source| {
                 SalesforceError::UnexpectedBody {
                     status: status.as_u16(),
-                    source,
+                    source: source.into(),
                 }
             })?;
             answer
