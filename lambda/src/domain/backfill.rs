@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use super::ids::{is_connect_id, salesforce_id_15};
+use super::ids::{contact_id, salesforce_id_15};
 use super::json::JsonError;
 use super::outcome::{BulkUploadResult, STATUS_SKIPPED, STATUS_SUCCESS};
 use super::soql::VoiceCallRecord;
@@ -61,14 +61,8 @@ pub fn window_manifest(records: &[VoiceCallRecord]) -> WindowManifest {
     let mut row_of: HashMap<String, usize> = HashMap::new();
     let mut left_out = 0;
     for record in records {
-        let key = record
-            .vendor_call_key
-            .as_deref()
-            .map(str::to_ascii_lowercase);
-        let (Some(key), Ok(id15)) = (
-            key.filter(|k| is_connect_id(k)),
-            salesforce_id_15(&record.id),
-        ) else {
+        let key = record.vendor_call_key.as_deref().and_then(contact_id);
+        let (Some(key), Ok(id15)) = (key, salesforce_id_15(&record.id)) else {
             left_out += 1;
             continue;
         };
