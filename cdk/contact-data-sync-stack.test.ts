@@ -108,7 +108,7 @@ describe('function', () => {
           SALESFORCE_SECRET_ID: SECRET_ARN,
           SALESFORCE_EXTRA_SECRET_IDS: `${scvSecretArn('Emea')},${scvSecretArn('Apac')}`,
           SALESFORCE_TOKEN_SECRET_ID: scvTokenSecretArn('Main'),
-          SALESFORCE_EXTRA_TOKEN_SECRET_IDS: scvTokenSecretArn('Emea'),
+          SALESFORCE_EXTRA_TOKEN_SECRET_IDS: `${scvSecretArn('Emea')}|${scvTokenSecretArn('Emea')}`,
         });
       },
     );

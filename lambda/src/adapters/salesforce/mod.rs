@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use self::credentials::{Credentials, Grant, require_secure, scv_jwt_names, scv_token_name};
-use crate::config::{CredentialSource, OrgSettings, RetrySettings};
+use crate::config::{CredentialSource, OrgSettings, RetrySettings, TokenPairing};
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
@@ -56,7 +56,7 @@ pub struct Salesforce<S, P> {
     default: Arc<Org>,
     extras: Vec<(String, Arc<Org>)>,
     token_secret_id: Option<String>,
-    extra_token_secret_ids: Vec<String>,
+    extra_token_secret_ids: Vec<TokenPairing>,
 }
 
 struct Client<S, P> {
@@ -264,24 +264,48 @@ impl<S: SecretStore, P: ParameterStore> SalesforceOrgs for Salesforce<S, P> {
                 )
             })?,
         };
-        let is_default = Arc::ptr_eq(org, &self.default);
-        let listed = self
-            .token_secret_id
-            .iter()
-            .chain(&self.extra_token_secret_ids);
+        // Each token-cache secret belongs to one org (checked at start), so that no org's
+        // token is ever written into another org's store.
+        let own_store = if Arc::ptr_eq(org, &self.default) {
+            self.token_secret_id.as_ref()
+        } else {
+            let id = self
+                .extras
+                .iter()
+                .find(|(_, o)| Arc::ptr_eq(o, org))
+                .map(|(id, _)| id);
+            self.extra_token_secret_ids
+                .iter()
+                .find(|p| Some(&p.org_secret_id) == id)
+                .map(|p| &p.token_secret_id)
+        };
         let token_secret_id = match &choice.access_token_secret_name {
-            Some(name) => match listed.clone().find(|id| same_secret(name, id)) {
-                Some(id) => Some(id.clone()),
-                None => {
-                    tracing::warn!(
-                        accessTokenSecretName = %name,
-                        "accessTokenSecretName is not listed in SALESFORCE_TOKEN_SECRET_ID or \
-                         SALESFORCE_EXTRA_TOKEN_SECRET_IDS; ignored"
-                    );
-                    self.token_secret_id.clone().filter(|_| is_default)
+            Some(name) if !own_store.is_some_and(|id| same_secret(name, id)) => {
+                let mut stores = self.token_secret_id.iter().chain(
+                    self.extra_token_secret_ids
+                        .iter()
+                        .map(|p| &p.token_secret_id),
+                );
+                if stores.any(|id| same_secret(name, id)) {
+                    return Err(RequestError::field(
+                        "accessTokenSecretName",
+                        format!(
+                            "must be the token-cache secret of the request's org \
+                             (SALESFORCE_TOKEN_SECRET_ID for the default org, its pair in \
+                             SALESFORCE_EXTRA_TOKEN_SECRET_IDS for another) or be left out, got \
+                             {}, which belongs to another org",
+                            quoted(name)
+                        ),
+                    ));
                 }
-            },
-            None => self.token_secret_id.clone().filter(|_| is_default),
+                tracing::warn!(
+                    accessTokenSecretName = %name,
+                    "accessTokenSecretName is not listed in SALESFORCE_TOKEN_SECRET_ID or \
+                     SALESFORCE_EXTRA_TOKEN_SECRET_IDS; ignored"
+                );
+                own_store.cloned()
+            }
+            _ => own_store.cloned(),
         };
         Ok(OrgSession {
             client: self.client.clone(),
