@@ -130,7 +130,10 @@ export interface ScvSsmSettings {
   readonly authEndpoint: string;
   /** REST base URL of the org (`salesforceRestApiEndpointBase`). */
   readonly restApiEndpointBase: string;
-  /** Customer managed KMS key of the SecureString parameters (`scvSsmKmsKeyArn`); absent means aws/ssm. */
+  /**
+   * Customer managed KMS key of the SecureString parameters (`scvSsmKmsKeyArn`); absent means aws/ssm.
+   * The function writes the access token back with it (SALESFORCE_SSM_KMS_KEY_ID).
+   */
   readonly kmsKeyArn?: string;
 }
 

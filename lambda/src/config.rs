@@ -17,6 +17,7 @@ pub const SALESFORCE_EXTRA_SECRET_IDS: &str = "SALESFORCE_EXTRA_SECRET_IDS";
 pub const SALESFORCE_TOKEN_SECRET_ID: &str = "SALESFORCE_TOKEN_SECRET_ID";
 pub const SALESFORCE_EXTRA_TOKEN_SECRET_IDS: &str = "SALESFORCE_EXTRA_TOKEN_SECRET_IDS";
 pub const SALESFORCE_SSM_CALL_CENTER: &str = "SALESFORCE_SSM_CALL_CENTER";
+pub const SALESFORCE_SSM_KMS_KEY_ID: &str = "SALESFORCE_SSM_KMS_KEY_ID";
 pub const SALESFORCE_AUTH_ENDPOINT: &str = "SALESFORCE_AUTH_ENDPOINT";
 pub const SALESFORCE_REST_API_ENDPOINT_BASE: &str = "SALESFORCE_REST_API_ENDPOINT_BASE";
 pub const SALESFORCE_API_VERSION: &str = "SALESFORCE_API_VERSION";
@@ -78,6 +79,9 @@ pub enum CredentialSource {
         call_center: String,
         auth_endpoint: String,
         rest_api_endpoint_base: String,
+        /// The customer managed KMS key of SCV's SecureStrings, which the access token is
+        /// written back with: a write naming no key re-encrypts it with aws/ssm.
+        kms_key_id: Option<String>,
     },
 }
 
@@ -241,10 +245,30 @@ fn org_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<OrgSett
         })
     };
     let token_secret_id = get(SALESFORCE_TOKEN_SECRET_ID).map(|v| v.trim().to_owned());
+    let kms_key_id = get(SALESFORCE_SSM_KMS_KEY_ID).map(|v| v.trim().to_owned());
+    if let Some(key) = &kms_key_id
+        && !is_kms_key_id(key)
+    {
+        return Err(invalid(
+            SALESFORCE_SSM_KMS_KEY_ID,
+            "must be a KMS key id, key ARN, alias name (alias/...) or alias ARN",
+            key,
+        ));
+    }
     let default = match (get(SALESFORCE_SECRET_ID), get(SALESFORCE_SSM_CALL_CENTER)) {
         (Some(_), Some(_)) => return Err(ConfigError::SalesforceSource(", not both")),
         (None, None) => return Err(ConfigError::SalesforceSource("")),
-        (Some(id), None) => CredentialSource::Secret(id.trim().to_owned()),
+        (Some(id), None) => {
+            if let Some(key) = &kms_key_id {
+                return Err(invalid(
+                    SALESFORCE_SSM_KMS_KEY_ID,
+                    "applies to SALESFORCE_SSM_CALL_CENTER's parameters; a secret keeps its own \
+                     key, so leave it unset",
+                    key,
+                ));
+            }
+            CredentialSource::Secret(id.trim().to_owned())
+        }
         (None, Some(call_center)) => {
             let call_center = call_center.trim().to_owned();
             if !is_call_center_name(&call_center) {
@@ -275,6 +299,7 @@ fn org_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<OrgSett
                 call_center,
                 auth_endpoint: url(SALESFORCE_AUTH_ENDPOINT)?,
                 rest_api_endpoint_base: url(SALESFORCE_REST_API_ENDPOINT_BASE)?,
+                kms_key_id,
             }
         }
     };
@@ -385,6 +410,26 @@ fn is_call_center_name(name: &str) -> bool {
     name.len() <= 80
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The forms PutParameter's KeyId takes: a key id (a UUID, or mrk- and 32 hex digits for a
+/// multi-Region key), a key or alias ARN, or an alias name.
+fn is_kms_key_id(key: &str) -> bool {
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    let kms_arn = key.starts_with("arn:")
+        && key.split(':').nth(2) == Some("kms")
+        && key
+            .split(':')
+            .nth(5)
+            .is_some_and(|resource| resource.starts_with("key/") || resource.starts_with("alias/"));
+    let alias = key
+        .strip_prefix("alias/")
+        .is_some_and(|name| !name.is_empty());
+    let key_id = is_connect_id(key)
+        || key
+            .strip_prefix("mrk-")
+            .is_some_and(|id| id.len() == 32 && hex(id));
+    !key.contains(char::is_whitespace) && (kms_arn || alias || key_id)
 }
 
 /// A first check only; the https-or-loopback rule is applied where the URL is used.
@@ -498,8 +543,25 @@ mod tests {
                 call_center: "ACME_CC".into(),
                 auth_endpoint: "https://login.salesforce.com/services/oauth2/token".into(),
                 rest_api_endpoint_base: "https://acme.my.salesforce.com/services/data/v62.0".into(),
+                kms_key_id: None,
             }
         );
+        for key in [
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:alias/scv",
+            "alias/scv",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+        ] {
+            let mut vars = ssm.to_vec();
+            vars.push((SALESFORCE_SSM_KMS_KEY_ID, key));
+            let CredentialSource::Ssm { kms_key_id, .. } =
+                config(&vars).unwrap().salesforce.default
+            else {
+                panic!("expected SSM");
+            };
+            assert_eq!(kms_key_id.as_deref(), Some(key));
+        }
 
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut vars = ssm.to_vec();
@@ -510,6 +572,24 @@ mod tests {
         assert!(
             with(&[(SALESFORCE_TOKEN_SECRET_ID, "x")])
                 .starts_with("environment variable SALESFORCE_TOKEN_SECRET_ID applies to")
+        );
+        for key in ["alias/", "arn:aws:s3:::bucket", "key 1", "my-key"] {
+            assert!(
+                with(&[(SALESFORCE_SSM_KMS_KEY_ID, key)]).starts_with(
+                    "environment variable SALESFORCE_SSM_KMS_KEY_ID must be a KMS key id"
+                ),
+                "{key}"
+            );
+        }
+        assert!(
+            config(&[
+                (CONNECT_INSTANCE_ID, INSTANCE),
+                (SALESFORCE_SECRET_ID, "sf"),
+                (SALESFORCE_SSM_KMS_KEY_ID, "alias/scv"),
+            ])
+            .unwrap_err()
+            .to_string()
+            .starts_with("environment variable SALESFORCE_SSM_KMS_KEY_ID applies to")
         );
         let mut no_base = ssm.to_vec();
         no_base.pop();

@@ -103,12 +103,15 @@ pub trait ParameterStore: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<Parameter>, SourceError>> + Send;
 
-    /// Overwrites (or creates) a parameter of this kind.
+    /// Overwrites (or creates) a parameter of this kind. A SecureString is encrypted with
+    /// `key_id`; without one, AWS uses the account's default key (aws/ssm), whatever key the
+    /// parameter had.
     fn put_parameter(
         &self,
         name: &str,
         value: &str,
         kind: &str,
+        key_id: Option<&str>,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 

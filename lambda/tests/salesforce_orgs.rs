@@ -581,3 +581,27 @@ async fn a_token_store_of_another_org_is_refused_before_any_aws_call() {
     assert_ne!(stored[scv_token_key(SECOND_ORG)], SCV_STALE_TOKEN);
     assert_eq!(world.secret_value(main_token).unwrap(), main_before);
 }
+
+/// PutParameter without a KeyId would re-encrypt SCV's access token with aws/ssm, dropping the
+/// customer managed key the parameter had; with SALESFORCE_SSM_KMS_KEY_ID the key is kept.
+#[tokio::test]
+async fn a_token_written_back_to_ssm_keeps_the_parameters_kms_key() {
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    for (key_setting, expected) in [(KEY, KEY), ("", emulators::DEFAULT_SSM_KEY)] {
+        let org = ScvOrg::start(&[]).await;
+        let world = &org.harness.world;
+        let parameter = scv_token_key(SANDBOX_CALL_CENTER);
+        world.put_secure_parameter(&parameter, SCV_STALE_TOKEN, KEY);
+        let mut settings = ssm_settings(&org);
+        settings.push((config::SALESFORCE_SSM_KMS_KEY_ID, key_setting.to_owned()));
+        let app = org.harness.another_instance(&borrowed(&settings)).await;
+
+        status_request(&invoke_app(&app, &documented(), Duration::from_secs(60)).await);
+        assert_eq!(world.token_mints(), 1);
+        assert_ne!(world.parameter(&parameter).unwrap(), SCV_STALE_TOKEN);
+        assert_eq!(
+            world.parameter_key_id(&parameter).as_deref(),
+            Some(expected)
+        );
+    }
+}

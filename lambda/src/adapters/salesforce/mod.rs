@@ -102,15 +102,18 @@ struct AccessToken {
 enum TokenStore {
     /// A token-cache secret: the token is under `key`, next to other keys that must be kept.
     Secret { id: String, key: String },
-    /// An SSM parameter holding only the token.
-    Parameter(String),
+    /// An SSM parameter holding only the token, and the KMS key a SecureString keeps.
+    Parameter {
+        name: String,
+        kms_key_id: Option<String>,
+    },
 }
 
 impl fmt::Display for TokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Secret { id, .. } => write!(f, "secret {id}"),
-            Self::Parameter(name) => write!(f, "SSM parameter {name}"),
+            Self::Parameter { name, .. } => write!(f, "SSM parameter {name}"),
         }
     }
 }
@@ -336,6 +339,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 call_center,
                 auth_endpoint,
                 rest_api_endpoint_base,
+                ..
             } => {
                 let found = self
                     .client
@@ -369,8 +373,11 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 id: id.clone(),
                 key: scv_token_name(call_center),
             }),
-            (None, Some(call_center), CredentialSource::Ssm { .. }) => {
-                Some(TokenStore::Parameter(scv_token_name(call_center)))
+            (None, Some(call_center), CredentialSource::Ssm { kms_key_id, .. }) => {
+                Some(TokenStore::Parameter {
+                    name: scv_token_name(call_center),
+                    kms_key_id: kms_key_id.clone(),
+                })
             }
             (Some(id), None, _) => {
                 tracing::warn!(
@@ -653,7 +660,7 @@ impl<S: SecretStore, P: ParameterStore> Client<S, P> {
                     parameter_kind: None,
                 })
             }
-            TokenStore::Parameter(name) => {
+            TokenStore::Parameter { name, .. } => {
                 let found = self
                     .parameters
                     .parameters(std::slice::from_ref(name))
@@ -693,9 +700,13 @@ impl<S: SecretStore, P: ParameterStore> Client<S, P> {
                     .put_secret_string(id, &Value::Object(object).to_string())
                     .await
             }
-            TokenStore::Parameter(name) => {
+            TokenStore::Parameter { name, kms_key_id } => {
                 let kind = parameter_kind.unwrap_or_else(|| "SecureString".to_owned());
-                self.parameters.put_parameter(name, token, &kind).await
+                // Only a SecureString takes a key.
+                let key_id = kms_key_id.as_deref().filter(|_| kind == "SecureString");
+                self.parameters
+                    .put_parameter(name, token, &kind, key_id)
+                    .await
             }
         }
     }
