@@ -108,7 +108,7 @@ describe('function', () => {
           SALESFORCE_SECRET_ID: SECRET_ARN,
           SALESFORCE_EXTRA_SECRET_IDS: `${scvSecretArn('Emea')},${scvSecretArn('Apac')}`,
           SALESFORCE_TOKEN_SECRET_ID: scvTokenSecretArn('Main'),
-          SALESFORCE_EXTRA_TOKEN_SECRET_IDS: scvTokenSecretArn('Emea'),
+          SALESFORCE_EXTRA_TOKEN_SECRET_IDS: `${scvSecretArn('Emea')}|${scvTokenSecretArn('Emea')}`,
         });
       },
     );
@@ -122,12 +122,17 @@ describe('function', () => {
       });
     });
 
-    test.each(['SCV SSM parameters', 'SCV SSM parameters, KMS key'])('%s: the call center and the org URLs', (mode) => {
+    test.each([
+      ['SCV SSM parameters', {}],
+      // The access token is written back with the parameters' own key, not aws/ssm.
+      ['SCV SSM parameters, KMS key', { SALESFORCE_SSM_KMS_KEY_ID: KMS_KEY_ARN }],
+    ])('%s: the call center, the org URLs and any KMS key', (mode, key) => {
       expect(environmentOf(template(MODES[mode]))).toEqual({
         ...common,
         SALESFORCE_SSM_CALL_CENTER: 'AcmeCallCenter',
         SALESFORCE_AUTH_ENDPOINT: 'https://acme.my.salesforce.com/services/oauth2/token',
         SALESFORCE_REST_API_ENDPOINT_BASE: 'https://acme.my.salesforce.com',
+        ...key,
       });
     });
   });

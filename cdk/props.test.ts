@@ -13,6 +13,9 @@ const AUTH_ENDPOINT = 'https://acme.my.salesforce.com/services/oauth2/token';
 const REST_BASE = 'https://acme.my.salesforce.com';
 const SSM = { scvSsmCallCenter: 'AcmeCallCenter', salesforceAuthEndpoint: AUTH_ENDPOINT, salesforceRestApiEndpointBase: REST_BASE };
 const NO_SECRETS = { kind: 'secrets', extraSecretArns: [], extraTokenSecretArns: [], kmsKeyArns: [] };
+/** An extra org's secret and its token cache, as `extraTokenSecretArns` takes them. */
+const scvPair = (name: string) => `${scvSecret(name)}|${scvToken(name)}`;
+const scvPairing = (name: string) => ({ secretArn: scvSecret(name), tokenSecretArn: scvToken(name) });
 
 const parse = (context: Record<string, unknown>) => parseSettings((key) => context[key]);
 
@@ -82,7 +85,7 @@ describe('parseSettings', () => {
       secretArn: scvSecret('Main'),
       extraSecretArns: [scvSecret('Emea'), scvSecret('Apac')],
       tokenSecretArn: scvToken('Main'),
-      extraTokenSecretArns: [scvToken('Emea'), scvToken('Apac')],
+      extraTokenSecretArns: [scvPairing('Emea'), scvPairing('Apac')],
       kmsKeyArns: [KMS_KEY_ARN, KMS_KEY_ARN_2],
     };
 
@@ -92,7 +95,7 @@ describe('parseSettings', () => {
         salesforceSecretArn: scvSecret('Main'),
         extraSalesforceSecretArns: ` ${scvSecret('Emea')}, ${scvSecret('Apac')} `,
         tokenSecretArn: scvToken('Main'),
-        extraTokenSecretArns: `${scvToken('Emea')},${scvToken('Apac')}`,
+        extraTokenSecretArns: `${scvPair('Emea')}, ${scvSecret('Apac')} | ${scvToken('Apac')}`,
         salesforceSecretKmsKeyArn: `${KMS_KEY_ARN},${KMS_KEY_ARN_2}`,
       });
       expect(settings.salesforce).toEqual(expected);
@@ -104,7 +107,7 @@ describe('parseSettings', () => {
         salesforceSecretArn: scvSecret('Main'),
         extraSalesforceSecretArns: [scvSecret('Emea'), scvSecret('Apac')],
         tokenSecretArn: scvToken('Main'),
-        extraTokenSecretArns: [scvToken('Emea'), scvToken('Apac')],
+        extraTokenSecretArns: [scvPair('Emea'), scvPair('Apac')],
         salesforceSecretKmsKeyArn: [KMS_KEY_ARN, KMS_KEY_ARN_2],
       });
       expect(settings.salesforce).toEqual(expected);
@@ -122,10 +125,17 @@ describe('parseSettings', () => {
       [{ extraSalesforceSecretArns: [scvSecret('Emea'), 42] }, /"extraSalesforceSecretArns" entries must each be the complete ARN[^\n]*, got "42"/],
       [{ extraSalesforceSecretArns: `${scvSecret('Emea')},,${scvSecret('Apac')}` }, /"extraSalesforceSecretArns" entries must each be[^\n]*, got ""/],
       [{ extraSalesforceSecretArns: `${scvSecret('Emea')},${scvSecret('Emea')}` }, new RegExp(`"extraSalesforceSecretArns" lists "${scvSecret('Emea')}" more than once`)],
-      [{ extraTokenSecretArns: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token' }, /"extraTokenSecretArns" entries must each be the complete ARN[^\n]*, got "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token"/],
+      [{ extraTokenSecretArns: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token' }, /"extraTokenSecretArns" entries must each be an extra org's secret and its token-cache secret as <org secret ARN>\|<token-cache secret ARN>[^\n]*, got "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-token"/],
+      [{ extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: scvToken('Emea') }, /"extraTokenSecretArns" entries must each be an extra org's secret and its token-cache secret/],
+      [{ extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: `${scvSecret('Emea')}|Emea-token` }, /"extraTokenSecretArns" entries must each be an extra org's secret/],
+      [{ extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: scvPair('Apac') }, new RegExp(`"extraTokenSecretArns" pairs "${scvSecret('Apac')}", which "extraSalesforceSecretArns" does not list$`)],
+      [{ salesforceSecretArn: scvSecret('Main'), extraTokenSecretArns: scvPair('Main') }, new RegExp(`"extraTokenSecretArns" pairs "${scvSecret('Main')}", which "extraSalesforceSecretArns" does not list: the default org's token cache is "tokenSecretArn"`)],
+      [{ extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: [scvPair('Emea'), `${scvSecret('Emea')}|${scvToken('Apac')}`] }, new RegExp(`"extraTokenSecretArns" pairs "${scvSecret('Emea')}" more than once: an org has one token cache`)],
+      [{ extraSalesforceSecretArns: [scvSecret('Emea'), scvSecret('Apac')], extraTokenSecretArns: [scvPair('Emea'), `${scvSecret('Apac')}|${scvToken('Emea')}`] }, new RegExp(`"extraTokenSecretArns" gives "${scvToken('Emea')}" to more than one org: each token cache belongs to exactly one org`)],
+      [{ extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: `${scvSecret('Emea')}|${scvSecret('Emea')}` }, new RegExp(`"extraTokenSecretArns" entry "${scvSecret('Emea')}" is already given in "extraSalesforceSecretArns"`)],
       [{ salesforceSecretArn: scvSecret('Main'), extraSalesforceSecretArns: scvSecret('Main') }, new RegExp(`"extraSalesforceSecretArns" entry "${scvSecret('Main')}" is already given in "salesforceSecretArn"`)],
       [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: scvSecret('Main') }, new RegExp(`"tokenSecretArn" entry "${scvSecret('Main')}" is already given in "salesforceSecretArn"`)],
-      [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: scvToken('Main'), extraTokenSecretArns: scvToken('Main') }, new RegExp(`"extraTokenSecretArns" entry "${scvToken('Main')}" is already given in "tokenSecretArn"`)],
+      [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: scvToken('Main'), extraSalesforceSecretArns: scvSecret('Emea'), extraTokenSecretArns: `${scvSecret('Emea')}|${scvToken('Main')}` }, new RegExp(`"extraTokenSecretArns" entry "${scvToken('Main')}" is already given in "tokenSecretArn"`)],
       [{ salesforceSecretArn: scvSecret('Main'), tokenSecretArn: 'Main-salesforce-access-token-secret' }, /"tokenSecretArn" must be the complete ARN of a Secrets Manager secret/],
       [{ tokenSecretArn: scvToken('Main') }, /"tokenSecretArn" is the token cache of an imported SCV secret: set "salesforceSecretArn" too/],
       [{ salesforceSecretArn: SECRET_ARN, salesforceSecretKmsKeyArn: `${KMS_KEY_ARN},alias/aws/secretsmanager` }, /"salesforceSecretKmsKeyArn" entries must each be a KMS key ARN, got "alias\/aws\/secretsmanager"/],

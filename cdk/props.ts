@@ -106,10 +106,22 @@ export interface SalesforceSecretsSettings {
   readonly extraSecretArns: readonly string[];
   /** Complete ARN of the default org's token-cache secret (`tokenSecretArn`), which the function rewrites. */
   readonly tokenSecretArn?: string;
-  /** Complete ARNs of the other orgs' token-cache secrets (`extraTokenSecretArns`). */
-  readonly extraTokenSecretArns: readonly string[];
+  /**
+   * The token-cache secrets of orgs of `extraSecretArns`, at most one per org (`extraTokenSecretArns`,
+   * entries `<org secret ARN>|<token-cache secret ARN>`). Each belongs to its org alone: a request for
+   * one org may never have its token written into another org's cache.
+   */
+  readonly extraTokenSecretArns: readonly TokenCachePairing[];
   /** Customer managed KMS keys encrypting the imported secrets (`salesforceSecretKmsKeyArn`). */
   readonly kmsKeyArns: readonly string[];
+}
+
+/** An extra org's secret and the token-cache secret that belongs to it. */
+export interface TokenCachePairing {
+  /** Complete ARN of the org's secret, one of `extraSalesforceSecretArns`. */
+  readonly secretArn: string;
+  /** Complete ARN of its token-cache secret. */
+  readonly tokenSecretArn: string;
 }
 
 /**
@@ -124,7 +136,10 @@ export interface ScvSsmSettings {
   readonly authEndpoint: string;
   /** REST base URL of the org (`salesforceRestApiEndpointBase`). */
   readonly restApiEndpointBase: string;
-  /** Customer managed KMS key of the SecureString parameters (`scvSsmKmsKeyArn`); absent means aws/ssm. */
+  /**
+   * Customer managed KMS key of the SecureString parameters (`scvSsmKmsKeyArn`); absent means aws/ssm.
+   * The function writes the access token back with it (SALESFORCE_SSM_KMS_KEY_ID).
+   */
   readonly kmsKeyArn?: string;
 }
 
@@ -156,8 +171,13 @@ export const DEFAULTS = {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // The complete ARN (with the 6-character suffix Secrets Manager appends) names exactly one
 // secret, so the IAM grant needs no wildcard.
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const SECRET_ARN_BODY = 'arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}';
+const SECRET_ARN = new RegExp(`^${SECRET_ARN_BODY}$`);
 const SECRET_ARN_EXPECTED = 'the complete ARN of a Secrets Manager secret (ending in the 6-character suffix)';
+// `|` appears in no ARN, so a pair splits in one way only.
+const TOKEN_CACHE_PAIR = new RegExp(`^${SECRET_ARN_BODY}\\s*\\|\\s*${SECRET_ARN_BODY}$`);
+const TOKEN_CACHE_PAIR_EXPECTED =
+  "an extra org's secret and its token-cache secret as <org secret ARN>|<token-cache secret ARN>, both complete ARNs";
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]+$/;
 // SCV call center API names; they prefix the SSM parameter names, so nothing else may slip in.
 const CALL_CENTER = /^[A-Za-z][A-Za-z0-9_]{0,79}$/;
@@ -384,7 +404,12 @@ function parseSalesforce(read: SettingReader, errors: string[]): ContactDataSync
   const secretArn = read.text('salesforceSecretArn', SECRET_ARN, SECRET_ARN_EXPECTED);
   const extraSecretArns = read.list('extraSalesforceSecretArns', SECRET_ARN, SECRET_ARN_EXPECTED);
   const tokenSecretArn = read.text('tokenSecretArn', SECRET_ARN, SECRET_ARN_EXPECTED);
-  const extraTokenSecretArns = read.list('extraTokenSecretArns', SECRET_ARN, SECRET_ARN_EXPECTED);
+  const extraTokenSecretArns = read
+    .list('extraTokenSecretArns', TOKEN_CACHE_PAIR, TOKEN_CACHE_PAIR_EXPECTED)
+    .map((entry): TokenCachePairing => {
+      const [secretArn, tokenSecretArn] = entry.split('|').map((arn) => arn.trim());
+      return { secretArn, tokenSecretArn };
+    });
   const kmsKeyArns = read.list('salesforceSecretKmsKeyArn', KMS_KEY_ARN, 'a KMS key ARN');
   const callCenter = read.text(
     'scvSsmCallCenter',
@@ -401,13 +426,30 @@ function parseSalesforce(read: SettingReader, errors: string[]): ContactDataSync
     ['salesforceSecretArn', secretArn === undefined ? [] : [secretArn]],
     ['extraSalesforceSecretArns', extraSecretArns],
     ['tokenSecretArn', tokenSecretArn === undefined ? [] : [tokenSecretArn]],
-    ['extraTokenSecretArns', extraTokenSecretArns],
+    ['extraTokenSecretArns', extraTokenSecretArns.map((pair) => pair.tokenSecretArn)],
   ] as const) {
     for (const arn of arns) {
       const earlier = roleOf.get(arn);
-      if (earlier !== undefined) errors.push(`"${key}" entry "${arn}" is already given in "${earlier}"`);
+      if (earlier === key) {
+        // Only token caches can repeat here: the lists reject repeated entries themselves.
+        errors.push(`"${key}" gives "${arn}" to more than one org: each token cache belongs to exactly one org`);
+      } else if (earlier !== undefined) {
+        errors.push(`"${key}" entry "${arn}" is already given in "${earlier}"`);
+      }
       roleOf.set(arn, key);
     }
+  }
+  // Each token cache belongs to exactly one org: a request for one org never has its token
+  // written into another org's cache.
+  const pairedOrgs = new Set<string>();
+  for (const { secretArn: org } of extraTokenSecretArns) {
+    if (!extraSecretArns.includes(org)) {
+      const hint = org === secretArn ? `: the default org's token cache is "tokenSecretArn"` : '';
+      errors.push(`"extraTokenSecretArns" pairs "${org}", which "extraSalesforceSecretArns" does not list${hint}`);
+    } else if (pairedOrgs.has(org)) {
+      errors.push(`"extraTokenSecretArns" pairs "${org}" more than once: an org has one token cache`);
+    }
+    pairedOrgs.add(org);
   }
   if (read.given('tokenSecretArn') && !read.given('salesforceSecretArn')) {
     errors.push('"tokenSecretArn" is the token cache of an imported SCV secret: set "salesforceSecretArn" too');

@@ -35,7 +35,7 @@ export class SalesforceSecrets extends Construct implements SalesforceCredential
     this.secretArn = settings.secretArn ?? this.createSecret().secretArn;
     this.tokenArns = [
       ...(settings.tokenSecretArn === undefined ? [] : [settings.tokenSecretArn]),
-      ...settings.extraTokenSecretArns,
+      ...settings.extraTokenSecretArns.map((pair) => pair.tokenSecretArn),
     ];
     this.readArns = [this.secretArn, ...settings.extraSecretArns, ...this.tokenArns];
     this.kmsKeyArns = settings.kmsKeyArns;
@@ -48,7 +48,10 @@ export class SalesforceSecrets extends Construct implements SalesforceCredential
       environment.SALESFORCE_TOKEN_SECRET_ID = settings.tokenSecretArn;
     }
     if (settings.extraTokenSecretArns.length > 0) {
-      environment.SALESFORCE_EXTRA_TOKEN_SECRET_IDS = settings.extraTokenSecretArns.join(',');
+      // Each token cache with its org, so the function refuses to write one org's token into another's.
+      environment.SALESFORCE_EXTRA_TOKEN_SECRET_IDS = settings.extraTokenSecretArns
+        .map((pair) => `${pair.secretArn}|${pair.tokenSecretArn}`)
+        .join(',');
     }
     this.environment = environment;
   }

@@ -45,12 +45,16 @@ export class ScvSsmParameters extends Construct implements SalesforceCredentials
       SALESFORCE_SSM_CALL_CENTER: settings.callCenter,
       SALESFORCE_AUTH_ENDPOINT: settings.authEndpoint,
       SALESFORCE_REST_API_ENDPOINT_BASE: settings.restApiEndpointBase,
+      // PutParameter without a KeyId would re-encrypt the access token with aws/ssm.
+      ...(settings.kmsKeyArn === undefined ? {} : { SALESFORCE_SSM_KMS_KEY_ID: settings.kmsKeyArn }),
     };
   }
 
   /**
    * Grants reading the five parameters and overwriting the access token, and decrypting or
    * encrypting through Parameter Store exactly the SecureStrings the function reads or writes.
+   * The function writes the token with the customer managed key when there is one, so kms:Encrypt
+   * is granted on that key (a Standard-tier parameter is encrypted directly, no data key).
    */
   public grantUse(role: iam.IRole): void {
     role.addToPrincipalPolicy(

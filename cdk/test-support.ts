@@ -38,7 +38,7 @@ const SCV_SECRETS = {
   salesforceSecretArn: scvSecretArn('Main'),
   extraSalesforceSecretArns: `${scvSecretArn('Emea')},${scvSecretArn('Apac')}`,
   tokenSecretArn: scvTokenSecretArn('Main'),
-  extraTokenSecretArns: scvTokenSecretArn('Emea'),
+  extraTokenSecretArns: `${scvSecretArn('Emea')}|${scvTokenSecretArn('Emea')}`,
 };
 const SCV_SSM = {
   scvSsmCallCenter: 'AcmeCallCenter',

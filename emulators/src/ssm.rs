@@ -43,7 +43,7 @@ struct GetParametersRequest {
     with_decryption: bool,
 }
 
-/// Other members (Description, Tier, KeyId, ...) are accepted and ignored.
+/// Other members (Description, Tier, ...) are accepted and ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct PutParameterRequest {
@@ -51,6 +51,9 @@ struct PutParameterRequest {
     value: String,
     #[serde(rename = "Type")]
     type_: Option<String>,
+    /// A SecureString's KMS key. Without one, AWS uses the account's default key, also when
+    /// the parameter had a customer managed key before.
+    key_id: Option<String>,
     #[serde(default)]
     overwrite: bool,
 }
@@ -167,7 +170,12 @@ async fn put_parameter(world: &World, path: &str, body: &[u8]) -> Outcome {
             ));
         }
     };
-    let version = state.store_parameter(&request.name, &request.value, type_);
+    let version = state.store_parameter(
+        &request.name,
+        &request.value,
+        type_,
+        request.key_id.as_deref(),
+    );
     state.stats.parameter_writes += 1;
     Ok(aws::ok(
         Protocol::AwsJson,
@@ -239,6 +247,7 @@ mod tests {
         let parameter = |value: &str, version| Parameter {
             value: value.to_owned(),
             type_: ParameterType::SecureString,
+            key_id: None,
             version,
             modified_ms: 0,
         };

@@ -246,10 +246,16 @@ impl ParameterType {
     }
 }
 
+/// What Parameter Store encrypts a SecureString with when PutParameter names no KeyId, even
+/// when it overwrites one encrypted with a customer managed key.
+pub const DEFAULT_SSM_KEY: &str = "alias/aws/ssm";
+
 /// The current version of an SSM parameter; earlier versions are not kept.
 pub(crate) struct Parameter {
     pub value: String,
     pub type_: ParameterType,
+    /// The KMS key of a SecureString, as PutParameter named it.
+    pub key_id: Option<String>,
     pub version: u64,
     pub modified_ms: i64,
 }
@@ -480,12 +486,21 @@ impl State {
         self.secrets.insert(name.to_owned(), secret);
     }
 
-    /// Stores a new version of a parameter (version 1 for a new one); returns its number.
-    pub fn store_parameter(&mut self, name: &str, value: &str, type_: ParameterType) -> u64 {
+    /// Stores a new version of a parameter (version 1 for a new one); returns its number. A
+    /// SecureString is encrypted with `key_id`, or the account's default key without one.
+    pub fn store_parameter(
+        &mut self,
+        name: &str,
+        value: &str,
+        type_: ParameterType,
+        key_id: Option<&str>,
+    ) -> u64 {
         let version = self.parameters.get(name).map_or(0, |p| p.version) + 1;
         let parameter = Parameter {
             value: value.to_owned(),
             type_,
+            key_id: (type_ == ParameterType::SecureString)
+                .then(|| key_id.unwrap_or(DEFAULT_SSM_KEY).to_owned()),
             version,
             modified_ms: now_ms(),
         };
@@ -716,7 +731,21 @@ impl World {
     pub fn put_parameter(&self, name: &str, value: &str, type_: &str) {
         let type_ = ParameterType::from_name(type_)
             .unwrap_or_else(|| panic!("put_parameter: {type_:?} is not an SSM parameter type"));
-        self.lock().store_parameter(name, value, type_);
+        self.lock().store_parameter(name, value, type_, None);
+    }
+
+    /// Stores a SecureString encrypted with this KMS key (a new version if it exists).
+    pub fn put_secure_parameter(&self, name: &str, value: &str, key_id: &str) {
+        self.lock()
+            .store_parameter(name, value, ParameterType::SecureString, Some(key_id));
+    }
+
+    /// The KMS key a SecureString is encrypted with; `None` for other types.
+    pub fn parameter_key_id(&self, name: &str) -> Option<String> {
+        self.lock()
+            .parameters
+            .get(name)
+            .and_then(|p| p.key_id.clone())
     }
 
     /// The parameter's current value, in plain text whatever its type.
@@ -1014,9 +1043,16 @@ mod tests {
     fn parameters_get_a_new_version_per_write() {
         let world = World::new("i");
         world.put_parameter("p", "one", "String");
+        assert_eq!(world.parameter_key_id("p"), None);
         world.put_parameter("p", "two", "SecureString");
         assert_eq!(world.parameter("p").as_deref(), Some("two"));
         assert_eq!(world.parameter_version("p"), Some(2));
+        assert_eq!(
+            world.parameter_key_id("p").as_deref(),
+            Some(DEFAULT_SSM_KEY)
+        );
+        world.put_secure_parameter("p", "three", "alias/scv");
+        assert_eq!(world.parameter_key_id("p").as_deref(), Some("alias/scv"));
         assert_eq!(world.parameter_version("other"), None);
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::domain::ids::is_connect_id;
+use crate::domain::org::same_secret;
 
 pub const CONNECT_INSTANCE_ID: &str = "CONNECT_INSTANCE_ID";
 pub const SALESFORCE_SECRET_ID: &str = "SALESFORCE_SECRET_ID";
@@ -16,6 +17,7 @@ pub const SALESFORCE_EXTRA_SECRET_IDS: &str = "SALESFORCE_EXTRA_SECRET_IDS";
 pub const SALESFORCE_TOKEN_SECRET_ID: &str = "SALESFORCE_TOKEN_SECRET_ID";
 pub const SALESFORCE_EXTRA_TOKEN_SECRET_IDS: &str = "SALESFORCE_EXTRA_TOKEN_SECRET_IDS";
 pub const SALESFORCE_SSM_CALL_CENTER: &str = "SALESFORCE_SSM_CALL_CENTER";
+pub const SALESFORCE_SSM_KMS_KEY_ID: &str = "SALESFORCE_SSM_KMS_KEY_ID";
 pub const SALESFORCE_AUTH_ENDPOINT: &str = "SALESFORCE_AUTH_ENDPOINT";
 pub const SALESFORCE_REST_API_ENDPOINT_BASE: &str = "SALESFORCE_REST_API_ENDPOINT_BASE";
 pub const SALESFORCE_API_VERSION: &str = "SALESFORCE_API_VERSION";
@@ -81,6 +83,9 @@ pub enum CredentialSource {
         call_center: String,
         auth_endpoint: String,
         rest_api_endpoint_base: String,
+        /// The customer managed KMS key of SCV's SecureStrings, which the access token is
+        /// written back with: a write naming no key re-encrypts it with aws/ssm.
+        kms_key_id: Option<String>,
     },
 }
 
@@ -91,7 +96,16 @@ pub struct OrgSettings {
     pub extra_secret_ids: Vec<String>,
     /// The default org's token-cache secret.
     pub token_secret_id: Option<String>,
-    pub extra_token_secret_ids: Vec<String>,
+    /// The token-cache secrets of orgs of `extra_secret_ids`, at most one each.
+    pub extra_token_secret_ids: Vec<TokenPairing>,
+}
+
+/// An org of `extra_secret_ids` and the token-cache secret that belongs to it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPairing {
+    /// The entry of `extra_secret_ids` as configured.
+    pub org_secret_id: String,
+    pub token_secret_id: String,
 }
 
 /// Shared by the AWS SDK clients (adaptive mode) and the Salesforce client.
@@ -112,6 +126,10 @@ pub enum ConfigError {
          with SALESFORCE_AUTH_ENDPOINT and SALESFORCE_REST_API_ENDPOINT_BASE (SSM parameters){0}"
     )]
     SalesforceSource(&'static str),
+    /// A token-cache secret that is not one org's own: tokens would be written where they
+    /// do not belong.
+    #[error("environment variable {name} {problem}")]
+    Pairing { name: &'static str, problem: String },
     #[error("environment variable {name} {rule}, got {value:?}")]
     Invalid {
         name: &'static str,
@@ -234,10 +252,30 @@ fn org_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<OrgSett
         })
     };
     let token_secret_id = get(SALESFORCE_TOKEN_SECRET_ID).map(|v| v.trim().to_owned());
+    let kms_key_id = get(SALESFORCE_SSM_KMS_KEY_ID).map(|v| v.trim().to_owned());
+    if let Some(key) = &kms_key_id
+        && !is_kms_key_id(key)
+    {
+        return Err(invalid(
+            SALESFORCE_SSM_KMS_KEY_ID,
+            "must be a KMS key id, key ARN, alias name (alias/...) or alias ARN",
+            key,
+        ));
+    }
     let default = match (get(SALESFORCE_SECRET_ID), get(SALESFORCE_SSM_CALL_CENTER)) {
         (Some(_), Some(_)) => return Err(ConfigError::SalesforceSource(", not both")),
         (None, None) => return Err(ConfigError::SalesforceSource("")),
-        (Some(id), None) => CredentialSource::Secret(id.trim().to_owned()),
+        (Some(id), None) => {
+            if let Some(key) = &kms_key_id {
+                return Err(invalid(
+                    SALESFORCE_SSM_KMS_KEY_ID,
+                    "applies to SALESFORCE_SSM_CALL_CENTER's parameters; a secret keeps its own \
+                     key, so leave it unset",
+                    key,
+                ));
+            }
+            CredentialSource::Secret(id.trim().to_owned())
+        }
         (None, Some(call_center)) => {
             let call_center = call_center.trim().to_owned();
             if !is_call_center_name(&call_center) {
@@ -268,15 +306,110 @@ fn org_settings(get: &impl Fn(&'static str) -> Option<String>) -> Result<OrgSett
                 call_center,
                 auth_endpoint: url(SALESFORCE_AUTH_ENDPOINT)?,
                 rest_api_endpoint_base: url(SALESFORCE_REST_API_ENDPOINT_BASE)?,
+                kms_key_id,
             }
         }
     };
+    let extra_secret_ids = list(SALESFORCE_EXTRA_SECRET_IDS);
+    let extra_token_secret_ids = token_pairings(
+        &list(SALESFORCE_EXTRA_TOKEN_SECRET_IDS),
+        &default,
+        &extra_secret_ids,
+        token_secret_id.as_deref(),
+    )?;
     Ok(OrgSettings {
         default,
-        extra_secret_ids: list(SALESFORCE_EXTRA_SECRET_IDS),
+        extra_secret_ids,
         token_secret_id,
-        extra_token_secret_ids: list(SALESFORCE_EXTRA_TOKEN_SECRET_IDS),
+        extra_token_secret_ids,
     })
+}
+
+/// Reads `ORG_SECRET|TOKEN_SECRET` entries: each names an org of SALESFORCE_EXTRA_SECRET_IDS (by
+/// name or ARN) and its token-cache secret. A token-cache secret belongs to exactly one org and
+/// is no org's credentials, since the function writes access tokens into it.
+fn token_pairings(
+    entries: &[String],
+    default: &CredentialSource,
+    extras: &[String],
+    default_token: Option<&str>,
+) -> Result<Vec<TokenPairing>, ConfigError> {
+    let default_secret = match default {
+        CredentialSource::Secret(id) => Some(id.as_str()),
+        CredentialSource::Ssm { .. } => None,
+    };
+    let org_secret = |token: &str| {
+        default_secret
+            .into_iter()
+            .chain(extras.iter().map(String::as_str))
+            .find(|org| same_secret(token, org))
+    };
+    let not_credentials = |name: &'static str, token: &str| match org_secret(token) {
+        Some(org) => Err(ConfigError::Pairing {
+            name,
+            problem: format!(
+                "names {token:?} as a token-cache secret, but it is the Salesforce secret {org:?}; \
+                 a token-cache secret must be a secret of its own"
+            ),
+        }),
+        None => Ok(()),
+    };
+    if let Some(token) = default_token {
+        not_credentials(SALESFORCE_TOKEN_SECRET_ID, token)?;
+    }
+    let problem = |problem: String| ConfigError::Pairing {
+        name: SALESFORCE_EXTRA_TOKEN_SECRET_IDS,
+        problem,
+    };
+    let mut pairings: Vec<TokenPairing> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let pair = entry
+            .split_once('|')
+            .map(|(org, token)| (org.trim(), token.trim()))
+            .filter(|(org, token)| !org.is_empty() && !token.is_empty() && !token.contains('|'));
+        let Some((org, token)) = pair else {
+            return Err(problem(format!(
+                "entries must each pair an org of {SALESFORCE_EXTRA_SECRET_IDS} with its \
+                 token-cache secret as ORG_SECRET|TOKEN_SECRET, got {entry:?}"
+            )));
+        };
+        let Some(org_secret_id) = extras.iter().find(|id| same_secret(org, id)) else {
+            let hint = if default_secret.is_some_and(|id| same_secret(org, id)) {
+                format!("; the default org's token-cache secret is {SALESFORCE_TOKEN_SECRET_ID}")
+            } else {
+                String::new()
+            };
+            return Err(problem(format!(
+                "pairs {org:?}, which is not listed in {SALESFORCE_EXTRA_SECRET_IDS}{hint}"
+            )));
+        };
+        if pairings.iter().any(|p| p.org_secret_id == *org_secret_id) {
+            return Err(problem(format!(
+                "pairs {org:?} more than once; an org has one token-cache secret"
+            )));
+        }
+        not_credentials(SALESFORCE_EXTRA_TOKEN_SECRET_IDS, token)?;
+        let owner = default_token
+            .filter(|t| same_secret(token, t))
+            .map(|_| format!("the default org ({SALESFORCE_TOKEN_SECRET_ID})"))
+            .or_else(|| {
+                pairings
+                    .iter()
+                    .find(|p| same_secret(token, &p.token_secret_id))
+                    .map(|p| format!("{:?}", p.org_secret_id))
+            });
+        if let Some(owner) = owner {
+            return Err(problem(format!(
+                "gives {token:?} to {org:?}, but it is the token-cache secret of {owner}; each \
+                 token-cache secret belongs to exactly one org"
+            )));
+        }
+        pairings.push(TokenPairing {
+            org_secret_id: org_secret_id.clone(),
+            token_secret_id: token.to_owned(),
+        });
+    }
+    Ok(pairings)
 }
 
 /// Salesforce API names: a letter, then letters, digits or underscores.
@@ -284,6 +417,26 @@ fn is_call_center_name(name: &str) -> bool {
     name.len() <= 80
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The forms PutParameter's KeyId takes: a key id (a UUID, or mrk- and 32 hex digits for a
+/// multi-Region key), a key or alias ARN, or an alias name.
+fn is_kms_key_id(key: &str) -> bool {
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    let kms_arn = key.starts_with("arn:")
+        && key.split(':').nth(2) == Some("kms")
+        && key
+            .split(':')
+            .nth(5)
+            .is_some_and(|resource| resource.starts_with("key/") || resource.starts_with("alias/"));
+    let alias = key
+        .strip_prefix("alias/")
+        .is_some_and(|name| !name.is_empty());
+    let key_id = is_connect_id(key)
+        || key
+            .strip_prefix("mrk-")
+            .is_some_and(|id| id.len() == 32 && hex(id));
+    !key.contains(char::is_whitespace) && (kms_arn || alias || key_id)
 }
 
 /// A first check only; the https-or-loopback rule is applied where the URL is used.
@@ -397,8 +550,25 @@ mod tests {
                 call_center: "ACME_CC".into(),
                 auth_endpoint: "https://login.salesforce.com/services/oauth2/token".into(),
                 rest_api_endpoint_base: "https://acme.my.salesforce.com/services/data/v62.0".into(),
+                kms_key_id: None,
             }
         );
+        for key in [
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:alias/scv",
+            "alias/scv",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+        ] {
+            let mut vars = ssm.to_vec();
+            vars.push((SALESFORCE_SSM_KMS_KEY_ID, key));
+            let CredentialSource::Ssm { kms_key_id, .. } =
+                config(&vars).unwrap().salesforce.default
+            else {
+                panic!("expected SSM");
+            };
+            assert_eq!(kms_key_id.as_deref(), Some(key));
+        }
 
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut vars = ssm.to_vec();
@@ -409,6 +579,24 @@ mod tests {
         assert!(
             with(&[(SALESFORCE_TOKEN_SECRET_ID, "x")])
                 .starts_with("environment variable SALESFORCE_TOKEN_SECRET_ID applies to")
+        );
+        for key in ["alias/", "arn:aws:s3:::bucket", "key 1", "my-key"] {
+            assert!(
+                with(&[(SALESFORCE_SSM_KMS_KEY_ID, key)]).starts_with(
+                    "environment variable SALESFORCE_SSM_KMS_KEY_ID must be a KMS key id"
+                ),
+                "{key}"
+            );
+        }
+        assert!(
+            config(&[
+                (CONNECT_INSTANCE_ID, INSTANCE),
+                (SALESFORCE_SECRET_ID, "sf"),
+                (SALESFORCE_SSM_KMS_KEY_ID, "alias/scv"),
+            ])
+            .unwrap_err()
+            .to_string()
+            .starts_with("environment variable SALESFORCE_SSM_KMS_KEY_ID applies to")
         );
         let mut no_base = ssm.to_vec();
         no_base.pop();
@@ -432,6 +620,90 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn each_token_cache_secret_is_paired_with_one_org() {
+        const EMEA: &str =
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Emea-salesforce-secret-Ab12Cd";
+        let vars = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![
+                (CONNECT_INSTANCE_ID, INSTANCE),
+                (SALESFORCE_SECRET_ID, "Main-salesforce-secret"),
+                (SALESFORCE_TOKEN_SECRET_ID, "Main-token"),
+                (SALESFORCE_EXTRA_SECRET_IDS, EMEA),
+            ];
+            vars.extend_from_slice(extra);
+            config(&vars)
+        };
+        // By the org secret's name, without the suffix its listed ARN carries.
+        let c = vars(&[(
+            SALESFORCE_EXTRA_TOKEN_SECRET_IDS,
+            " Emea-salesforce-secret | Emea-token ",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.salesforce.extra_token_secret_ids,
+            [TokenPairing {
+                org_secret_id: EMEA.into(),
+                token_secret_id: "Emea-token".into()
+            }]
+        );
+        assert_eq!(c.salesforce.token_secret_id.as_deref(), Some("Main-token"));
+
+        let name = SALESFORCE_EXTRA_TOKEN_SECRET_IDS;
+        for (value, problem) in [
+            (
+                "Emea-token",
+                "entries must each pair an org of SALESFORCE_EXTRA_SECRET_IDS with its \
+                 token-cache secret as ORG_SECRET|TOKEN_SECRET, got \"Emea-token\"",
+            ),
+            ("Emea-salesforce-secret|", "entries must each pair"),
+            ("a|b|c", "entries must each pair"),
+            (
+                "Apac-salesforce-secret|Apac-token",
+                "pairs \"Apac-salesforce-secret\", which is not listed in \
+                 SALESFORCE_EXTRA_SECRET_IDS",
+            ),
+            (
+                "Main-salesforce-secret|Other-token",
+                "pairs \"Main-salesforce-secret\", which is not listed in \
+                 SALESFORCE_EXTRA_SECRET_IDS; the default org's token-cache secret is \
+                 SALESFORCE_TOKEN_SECRET_ID",
+            ),
+            (
+                "Emea-salesforce-secret|Main-token",
+                "gives \"Main-token\" to \"Emea-salesforce-secret\", but it is the token-cache \
+                 secret of the default org (SALESFORCE_TOKEN_SECRET_ID); each token-cache secret \
+                 belongs to exactly one org",
+            ),
+            (
+                "Emea-salesforce-secret|Main-salesforce-secret",
+                "names \"Main-salesforce-secret\" as a token-cache secret, but it is the \
+                 Salesforce secret \"Main-salesforce-secret\"",
+            ),
+            (
+                "Emea-salesforce-secret|A-token,Emea-salesforce-secret|B-token",
+                "pairs \"Emea-salesforce-secret\" more than once",
+            ),
+        ] {
+            let err = vars(&[(name, value)]).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {name} {problem}")),
+                "{err}"
+            );
+        }
+        let err = config(&[
+            (CONNECT_INSTANCE_ID, INSTANCE),
+            (SALESFORCE_SECRET_ID, "Main-salesforce-secret"),
+            (SALESFORCE_TOKEN_SECRET_ID, "Main-salesforce-secret"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("environment variable SALESFORCE_TOKEN_SECRET_ID names"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The invocation: parse the request, run the operation, answer in the documented shape.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use crate::domain::repair::MessageOutcome;
 use crate::domain::repair::sqs_messages;
 use crate::domain::request::{
     ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, WindowRequest,
-    parse_org_choice, parse_request, parse_upload_options, parse_wait_seconds,
+    parse_org_choice, parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
 };
 use crate::metrics::emf_records;
 use crate::metrics::repair_records;
@@ -125,10 +126,10 @@ where
                 for line in &lines {
                     log_outcome(&line.outcome, true);
                 }
-                render_dry_run(&lines, version)
+                render_dry_run(&lines, &requested_spellings(&contacts), version)
             }
             Work::Upload(contacts, options) => {
-                let report = self
+                let mut report = self
                     .pipeline
                     .upload(&sink, &contacts, options, invocation.deadline())
                     .await;
@@ -138,6 +139,12 @@ where
                 for record in emf_records(&invocation.function_name, &report.outcomes, now_ms()) {
                     // EMF must be a log line of its own, outside the tracing format.
                     println!("{record}");
+                }
+                let spelled = requested_spellings(&contacts);
+                for result in report.elements.iter_mut().flat_map(|e| &mut e.results) {
+                    if let Some(id) = spelled.get(result.conversation_identifier.as_str()) {
+                        result.conversation_identifier = (*id).to_owned();
+                    }
                 }
                 render_upload_response(&report.elements, version)
             }
@@ -343,8 +350,12 @@ fn log_outcome(o: &ContactOutcome, dry_run: bool) {
 }
 
 /// A dry run's answer, in the documented envelope: one element whose Payload lists, per
-/// contact, what an upload would do. No transcript text.
-fn render_dry_run(lines: &[DryRunLine], executed_version: &str) -> Value {
+/// contact (named as the request spelled it), what an upload would do. No transcript text.
+fn render_dry_run(
+    lines: &[DryRunLine],
+    spelled: &HashMap<&str, &str>,
+    executed_version: &str,
+) -> Value {
     let results: Vec<Value> = lines
         .iter()
         .map(|line| {
@@ -355,7 +366,7 @@ fn render_dry_run(lines: &[DryRunLine], executed_version: &str) -> Value {
                 (None, false) => "WOULD_UPLOAD",
             };
             json!({
-                "conversationIdentifier": o.contact_id,
+                "conversationIdentifier": spelled.get(o.contact_id.as_str()).copied().unwrap_or(o.contact_id.as_str()),
                 "status": status,
                 "errorDetail": line.reason.as_ref().map(Failure::error_detail),
                 "source": o.source.as_ref().map(TranscriptSourceUsed::name),

@@ -7,6 +7,7 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::domain::existing::ExistingEntry;
+use crate::domain::json::JsonError;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{BulkUploadResult, Failure, FailureCode};
 use crate::domain::paging::{Cursor, PagingError};
@@ -149,12 +150,15 @@ pub trait ParameterStore: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<Parameter>, SourceError>> + Send;
 
-    /// Overwrites (or creates) a parameter of this kind.
+    /// Overwrites (or creates) a parameter of this kind. A SecureString is encrypted with
+    /// `key_id`; without one, AWS uses the account's default key (aws/ssm), whatever key the
+    /// parameter had.
     fn put_parameter(
         &self,
         name: &str,
         value: &str,
         kind: &str,
+        key_id: Option<&str>,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
@@ -303,7 +307,7 @@ pub enum SalesforceError {
     UnexpectedBody {
         status: u16,
         #[source]
-        source: serde_json::Error,
+        source: JsonError,
     },
     #[error("Salesforce answered HTTP {status} with a body larger than {limit} bytes")]
     BodyTooLarge { status: u16, limit: usize },

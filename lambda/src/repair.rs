@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::domain::existing::ExistingEntries;
-use crate::domain::ids::salesforce_id_15;
+use crate::domain::ids::{contact_id, salesforce_id_15};
 use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
     LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, SqsMessage, Verdict,
@@ -119,10 +119,11 @@ where
     };
     let mut voice_calls: HashMap<String, Vec<String>> = HashMap::new();
     for record in records {
-        let (Some(key), Ok(id15)) = (record.vendor_call_key, salesforce_id_15(&record.id)) else {
+        let key = record.vendor_call_key.as_deref().and_then(contact_id);
+        let (Some(key), Ok(id15)) = (key, salesforce_id_15(&record.id)) else {
             continue;
         };
-        let ids = voice_calls.entry(key.to_ascii_lowercase()).or_default();
+        let ids = voice_calls.entry(key).or_default();
         if !ids.iter().any(|id| id == id15) {
             ids.push(id15.to_owned());
         }
@@ -133,6 +134,7 @@ where
         match voice_calls.remove(*id) {
             Some(related_records) => requests.push(ContactRequest {
                 contact_id: (*id).to_owned(),
+                as_requested: (*id).to_owned(),
                 related_records,
             }),
             None => {

@@ -457,3 +457,47 @@ async fn a_query_whose_server_hands_out_a_cursor_again_fails_naming_it() {
     );
     assert!(h.world.object(BUCKET, BUSY_MONTH_KEY).is_none());
 }
+
+/// Amazon Connect writes contact ids in lower case, but an event or a VoiceCall may carry
+/// upper case: each call is still checked once, found, and filled under its lower-case id.
+#[tokio::test]
+async fn mixed_case_events_and_vendor_call_keys_find_their_calls_once() {
+    let world = World::new(INSTANCE);
+    let contacts = emulators::generated_contacts(2, 6, 11);
+    for c in &contacts {
+        world.add_contact(c.clone());
+        world.deliver_realtime(&c.contact_id, |i| i % 2 == 0);
+    }
+    add_voice_call(&world, &contacts[0]);
+    world.add_voice_call(
+        &contacts[1].voice_call_id,
+        Some(&contacts[1].contact_id.to_uppercase()),
+        contacts[1].initiation_ms,
+        contacts[1].disconnect_ms,
+    );
+    let h = Harness::with(world, &[]).await;
+    let answer = h
+        .invoke(&sqs_event(&[
+            disconnected_event(&contacts[0].contact_id.to_uppercase()),
+            disconnected_event(&contacts[0].contact_id),
+            disconnected_event(&contacts[1].contact_id),
+        ]))
+        .await;
+    assert_eq!(failed_messages(&answer), BTreeSet::new());
+    let uploaded: Vec<String> = h
+        .world
+        .uploads()
+        .iter()
+        .map(|u| u.conversation_id.clone())
+        .collect();
+    assert_eq!(uploaded.len(), 2, "one upload per call: {uploaded:?}");
+    for c in &contacts {
+        assert!(uploaded.contains(&c.contact_id), "{uploaded:?}");
+        assert_eq!(
+            h.world.conversation_entries(&c.contact_id).len(),
+            c.segments.len()
+        );
+    }
+    assert_eq!(h.world.duplicate_entries(), 0);
+    assert_eq!(h.world.query_requests(), 1);
+}

@@ -448,3 +448,23 @@ async fn a_wait_that_runs_out_names_the_uploads_still_pending() {
         .await;
     assert_eq!(bad["statusCode"], 400);
 }
+
+/// A file whose field has the wrong type: serde would quote the text it found there.
+#[tokio::test]
+async fn an_analysis_file_of_another_shape_is_reported_without_its_text() {
+    let h = Harness::with(sample_world(INSTANCE), &[WITH_BUCKET]).await;
+    let contact = h.world.contact(SAMPLE_OLD_CALL).unwrap();
+    let file = json!({"Transcript": [{"Id": "t1", "ParticipantId": "CUSTOMER", "Content": "hi",
+        "BeginOffsetMillis": "my card number is 4111 1111 1111 1111"}]});
+    h.world.put_object(
+        SAMPLE_ANALYSIS_BUCKET,
+        &analysis_key(&contact, false),
+        file.to_string(),
+    );
+    let response = h
+        .invoke(&upload_request(&h.world, &[SAMPLE_OLD_CALL]))
+        .await;
+    assert!(!response.to_string().contains("4111"), "{response}");
+    let result = &results_by_contact(&response, &[SAMPLE_OLD_CALL])[SAMPLE_OLD_CALL];
+    assert_eq!(code(result), "TRANSCRIPT_UNAVAILABLE", "{result}");
+}

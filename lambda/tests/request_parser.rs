@@ -82,9 +82,13 @@ fn assert_contract(value: &Value, request: &Request) {
             let sent = sent_contact_ids(value);
             let mut seen = HashSet::new();
             for (i, contact) in contacts.iter().enumerate() {
-                assert_eq!(sent[i], Some(contact.contact_id.as_str()));
+                assert_eq!(sent[i], Some(contact.as_requested.as_str()));
+                assert_eq!(
+                    contact.contact_id,
+                    contact.as_requested.to_ascii_lowercase()
+                );
                 assert!(is_uuid(&contact.contact_id), "{contact:?}");
-                assert!(seen.insert(contact.contact_id.to_ascii_lowercase()));
+                assert!(seen.insert(contact.contact_id.clone()));
                 let records = &contact.related_records;
                 assert!((1..=MAX).contains(&records.len()), "{contact:?}");
                 let unique: HashSet<&String> = records.iter().collect();
@@ -285,7 +289,8 @@ fn upload_request() -> impl Strategy<Value = Valid> {
             }
             payload.push(json!({"contactId": contact_id, "relatedRecords": sent}));
             expected.push(ContactRequest {
-                contact_id,
+                contact_id: contact_id.to_ascii_lowercase(),
+                as_requested: contact_id,
                 related_records,
             });
         }

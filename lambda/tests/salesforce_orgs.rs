@@ -519,3 +519,89 @@ async fn two_processes_share_one_token_through_the_ssm_parameter() {
     .await;
     assert_eq!(org.harness.world.stats().parameter_writes, 2);
 }
+
+/// Each token-cache secret belongs to one org: SALESFORCE_TOKEN_SECRET_ID to the default org,
+/// each pair of SALESFORCE_EXTRA_TOKEN_SECRET_IDS to its org. A request naming another org's
+/// token store would have this org's token written into it, so it is refused, and a request
+/// naming none uses its org's own store.
+#[tokio::test]
+async fn a_token_store_of_another_org_is_refused_before_any_aws_call() {
+    let orgs = TwoOrgs::start().await;
+    let world = &orgs.harness.world;
+    let main_token = "Main-salesforce-access-token-secret";
+    let second_token = scv_token_secret_name(SECOND_ORG);
+    let main_before = json!({ "token": "main org's" }).to_string();
+    world.put_secret(main_token, &main_before);
+    world.put_secret(
+        &second_token,
+        &json!({ scv_token_key(SECOND_ORG): SCV_STALE_TOKEN }).to_string(),
+    );
+    let pair = format!("{}|{second_token}", orgs.second_secret_arn);
+    let app = orgs
+        .harness
+        .another_instance(&[
+            (config::SALESFORCE_EXTRA_SECRET_IDS, &orgs.second_secret_arn),
+            (config::SALESFORCE_TOKEN_SECRET_ID, main_token),
+            (config::SALESFORCE_EXTRA_TOKEN_SECRET_IDS, &pair),
+        ])
+        .await;
+    let second = scv_secret_name(SECOND_ORG);
+    let before = world.stats();
+    for (secret_name, token_store) in [
+        (Some(second.as_str()), main_token),
+        (None, second_token.as_str()),
+    ] {
+        let mut request = with_field(documented(), "accessTokenSecretName", token_store);
+        if let Some(name) = secret_name {
+            request = with_field(request, "secretName", name);
+        }
+        let response = invoke_app(&app, &request, Duration::from_secs(60)).await;
+        assert_eq!(response["statusCode"], 400, "{response}");
+        let body = response["body"].as_str().unwrap();
+        assert!(
+            body.contains(
+                "accessTokenSecretName: must be the token-cache secret of the request's org"
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(world.stats(), before);
+    assert_eq!(orgs.second.stats().salesforce.requests, 0);
+
+    // Without accessTokenSecretName, the second org shares its token through its own
+    // token-cache secret; naming that secret is accepted too.
+    let request = with_field(documented(), "secretName", &second);
+    status_request(&invoke_app(&app, &request, Duration::from_secs(60)).await);
+    let request = with_field(request, "accessTokenSecretName", &second_token);
+    let again = invoke_app(&app, &request, Duration::from_secs(60)).await;
+    for result in results_by_contact(&again, &DOCUMENTED).values() {
+        assert_eq!(result["status"], "SKIPPED", "{result}");
+    }
+    let stored: Value = serde_json::from_str(&world.secret_value(&second_token).unwrap()).unwrap();
+    assert_ne!(stored[scv_token_key(SECOND_ORG)], SCV_STALE_TOKEN);
+    assert_eq!(world.secret_value(main_token).unwrap(), main_before);
+}
+
+/// PutParameter without a KeyId would re-encrypt SCV's access token with aws/ssm, dropping the
+/// customer managed key the parameter had; with SALESFORCE_SSM_KMS_KEY_ID the key is kept.
+#[tokio::test]
+async fn a_token_written_back_to_ssm_keeps_the_parameters_kms_key() {
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    for (key_setting, expected) in [(KEY, KEY), ("", emulators::DEFAULT_SSM_KEY)] {
+        let org = ScvOrg::start(&[]).await;
+        let world = &org.harness.world;
+        let parameter = scv_token_key(SANDBOX_CALL_CENTER);
+        world.put_secure_parameter(&parameter, SCV_STALE_TOKEN, KEY);
+        let mut settings = ssm_settings(&org);
+        settings.push((config::SALESFORCE_SSM_KMS_KEY_ID, key_setting.to_owned()));
+        let app = org.harness.another_instance(&borrowed(&settings)).await;
+
+        status_request(&invoke_app(&app, &documented(), Duration::from_secs(60)).await);
+        assert_eq!(world.token_mints(), 1);
+        assert_ne!(world.parameter(&parameter).unwrap(), SCV_STALE_TOKEN);
+        assert_eq!(
+            world.parameter_key_id(&parameter).as_deref(),
+            Some(expected)
+        );
+    }
+}

@@ -551,3 +551,92 @@ async fn contact_lens_requests_are_paced_under_the_quota_instead_of_throttled() 
         started.elapsed()
     );
 }
+
+/// serde's message for a wrong-typed field quotes the value; Salesforce's answers may hold
+/// transcript text, so only the kind of error and its position reach the answer.
+#[tokio::test]
+async fn salesforce_answers_of_another_shape_are_reported_without_their_text() {
+    const SENTINEL: &str = "my card number is 4111 1111 1111 1111";
+    // An unreadable upload answer does not say what was stored: its contacts are unconfirmed.
+    for (path, body, expected) in [
+        (
+            "/entries",
+            json!({"conversationEntries": [{"identifier": "e1", "clientTimestamp": SENTINEL}]}),
+            "SALESFORCE_ERROR",
+        ),
+        (
+            UPLOAD_PATH,
+            json!({"conversationBulkUploadsResults": SENTINEL}),
+            "UPLOAD_UNCONFIRMED",
+        ),
+    ] {
+        let h = Harness::sample().await;
+        h.world.inject(
+            Service::Salesforce,
+            Fault::http(200, &body.to_string()).on_path(path).always(),
+        );
+        let response = h.invoke_documented().await;
+        assert!(!response.to_string().contains("4111"), "{response}");
+        for r in results_by_contact(&response, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+            assert_eq!(code(r), expected, "{r}");
+            let detail = r["errorDetail"].as_str().unwrap();
+            assert!(detail.contains("with an unreadable body"), "{detail}");
+        }
+    }
+}
+
+/// A contactId in upper case is the same contact: it is read, checked against what Salesforce
+/// holds and uploaded under the lower-case id Amazon Connect uses, and the response names it
+/// as the request spelled it.
+#[tokio::test]
+async fn a_mixed_case_request_is_one_contact_per_id_and_echoes_its_spelling() {
+    let h = Harness::sample().await;
+    let upper = SAMPLE_INTERNATIONAL.to_uppercase();
+    let mixed = format!("{}{}", &SAMPLE_CJK[..18].to_uppercase(), &SAMPLE_CJK[18..]);
+    let request = upload_request(&h.world, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).to_string();
+    let request: Value = serde_json::from_str(
+        &request
+            .replace(SAMPLE_INTERNATIONAL, &upper)
+            .replace(SAMPLE_CJK, &mixed),
+    )
+    .unwrap();
+
+    let response = h.invoke(&request).await;
+    for r in results_by_contact(&response, &[&upper, &mixed]).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    let uploaded: Vec<String> = h
+        .world
+        .uploads()
+        .iter()
+        .map(|u| u.conversation_id.clone())
+        .collect();
+    assert_eq!(uploaded.len(), 2);
+    assert!(
+        uploaded.contains(&SAMPLE_INTERNATIONAL.to_owned())
+            && uploaded.contains(&SAMPLE_CJK.to_owned())
+    );
+
+    // The same calls in lower case: Salesforce already holds them, so nothing is sent twice.
+    let again = h.invoke_documented().await;
+    for r in results_by_contact(&again, &[SAMPLE_INTERNATIONAL, SAMPLE_CJK]).values() {
+        assert_eq!(r["status"], "SKIPPED", "{r}");
+    }
+    let dry_run = h
+        .invoke(&{
+            let mut r = request.clone();
+            r["dryRun"] = json!(true);
+            r
+        })
+        .await;
+    let payload: Value = serde_json::from_str(dry_run[0]["Payload"].as_str().unwrap()).unwrap();
+    let named: Vec<&str> = payload["dryRunResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["conversationIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [upper.as_str(), mixed.as_str()]);
+    assert_no_duplicate_entries(&h.world);
+    assert_eq!(h.world.uploads().len(), 2);
+}

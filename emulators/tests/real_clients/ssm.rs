@@ -5,7 +5,7 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::operation::get_parameters::{GetParametersError, GetParametersOutput};
 use aws_sdk_ssm::operation::put_parameter::builders::PutParameterFluentBuilder;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
-use emulators::{Fault, Server, Service, World, start_ssm};
+use emulators::{DEFAULT_SSM_KEY, Fault, Server, Service, World, start_ssm};
 
 use crate::sdk_config;
 
@@ -193,6 +193,39 @@ async fn overwrite_without_a_type_keeps_the_type() {
     let read = &read.parameters()[0];
     assert_eq!(read.r#type(), Some(&ParameterType::SecureString));
     assert_ne!(read.value(), Some("rotated"));
+}
+
+/// As in AWS, a SecureString overwritten without a KeyId moves to the account's default key.
+#[tokio::test]
+async fn secure_strings_keep_a_key_only_when_each_write_names_it() {
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let (world, _server, client) = setup().await;
+    assert_eq!(
+        world.parameter_key_id(SECURE).as_deref(),
+        Some(DEFAULT_SSM_KEY)
+    );
+    assert_eq!(world.parameter_key_id(PLAIN), None);
+    world.put_secure_parameter(SECURE, "v2", KEY);
+    assert_eq!(world.parameter_key_id(SECURE).as_deref(), Some(KEY));
+
+    put(&client, SECURE, "v3")
+        .key_id(KEY)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(world.parameter_key_id(SECURE).as_deref(), Some(KEY));
+    put(&client, SECURE, "v4")
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        world.parameter_key_id(SECURE).as_deref(),
+        Some(DEFAULT_SSM_KEY)
+    );
+    assert_eq!(world.parameter(SECURE).as_deref(), Some("v4"));
 }
 
 #[tokio::test]

@@ -40,12 +40,19 @@ impl ParameterStore for Ssm {
             .collect())
     }
 
-    async fn put_parameter(&self, name: &str, value: &str, kind: &str) -> Result<(), SourceError> {
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        kind: &str,
+        key_id: Option<&str>,
+    ) -> Result<(), SourceError> {
         self.client
             .put_parameter()
             .name(name)
             .value(value)
             .r#type(ParameterType::from(kind))
+            .set_key_id(key_id.map(str::to_owned))
             .overwrite(true)
             .send()
             .await

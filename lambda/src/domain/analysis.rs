@@ -8,6 +8,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::calendar::civil_from_days;
+use super::json::JsonError;
 use super::transcript::Turn;
 
 const DAY_MS: i64 = 86_400_000;
@@ -57,7 +58,7 @@ pub fn pick_analysis_key<'a>(contact_id: &str, keys: &'a [String]) -> Option<&'a
 #[derive(Debug, Error)]
 pub enum AnalysisError {
     #[error("the analysis file is not UTF-8 JSON of the Contact Lens output format ({0})")]
-    Malformed(#[source] serde_json::Error),
+    Malformed(#[source] JsonError),
     #[error("the analysis file has no Transcript")]
     NoTranscript,
 }
@@ -94,7 +95,8 @@ struct FileTurn {
 /// CUSTOMER as ids). Turns without id or text cannot become entries and are left out.
 pub fn parse_analysis_file(bytes: &[u8]) -> Result<Vec<Turn>, AnalysisError> {
     // from_slice rejects invalid UTF-8, so text is never mangled on the way to Salesforce.
-    let file: AnalysisFile = serde_json::from_slice(bytes).map_err(AnalysisError::Malformed)?;
+    let file: AnalysisFile =
+        serde_json::from_slice(bytes).map_err(|e| AnalysisError::Malformed(e.into()))?;
     let roles: HashMap<&str, &str> = file
         .participants
         .iter()
@@ -204,5 +206,21 @@ mod tests {
             parse_analysis_file(b"{\"Transcript\":[{\"Content\":\"\xff\"}]}"),
             Err(AnalysisError::Malformed(_))
         ));
+    }
+
+    /// serde's own message would quote a wrong-typed value: here, what a caller said.
+    #[test]
+    fn a_wrong_typed_field_is_reported_without_its_text() {
+        let file = br#"{"Transcript":[{"Id":"t1","ParticipantId":"CUSTOMER","Content":"hi",
+            "BeginOffsetMillis":"my card number is 4111 1111 1111 1111"}]}"#;
+        let error = parse_analysis_file(file).unwrap_err();
+        let mut text = format!("{error} {error:?}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(e) = source {
+            text.push_str(&format!(" {e} {e:?}"));
+            source = e.source();
+        }
+        assert!(!text.contains("4111"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
     }
 }

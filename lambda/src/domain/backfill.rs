@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use super::ids::{is_connect_id, salesforce_id_15};
+use super::ids::{contact_id, salesforce_id_15};
+use super::json::JsonError;
 use super::outcome::{BulkUploadResult, STATUS_SKIPPED, STATUS_SUCCESS};
 use super::soql::VoiceCallRecord;
 
@@ -119,14 +120,8 @@ impl WindowManifest {
 
     fn add_one(&mut self, record: &VoiceCallRecord) {
         self.listed += 1;
-        let key = record
-            .vendor_call_key
-            .as_deref()
-            .map(str::to_ascii_lowercase);
-        let (Some(key), Ok(id15)) = (
-            key.filter(|k| is_connect_id(k)),
-            salesforce_id_15(&record.id),
-        ) else {
+        let key = record.vendor_call_key.as_deref().and_then(contact_id);
+        let (Some(key), Ok(id15)) = (key, salesforce_id_15(&record.id)) else {
             self.totals.left_out += 1;
             return;
         };
@@ -211,7 +206,7 @@ pub enum SummaryError {
     Unreadable {
         key: String,
         #[source]
-        source: serde_json::Error,
+        source: JsonError,
     },
     #[error("{key}: child execution {index} has no readable batch input ({reason})")]
     BatchInput {
@@ -245,7 +240,7 @@ pub fn result_files(key: &str, body: &[u8]) -> Result<Vec<(ResultFileKind, Strin
     }
     let index: Index = serde_json::from_slice(body).map_err(|source| SummaryError::Unreadable {
         key: key.to_owned(),
-        source,
+        source: source.into(),
     })?;
     let files = index.result_files;
     let tagged =
@@ -308,7 +303,7 @@ impl BackfillSummary {
         let children: Vec<ChildExecution> =
             serde_json::from_slice(body).map_err(|source| SummaryError::Unreadable {
                 key: key.to_owned(),
-                source,
+                source: source.into(),
             })?;
         for (index, child) in children.iter().enumerate() {
             let items =
@@ -412,7 +407,7 @@ enum Outcomes {
 fn batch_items(input: Option<&str>) -> Result<Vec<ManifestRow>, String> {
     let input = input.ok_or("no Input")?;
     let value: Value =
-        serde_json::from_str(input).map_err(|e| format!("Input is not JSON: {e}"))?;
+        serde_json::from_str(input).map_err(|e| format!("Input is {}", JsonError::from(e)))?;
     let items = value
         .get("Items")
         .and_then(Value::as_array)
@@ -687,9 +682,8 @@ mod tests {
     fn whole(records: &[VoiceCallRecord]) -> String {
         let mut rows: Vec<ManifestRow> = Vec::new();
         for r in records {
-            let key = r.vendor_call_key.as_deref().map(str::to_ascii_lowercase);
-            let (Some(key), Ok(id15)) = (key.filter(|k| is_connect_id(k)), salesforce_id_15(&r.id))
-            else {
+            let key = r.vendor_call_key.as_deref().and_then(contact_id);
+            let (Some(key), Ok(id15)) = (key, salesforce_id_15(&r.id)) else {
                 continue;
             };
             let at = match rows.iter().position(|row| row.contact_id == key) {
@@ -816,5 +810,23 @@ mod tests {
             err.to_string(),
             "k: child execution 0 has no readable batch input (no Input)"
         );
+    }
+
+    #[test]
+    fn result_files_of_another_shape_are_reported_without_their_text() {
+        let body = json!([{"Status": "SUCCEEDED"}, "SENTINEL TEXT"]).to_string();
+        let mut summary = BackfillSummary::default();
+        for body in [body.as_bytes(), b"\"SENTINEL TEXT\""] {
+            let err = summary
+                .add_result_file(ResultFileKind::Succeeded, "k", body)
+                .unwrap_err();
+            let mut text = format!("{err} {err:?}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(e) = source {
+                text.push_str(&format!(" {e} {e:?}"));
+                source = e.source();
+            }
+            assert!(!text.contains("SENTINEL"), "{text}");
+        }
     }
 }

@@ -10,6 +10,13 @@ pub fn is_connect_id(s: &str) -> bool {
         })
 }
 
+/// A contact id in the one form every comparison and lookup uses: lower case, as Amazon Connect
+/// writes it (a request, an event or a VoiceCall may carry upper case). `None` when it is not a
+/// UUID.
+pub fn contact_id(s: &str) -> Option<String> {
+    is_connect_id(s).then(|| s.to_ascii_lowercase())
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SalesforceIdError {
     Length,
@@ -74,6 +81,11 @@ mod tests {
         assert!(!is_connect_id("faaa3a21-5990-48cd-a035-e85ca8c861fg"));
         assert!(!is_connect_id("faaa3a21-5990-48cd-a035-e85ca8c861f"));
         assert!(!is_connect_id(""));
+        assert_eq!(
+            contact_id("FAAA3A21-5990-48cd-A035-e85ca8c861ff").as_deref(),
+            Some("faaa3a21-5990-48cd-a035-e85ca8c861ff")
+        );
+        assert_eq!(contact_id("faaa3a21"), None);
     }
 
     #[test]

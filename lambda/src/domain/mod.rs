@@ -7,6 +7,7 @@ pub mod batch;
 pub mod calendar;
 pub mod existing;
 pub mod ids;
+pub mod json;
 pub mod org;
 pub mod outcome;
 pub mod paging;

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::ids::is_connect_id;
+use super::ids::contact_id;
 use super::outcome::FailureCode;
 
 /// One message of a standard SQS event.
@@ -72,7 +72,7 @@ pub fn verdict(body: &str, instance_id: &str) -> Verdict {
     {
         return Verdict::Ignored(NOT_A_CONTACT_EVENT);
     }
-    let Some(contact_id) = text(detail, "contactId").filter(|id| is_connect_id(id)) else {
+    let Some(contact_id) = text(detail, "contactId").and_then(|id| contact_id(&id)) else {
         return Verdict::Malformed;
     };
     if text(detail, "eventType").as_deref() != Some("DISCONNECTED") {
@@ -87,7 +87,7 @@ pub fn verdict(body: &str, instance_id: &str) -> Verdict {
     if !same_instance {
         return Verdict::Ignored(OTHER_INSTANCE);
     }
-    Verdict::Check(contact_id.to_ascii_lowercase())
+    Verdict::Check(contact_id)
 }
 
 /// How one message ended.

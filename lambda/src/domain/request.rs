@@ -3,7 +3,7 @@
 //! Input is a raw JSON value rather than a derived struct so that every error can name the
 //! field, its index and the rule, in the words an admin typing into the console Test tab needs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use thiserror::Error;
@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::existing::ExistingEntries;
-use super::ids::{is_connect_id, salesforce_id_15};
+use super::ids::{contact_id, salesforce_id_15};
 use super::org::OrgChoice;
 
 pub const MAX_CONTACTS: usize = 100;
@@ -72,7 +72,11 @@ pub struct SummaryRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactRequest {
+    /// The contactId in lower case, the form Amazon Connect writes: every lookup, comparison
+    /// and upload uses this.
     pub contact_id: String,
+    /// The contactId as the request spelled it, which the response echoes.
+    pub as_requested: String,
     /// VoiceCall ids in their 15-character form, without repeats.
     pub related_records: Vec<String>,
 }
@@ -338,17 +342,26 @@ fn parse_contacts(payload: Option<&Value>) -> Result<Vec<ContactRequest>, Reques
         .enumerate()
         .map(|(i, item)| {
             let contact = parse_contact(i, item)?;
-            if !seen.insert(contact.contact_id.to_ascii_lowercase()) {
+            if !seen.insert(contact.contact_id.clone()) {
                 return Err(RequestError::field(
                     format!("payload[{i}].contactId"),
                     format!(
-                        "must not repeat a contactId already in the request, got {}",
-                        quoted(&contact.contact_id)
+                        "must not repeat a contactId already in the request (in any letter case), got {}",
+                        quoted(&contact.as_requested)
                     ),
                 ));
             }
             Ok(contact)
         })
+        .collect()
+}
+
+/// How the request spelled each contactId, by the lower-case id the work is done with. The
+/// response names each contact this way, so a caller matching it against its own ids finds them.
+pub fn requested_spellings(contacts: &[ContactRequest]) -> HashMap<&str, &str> {
+    contacts
+        .iter()
+        .map(|c| (c.contact_id.as_str(), c.as_requested.as_str()))
         .collect()
 }
 
@@ -362,17 +375,19 @@ fn parse_contact(i: usize, item: &Value) -> Result<ContactRequest, RequestError>
             ),
         ));
     };
-    let contact_id = match item.get("contactId") {
-        Some(Value::String(id)) if is_connect_id(id) => id.clone(),
-        Some(Value::String(id)) => {
-            return Err(RequestError::field(
-                format!("payload[{i}].contactId"),
-                format!(
-                    "must be an Amazon Connect contact id (a UUID such as faaa3a21-5990-48cd-a035-e85ca8c861ff), got {}",
-                    quoted(id)
-                ),
-            ));
-        }
+    let (contact_id, as_requested) = match item.get("contactId") {
+        Some(Value::String(id)) => match contact_id(id) {
+            Some(canonical) => (canonical, id.clone()),
+            None => {
+                return Err(RequestError::field(
+                    format!("payload[{i}].contactId"),
+                    format!(
+                        "must be an Amazon Connect contact id (a UUID such as faaa3a21-5990-48cd-a035-e85ca8c861ff), got {}",
+                        quoted(id)
+                    ),
+                ));
+            }
+        },
         other => {
             return Err(RequestError::field(
                 format!("payload[{i}].contactId"),
@@ -407,6 +422,7 @@ fn parse_contact(i: usize, item: &Value) -> Result<ContactRequest, RequestError>
     }
     Ok(ContactRequest {
         contact_id,
+        as_requested,
         related_records,
     })
 }
@@ -510,10 +526,12 @@ mod tests {
             Request::UploadTranscript(vec![
                 ContactRequest {
                     contact_id: A.into(),
+                    as_requested: A.into(),
                     related_records: vec!["0LQ1Q000002TZtn".into()]
                 },
                 ContactRequest {
                     contact_id: B.into(),
+                    as_requested: B.into(),
                     related_records: vec!["0LQ1Q000002TAtn".into()]
                 },
             ])
@@ -725,6 +743,30 @@ mod tests {
         assert!(
             e.starts_with("payload[1].contactId: must not repeat"),
             "{e}"
+        );
+        assert!(e.ends_with(&format!("got {:?}", A.to_uppercase())), "{e}");
+    }
+
+    #[test]
+    fn contact_ids_are_worked_with_in_lower_case_and_echoed_as_spelled() {
+        let upper = A.to_uppercase();
+        let request = parse_request(&json!({"operation":"uploadTranscript","payload":[
+            {"contactId":upper,"relatedRecords":["0LQ1Q000002TZtn"]},
+            {"contactId":B,"relatedRecords":["0LQ1Q000002TAtn"]}]}))
+        .unwrap();
+        let Request::UploadTranscript(contacts) = request else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                contacts[0].contact_id.as_str(),
+                contacts[0].as_requested.as_str()
+            ),
+            (A, upper.as_str())
+        );
+        assert_eq!(
+            requested_spellings(&contacts),
+            HashMap::from([(A, upper.as_str()), (B, B)])
         );
     }
 

@@ -212,6 +212,7 @@ mod tests {
     fn contact() -> ContactRequest {
         ContactRequest {
             contact_id: CONTACT.into(),
+            as_requested: CONTACT.into(),
             related_records: vec!["0LQ1Q000002TZtn".into()],
         }
     }

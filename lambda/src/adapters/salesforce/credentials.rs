@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use url::Url;
 
+use crate::domain::json::JsonError;
+
 /// SCV's secret names its call center under this key; its presence selects the SCV format.
 pub const SCV_CALL_CENTER_KEY: &str = "CALL_CENTER_API_NAME";
 pub const SCV_AUTH_ENDPOINT_KEY: &str = "SALESFORCE_AUTH_ENDPOINT";
@@ -76,7 +78,7 @@ impl fmt::Debug for Credentials {
 #[derive(Debug, Error)]
 pub enum CredentialsError {
     #[error("it is not a JSON object ({0})")]
-    NotJson(#[source] serde_json::Error),
+    NotJson(#[source] JsonError),
     #[error("it is JSON but not an object")]
     NotObject,
     #[error("the key {0} is missing")]
@@ -107,9 +109,10 @@ impl Credentials {
     /// Reads either secret format: SCV's (it has `CALL_CENTER_API_NAME`) or the project's,
     /// `{"authFlow","loginUrl","clientId","username"+"privateKey" | "clientSecret"}`.
     pub fn from_secret_json(raw: &str, api_version: &str) -> Result<Self, CredentialsError> {
-        // Parsing into a Value first keeps serde's type errors, which quote values, out of
-        // the messages: a syntax error names only a line and column.
-        let value: Value = serde_json::from_str(raw).map_err(CredentialsError::NotJson)?;
+        // Parsing into a Value first keeps serde's type errors out: the keys are checked one
+        // by one below, each error naming its key.
+        let value: Value =
+            serde_json::from_str(raw).map_err(|e| CredentialsError::NotJson(e.into()))?;
         let object = value.as_object().ok_or(CredentialsError::NotObject)?;
         let field = |key: &str| string(object, key);
         if object.contains_key(SCV_CALL_CENTER_KEY) {

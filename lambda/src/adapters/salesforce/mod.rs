@@ -20,7 +20,7 @@ use tokio::time::{Instant, timeout_at};
 use url::Url;
 
 use self::credentials::{Credentials, Grant, require_secure, scv_jwt_names, scv_token_name};
-use crate::config::{CredentialSource, OrgSettings, RetrySettings};
+use crate::config::{CredentialSource, OrgSettings, RetrySettings, TokenPairing};
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
 use crate::domain::outcome::BulkUploadResult;
@@ -61,7 +61,7 @@ pub struct Salesforce<S, P> {
     default: Arc<Org>,
     extras: Vec<(String, Arc<Org>)>,
     token_secret_id: Option<String>,
-    extra_token_secret_ids: Vec<String>,
+    extra_token_secret_ids: Vec<TokenPairing>,
 }
 
 struct Client<S, P> {
@@ -109,15 +109,18 @@ struct AccessToken {
 enum TokenStore {
     /// A token-cache secret: the token is under `key`, next to other keys that must be kept.
     Secret { id: String, key: String },
-    /// An SSM parameter holding only the token.
-    Parameter(String),
+    /// An SSM parameter holding only the token, and the KMS key a SecureString keeps.
+    Parameter {
+        name: String,
+        kms_key_id: Option<String>,
+    },
 }
 
 impl fmt::Display for TokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Secret { id, .. } => write!(f, "secret {id}"),
-            Self::Parameter(name) => write!(f, "SSM parameter {name}"),
+            Self::Parameter { name, .. } => write!(f, "SSM parameter {name}"),
         }
     }
 }
@@ -284,24 +287,48 @@ impl<S: SecretStore, P: ParameterStore> SalesforceOrgs for Salesforce<S, P> {
                 )
             })?,
         };
-        let is_default = Arc::ptr_eq(org, &self.default);
-        let listed = self
-            .token_secret_id
-            .iter()
-            .chain(&self.extra_token_secret_ids);
+        // Each token-cache secret belongs to one org (checked at start), so that no org's
+        // token is ever written into another org's store.
+        let own_store = if Arc::ptr_eq(org, &self.default) {
+            self.token_secret_id.as_ref()
+        } else {
+            let id = self
+                .extras
+                .iter()
+                .find(|(_, o)| Arc::ptr_eq(o, org))
+                .map(|(id, _)| id);
+            self.extra_token_secret_ids
+                .iter()
+                .find(|p| Some(&p.org_secret_id) == id)
+                .map(|p| &p.token_secret_id)
+        };
         let token_secret_id = match &choice.access_token_secret_name {
-            Some(name) => match listed.clone().find(|id| same_secret(name, id)) {
-                Some(id) => Some(id.clone()),
-                None => {
-                    tracing::warn!(
-                        accessTokenSecretName = %name,
-                        "accessTokenSecretName is not listed in SALESFORCE_TOKEN_SECRET_ID or \
-                         SALESFORCE_EXTRA_TOKEN_SECRET_IDS; ignored"
-                    );
-                    self.token_secret_id.clone().filter(|_| is_default)
+            Some(name) if !own_store.is_some_and(|id| same_secret(name, id)) => {
+                let mut stores = self.token_secret_id.iter().chain(
+                    self.extra_token_secret_ids
+                        .iter()
+                        .map(|p| &p.token_secret_id),
+                );
+                if stores.any(|id| same_secret(name, id)) {
+                    return Err(RequestError::field(
+                        "accessTokenSecretName",
+                        format!(
+                            "must be the token-cache secret of the request's org \
+                             (SALESFORCE_TOKEN_SECRET_ID for the default org, its pair in \
+                             SALESFORCE_EXTRA_TOKEN_SECRET_IDS for another) or be left out, got \
+                             {}, which belongs to another org",
+                            quoted(name)
+                        ),
+                    ));
                 }
-            },
-            None => self.token_secret_id.clone().filter(|_| is_default),
+                tracing::warn!(
+                    accessTokenSecretName = %name,
+                    "accessTokenSecretName is not listed in SALESFORCE_TOKEN_SECRET_ID or \
+                     SALESFORCE_EXTRA_TOKEN_SECRET_IDS; ignored"
+                );
+                own_store.cloned()
+            }
+            _ => own_store.cloned(),
         };
         Ok(OrgSession {
             client: self.client.clone(),
@@ -333,6 +360,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 call_center,
                 auth_endpoint,
                 rest_api_endpoint_base,
+                ..
             } => {
                 let found = self
                     .client
@@ -366,8 +394,11 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 id: id.clone(),
                 key: scv_token_name(call_center),
             }),
-            (None, Some(call_center), CredentialSource::Ssm { .. }) => {
-                Some(TokenStore::Parameter(scv_token_name(call_center)))
+            (None, Some(call_center), CredentialSource::Ssm { kms_key_id, .. }) => {
+                Some(TokenStore::Parameter {
+                    name: scv_token_name(call_center),
+                    kms_key_id: kms_key_id.clone(),
+                })
             }
             (Some(id), None, _) => {
                 tracing::warn!(
@@ -528,7 +559,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
         let token: TokenResponse =
             serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
                 status: 200,
-                source,
+                source: source.into(),
             })?;
         let api_base = match &credentials.api_base {
             Some(base) => base.clone(),
@@ -683,7 +714,7 @@ impl<S: SecretStore, P: ParameterStore> Client<S, P> {
                     parameter_kind: None,
                 })
             }
-            TokenStore::Parameter(name) => {
+            TokenStore::Parameter { name, .. } => {
                 let found = self
                     .parameters
                     .parameters(std::slice::from_ref(name))
@@ -723,9 +754,13 @@ impl<S: SecretStore, P: ParameterStore> Client<S, P> {
                     .put_secret_string(id, &Value::Object(object).to_string())
                     .await
             }
-            TokenStore::Parameter(name) => {
+            TokenStore::Parameter { name, kms_key_id } => {
                 let kind = parameter_kind.unwrap_or_else(|| "SecureString".to_owned());
-                self.parameters.put_parameter(name, token, &kind).await
+                // Only a SecureString takes a key.
+                let key_id = kms_key_id.as_deref().filter(|_| kind == "SecureString");
+                self.parameters
+                    .put_parameter(name, token, &kind, key_id)
+                    .await
             }
         }
     }
@@ -761,7 +796,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
         let parsed: BulkUploadResponse = serde_json::from_slice(&body).map_err(|source| {
             SalesforceError::MayHaveStored(Box::new(SalesforceError::UnexpectedBody {
                 status: status.as_u16(),
-                source,
+                source: source.into(),
             }))
         })?;
         Ok(UploadResponse {
@@ -804,7 +839,7 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
             let page: EntriesPage = serde_json::from_slice(&body).map_err(|source| {
                 SalesforceError::UnexpectedBody {
                     status: status.as_u16(),
-                    source,
+                    source: source.into(),
                 }
             })?;
             let full = page.conversation_entries.len() >= ENTRIES_PAGE;
@@ -876,7 +911,7 @@ impl<S: SecretStore, P: ParameterStore> VoiceCallDirectory for OrgSession<S, P> 
         let page: QueryPage =
             serde_json::from_slice(&body).map_err(|source| SalesforceError::UnexpectedBody {
                 status: status.as_u16(),
-                source,
+                source: source.into(),
             })?;
         Ok(VoiceCallPage {
             records: page
