@@ -58,6 +58,6 @@ pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 pub use ssm::start_ssm;
 pub use world::{
-    CategoryMatch, ContactSpec, ReuploadedEntries, Segment, Service, ServiceStats, Stats,
-    UploadProcessing, UploadRecord, VoiceCall, World,
+    CategoryMatch, ContactSpec, RequestRecord, ReuploadedEntries, Segment, Service, ServiceStats,
+    Stats, UploadProcessing, UploadRecord, VoiceCall, World,
 };
