@@ -327,6 +327,7 @@ const NORMAL: Injected = Injected::Proceed(Reply::Results { omit: None });
 
 /// Checks the request against the service's faults, sleeping first when a delay fault fires.
 pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<'_>) -> Injected {
+    crate::server::note_request_about(world, &request.contact_ids);
     let fired = take(&mut world.lock().faults, service, &request);
     let Some((action, headers)) = fired else {
         return NORMAL;

@@ -201,6 +201,18 @@ impl Drop for InFlight {
     }
 }
 
+tokio::task_local! {
+    /// Where the request being handled is recorded in the world, when requests are recorded.
+    static RECORDED_REQUEST: Option<usize>;
+}
+
+/// Notes what the request being handled is about in its record, if it has one.
+pub(crate) fn note_request_about(world: &World, about: &[&str]) {
+    if let Ok(Some(at)) = RECORDED_REQUEST.try_with(|at| *at) {
+        world.request_about(at, about);
+    }
+}
+
 /// Counts the request, applies the service's latency and logs the outcome when asked to.
 async fn observe(
     State((world, service)): State<(World, Service)>,
@@ -209,7 +221,7 @@ async fn observe(
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    world.request_started(service);
+    let recorded = world.request_started(service, method.as_str(), &path);
     let _in_flight = InFlight {
         world: world.clone(),
         service,
@@ -218,7 +230,8 @@ async fn observe(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let response = next.run(request).await;
+    // The handler notes what the request is about when it checks for faults.
+    let response = RECORDED_REQUEST.scope(recorded, next.run(request)).await;
     let status = response.status();
     let throttled = status.as_u16() == 429
         || response
@@ -226,7 +239,7 @@ async fn observe(
             .get("x-amzn-ErrorType")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("ThrottlingException"));
-    if world.record_response(service, status.as_u16() >= 400, throttled) {
+    if world.record_response(service, recorded, status.as_u16(), throttled) {
         eprintln!(
             "[{}] {method} {path} -> {}",
             service.name(),

@@ -143,6 +143,41 @@ pub struct VoiceCall {
     pub call_end_ms: Option<i64>,
 }
 
+/// One request an emulator received, as [`World::requests`] lists them after
+/// [`World::record_requests`]: what tests assert order, retries and the spacing of
+/// requests on, instead of timing the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub service: Service,
+    pub method: String,
+    /// Without the query string.
+    pub path: String,
+    /// What the request is about, as faults match it: the contactId of a Connect or Contact
+    /// Lens request, the part names (contactIds) of a Salesforce upload, the SecretId, the
+    /// parameter names, the S3 key or prefix. Empty when it names nothing or did not get that
+    /// far (refused before its handler, e.g. an unauthenticated Salesforce call).
+    pub about: Vec<String>,
+    /// When it arrived, before the service's latency and any fault, on tokio's clock: the same
+    /// instants as `tokio::time::Instant::now()` in a test, exact when the test pauses time.
+    pub received: tokio::time::Instant,
+    /// When the emulator's handler returned its response, and its status (a response dropped
+    /// with its connection, as after `Fault::store_then_close`, included); None when it had
+    /// not by the time of [`World::requests`]: still being handled (a delay fault, latency) or
+    /// abandoned by its client.
+    pub answered: Option<(tokio::time::Instant, u16)>,
+}
+
+impl RequestRecord {
+    pub fn status(&self) -> Option<u16> {
+        self.answered.map(|(_, status)| status)
+    }
+
+    /// Whether the request is about `id` alone (see [`RequestRecord::about`]).
+    pub fn is_about(&self, id: &str) -> bool {
+        self.about.len() == 1 && self.about[0] == id
+    }
+}
+
 /// Counters of one emulator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServiceStats {
@@ -451,6 +486,8 @@ pub(crate) struct State {
     pub stats: Stats,
     in_flight: HashMap<Service, u64>,
     pub log_requests: bool,
+    /// Every request received, in order, once [`World::record_requests`] was called.
+    requests: Option<Vec<RequestRecord>>,
     /// Drives every generated id, so ids are the same from run to run.
     id_sequence: u64,
 }
@@ -658,6 +695,7 @@ impl World {
             stats: Stats::default(),
             in_flight: HashMap::new(),
             log_requests: false,
+            requests: None,
             id_sequence: 0,
         };
         World {
@@ -986,6 +1024,30 @@ impl World {
         self.lock().log_requests = on;
     }
 
+    /// Starts recording every request the emulators receive, for [`World::requests`]. Off
+    /// until called: a long sandbox session or a benchmark would otherwise keep every request
+    /// it ever served.
+    pub fn record_requests(&self) {
+        self.lock().requests.get_or_insert_with(Vec::new);
+    }
+
+    /// The requests received since [`World::record_requests`], in the order they arrived;
+    /// empty without it.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone().unwrap_or_default()
+    }
+
+    /// The recorded requests one emulator received, in the order they arrived.
+    pub fn requests_to(&self, service: Service) -> Vec<RequestRecord> {
+        self.lock()
+            .requests
+            .iter()
+            .flatten()
+            .filter(|r| r.service == service)
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn latency(&self, service: Service) -> Duration {
         self.lock()
             .latency
@@ -994,7 +1056,13 @@ impl World {
             .unwrap_or_default()
     }
 
-    pub(crate) fn request_started(&self, service: Service) {
+    /// Counts a request that arrived; returns where it is recorded, when requests are.
+    pub(crate) fn request_started(
+        &self,
+        service: Service,
+        method: &str,
+        path: &str,
+    ) -> Option<usize> {
         let mut state = self.lock();
         let in_flight = {
             let n = state.in_flight.entry(service).or_default();
@@ -1004,6 +1072,23 @@ impl World {
         let stats = state.stats.service_mut(service);
         stats.requests += 1;
         stats.max_in_flight = stats.max_in_flight.max(in_flight);
+        let requests = state.requests.as_mut()?;
+        requests.push(RequestRecord {
+            service,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            about: Vec::new(),
+            received: tokio::time::Instant::now(),
+            answered: None,
+        });
+        Some(requests.len() - 1)
+    }
+
+    /// Notes what the recorded request `at` is about.
+    pub(crate) fn request_about(&self, at: usize, about: &[&str]) {
+        if let Some(record) = self.lock().requests.as_mut().and_then(|r| r.get_mut(at)) {
+            record.about = about.iter().map(|&id| id.to_owned()).collect();
+        }
     }
 
     /// Called when a request ends, answered or abandoned by the client.
@@ -1013,9 +1098,20 @@ impl World {
         }
     }
 
-    /// Counts an answered request; returns whether it should be logged.
-    pub(crate) fn record_response(&self, service: Service, error: bool, throttled: bool) -> bool {
+    /// Counts an answered request (recorded at `at`, when requests are); returns whether it
+    /// should be logged.
+    pub(crate) fn record_response(
+        &self,
+        service: Service,
+        at: Option<usize>,
+        status: u16,
+        throttled: bool,
+    ) -> bool {
         let mut state = self.lock();
+        let error = status >= 400;
+        if let Some(record) = at.and_then(|at| state.requests.as_mut()?.get_mut(at)) {
+            record.answered = Some((tokio::time::Instant::now(), status));
+        }
         let stats = state.stats.service_mut(service);
         stats.errors += u64::from(error);
         stats.throttled += u64::from(throttled);

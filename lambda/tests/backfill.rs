@@ -416,9 +416,21 @@ async fn a_wait_that_runs_out_names_the_uploads_still_pending() {
     h.world.set_upload_processing_polls(1_000);
     let ids = upload_ids(&h.invoke_documented().await);
     let request = json!({"operation": "fetchUploadIdsStatus", "uploadIds": ids, "waitSeconds": 1});
-    let started = std::time::Instant::now();
+    let earlier = status_polls(&h.world).len();
     let answer = statuses(&h.invoke(&request).await);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The wait of 1 s ended it, not the invocation's 120 s: polls back off from 10 ms
+    // (RETRY_BASE_DELAY_MS), doubling, so a 7th poll comes 630 ms in at the earliest and an
+    // 8th could not before 1.27 s. Each poll waited at least its delay after the one before.
+    let polls = status_polls(&h.world).split_off(earlier);
+    assert!((1..=7).contains(&polls.len()), "{} polls", polls.len());
+    for (k, pair) in polls.windows(2).enumerate() {
+        let waited = wait_between(&pair[0], &pair[1]);
+        assert!(
+            waited >= Duration::from_millis(10 << k),
+            "poll {}: {waited:?}",
+            k + 2
+        );
+    }
     let mut pending: Vec<String> =
         serde_json::from_value(answer["pendingUploadIds"].clone()).unwrap();
     pending.sort();

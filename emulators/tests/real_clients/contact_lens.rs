@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use aws_sdk_connectcontactlens::Client;
 use aws_sdk_connectcontactlens::error::ProvideErrorMetadata;
 use aws_sdk_connectcontactlens::operation::list_realtime_contact_analysis_segments::ListRealtimeContactAnalysisSegmentsOutput as Page;
@@ -249,4 +251,53 @@ async fn unsigned_requests_are_refused() {
         "MissingAuthenticationTokenException"
     );
     assert_eq!(world.stats().contact_lens.errors, 1);
+}
+
+#[tokio::test]
+async fn recorded_requests_say_what_each_was_about_and_how_it_was_answered() {
+    let (world, _server, client) = setup().await;
+    page(&client, SAMPLE_CJK, 5, None).await.unwrap();
+    world.record_requests();
+    world.inject(
+        Service::ContactLens,
+        Fault::throttling().for_contact(SAMPLE_CJK),
+    );
+    world.inject(
+        Service::ContactLens,
+        Fault::delay(Duration::from_secs(600)).for_contact(SAMPLE_INTERNATIONAL),
+    );
+    page(&client, SAMPLE_CJK, 5, None).await.unwrap_err();
+    page(&client, SAMPLE_CJK, 5, None).await.unwrap();
+    // A request its client gives up on is never answered.
+    let given_up = Duration::from_millis(100);
+    let hung = tokio::time::timeout(given_up, page(&client, SAMPLE_INTERNATIONAL, 5, None)).await;
+    assert!(hung.is_err());
+
+    let requests = world.requests();
+    let summary: Vec<(&str, &str, Option<u16>)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.about[0].as_str(), r.status()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("POST", SAMPLE_CJK, Some(429)),
+            ("POST", SAMPLE_CJK, Some(200)),
+            ("POST", SAMPLE_INTERNATIONAL, None),
+        ],
+        "the request before recording started is not listed"
+    );
+    assert!(requests.iter().all(|r| r.is_about(&r.about[0])));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path == "/realtime-contact-analysis/analysis-segments")
+    );
+    // In arrival order, each answered after it arrived and before the next one was sent.
+    for pair in requests.windows(2) {
+        let (answered, _) = pair[0].answered.unwrap();
+        assert!(pair[0].received <= answered && answered <= pair[1].received);
+    }
+    assert_eq!(world.requests_to(Service::ContactLens), requests);
+    assert!(world.requests_to(Service::Connect).is_empty());
 }

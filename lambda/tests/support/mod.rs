@@ -13,12 +13,17 @@ use contact_data_sync::adapters::aws::sdk_config_loader;
 use contact_data_sync::config::{self, Config};
 use contact_data_sync::handler::Invocation;
 use contact_data_sync::{App, AwsClients, build_app};
-use emulators::{ContactSpec, Emulators, RuntimeApi, World, register_sandbox_salesforce};
+use emulators::{
+    ContactSpec, Emulators, RequestRecord, RuntimeApi, Service, World, register_sandbox_salesforce,
+};
 use serde_json::Value;
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
 /// The Salesforce upload resource, to aim faults at uploads only (not the entries check).
 pub const UPLOAD_PATH: &str = "/conversations/upload";
+/// A delay no test waits out: a request held this long and a test that finishes show that the
+/// function gave up on it, whatever the machine's speed.
+pub const HANG: Duration = Duration::from_secs(600);
 pub const DOCUMENTED_UPLOAD: &str =
     include_str!("../../../fixtures/requests/upload-transcript.json");
 
@@ -35,7 +40,9 @@ impl Harness {
     }
 
     /// `settings` override the function's environment variables; retries are fast by default.
+    /// The emulators record every request ([`World::requests`]).
     pub async fn with(world: World, settings: &[(&str, &str)]) -> Self {
+        world.record_requests();
         let emulators = Emulators::start(&world).await;
         register_sandbox_salesforce(&world, &emulators.salesforce.url());
         let app = instance(&emulators, settings).await;
@@ -245,6 +252,37 @@ pub fn assert_no_duplicate_entries(world: &World) {
             assert!(seen.insert(key.clone()), "entry uploaded twice: {key:?}");
         }
     }
+}
+
+/// The Salesforce upload POSTs received, in order (status polls on the same path left out).
+pub fn upload_posts(world: &World) -> Vec<RequestRecord> {
+    world
+        .requests_to(Service::Salesforce)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(UPLOAD_PATH))
+        .collect()
+}
+
+/// The fetchUploadIdsStatus polls received (GETs of the upload resource), in order.
+pub fn status_polls(world: &World) -> Vec<RequestRecord> {
+    world
+        .requests_to(Service::Salesforce)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(UPLOAD_PATH))
+        .collect()
+}
+
+/// How long after the emulator answered `earlier` the request `later` arrived: at least what
+/// the client waited in between, however slow the machine (a sleep is never shorter).
+pub fn wait_between(earlier: &RequestRecord, later: &RequestRecord) -> Duration {
+    let (answered, _) = earlier
+        .answered
+        .unwrap_or_else(|| panic!("{earlier:?} was never answered"));
+    assert!(
+        later.received >= answered,
+        "{later:?} came before {earlier:?} was answered"
+    );
+    later.received - answered
 }
 
 /// The built function binary in a process of its own, polling its own Lambda Runtime API
