@@ -1,6 +1,7 @@
 //! Configuration, read once per cold start from environment variables into a typed struct.
 //!
-//! The names are an interface: the CDK stack sets them and operators read them in the README.
+//! The names are an interface: the CDK stack sets them and operators read them in
+//! `docs/configuration.md`.
 //! `lambda/env-vars.json` lists them for both sides; a test below keeps this file and it in step.
 
 use std::num::NonZeroU32;

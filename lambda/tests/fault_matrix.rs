@@ -39,7 +39,8 @@ const ATTEMPTS_SETTING: (&str, &str) = ("RETRY_MAX_ATTEMPTS", "4");
 /// A contactId that no emulator knows.
 const UNKNOWN_CONTACT: &str = "99999999-9999-4999-8999-999999999999";
 
-/// The codes of the README's table: every FAILED errorDetail starts with one of them.
+/// The codes of the table in `docs/using-the-function.md`: every FAILED errorDetail starts with
+/// one of them.
 const KNOWN_CODES: [&str; 17] = [
     "CONTACT_NOT_FOUND",
     "CALL_IN_PROGRESS",
