@@ -1,6 +1,6 @@
 //! `bench`: measures the release build of contact-data-sync as Lambda runs it (a child process
-//! polling a local Lambda Runtime API) against the wire-level emulators. See the README's
-//! Benchmark section; `cargo run --release -p bench -- --help` lists the flags.
+//! polling a local Lambda Runtime API) against the wire-level emulators. See
+//! `docs/benchmark.md`; `cargo run --release -p bench -- --help` lists the flags.
 
 mod artifacts;
 mod function;
