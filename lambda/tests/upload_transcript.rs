@@ -641,12 +641,7 @@ async fn a_mixed_case_request_is_one_contact_per_id_and_echoes_its_spelling() {
     for r in results_by_contact(&response, &[&upper, &mixed]).values() {
         assert_eq!(r["status"], "SUCCESS", "{r}");
     }
-    let uploaded: Vec<String> = h
-        .world
-        .uploads()
-        .iter()
-        .map(|u| u.conversation_id.clone())
-        .collect();
+    let uploaded = uploaded_conversations(&h.world);
     assert_eq!(uploaded.len(), 2);
     assert!(
         uploaded.contains(&SAMPLE_INTERNATIONAL.to_owned())

@@ -240,6 +240,15 @@ pub fn code(result: &Value) -> &str {
         .unwrap()
 }
 
+/// The conversation of each upload Salesforce accepted, in the order received.
+pub fn uploaded_conversations(world: &World) -> Vec<String> {
+    world
+        .uploads()
+        .into_iter()
+        .map(|u| u.conversation_id)
+        .collect()
+}
+
 /// No conversation got the same entry twice.
 pub fn assert_no_duplicate_entries(world: &World) {
     let mut seen = std::collections::HashSet::new();
