@@ -103,7 +103,7 @@ describe('rule', () => {
   });
 
   test('matches the DISCONNECTED event the function is tested with, and not that event of another type, channel or instance', () => {
-    const event = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'events', 'contact-disconnected.json'), 'utf8'));
+    const event = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'tests', 'fixtures', 'events', 'contact-disconnected.json'), 'utf8'));
     const instanceId = event.detail.instanceArn.split('/').pop();
     const { resource } = onlyResource(template({ ...AUTO_REPAIR, connectInstanceId: instanceId }), 'AWS::Events::Rule');
     // The pattern as EventBridge sees it in the event's own partition, region and account.

@@ -77,8 +77,8 @@ pids+=($!)
 
 invoke() { cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$port" "$@"; }
 
-upload=$(invoke --data-file fixtures/requests/upload-transcript.json)
-show "uploadTranscript (fixtures/requests/upload-transcript.json)" <<<"$upload"
+upload=$(invoke --data-file tests/fixtures/requests/upload-transcript.json)
+show "uploadTranscript (tests/fixtures/requests/upload-transcript.json)" <<<"$upload"
 
 # The documented status example names uploads that exist only in its author's org; ask
 # about the ones this run just made instead.
@@ -90,22 +90,22 @@ print(json.dumps({"operation": "fetchUploadIdsStatus", "uploadIds": [r["uploadId
 status=$(invoke --data-ascii "$status_request")
 show "fetchUploadIdsStatus $status_request" <<<"$status"
 
-show "fetchUploadIdsStatus (fixtures/requests/fetch-upload-ids-status.json: ids from the documentation, unknown here)" \
-  <<<"$(invoke --data-file fixtures/requests/fetch-upload-ids-status.json)"
+show "fetchUploadIdsStatus (tests/fixtures/requests/fetch-upload-ids-status.json: ids from the documentation, unknown here)" \
+  <<<"$(invoke --data-file tests/fixtures/requests/fetch-upload-ids-status.json)"
 
-again=$(invoke --data-file fixtures/requests/upload-transcript.json)
+again=$(invoke --data-file tests/fixtures/requests/upload-transcript.json)
 show "uploadTranscript again: Salesforce already holds both transcripts, so nothing is doubled" <<<"$again"
 
-old_calls=$(invoke --data-file fixtures/requests/upload-older-than-a-day.json)
-show "uploadTranscript of calls older than 24 hours, from Contact Lens post-call analysis files in S3 (fixtures/requests/upload-older-than-a-day.json)" <<<"$old_calls"
+old_calls=$(invoke --data-file tests/fixtures/requests/upload-older-than-a-day.json)
+show "uploadTranscript of calls older than 24 hours, from Contact Lens post-call analysis files in S3 (tests/fixtures/requests/upload-older-than-a-day.json)" <<<"$old_calls"
 
 # Automatic repair: Salesforce holds 4 of the call's 8 entries; the dry runs show the gap before
 # and after the function handles the SQS event of its DISCONNECTED contact event.
 partial='{"operation":"uploadTranscript","dryRun":true,"payload":[{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a08","relatedRecords":["0LQ1Q000003SB08"]}]}'
 before=$(invoke --data-ascii "$partial")
 show "dry run before the repair: what Salesforce lacks of call ...1a08" <<<"$before"
-repair=$(invoke --data-file fixtures/events/sqs-contact-disconnected.json)
-show "automatic repair of the SQS event fixtures/events/sqs-contact-disconnected.json (batchItemFailures: messages to deliver again)" <<<"$repair"
+repair=$(invoke --data-file tests/fixtures/events/sqs-contact-disconnected.json)
+show "automatic repair of the SQS event tests/fixtures/events/sqs-contact-disconnected.json (batchItemFailures: messages to deliver again)" <<<"$repair"
 grep '"contact event processed"' "$work/function.log" | python3 -c '
 import json, sys
 for line in sys.stdin:

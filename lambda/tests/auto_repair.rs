@@ -22,7 +22,7 @@ const BUCKET: &str = "contact-data-sync-backfill-test";
 fn disconnected_event(contact_id: &str) -> String {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/events/contact-disconnected.json"),
+            .join("../tests/fixtures/events/contact-disconnected.json"),
     )
     .unwrap();
     text.replace("faaa3a21-5990-48cd-a035-e85ca8c861ff", contact_id)

@@ -176,13 +176,14 @@ fn expected_sample_run() -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn the_map_hands_the_function_batches_its_parser_accepts() {
-    let csv = std::fs::read(repo_file("fixtures/backfill/sample-run.csv")).unwrap();
+    let csv = std::fs::read(repo_file("tests/fixtures/backfill/sample-run.csv")).unwrap();
     let (_, payloads) = function_payloads("UploadCsv", &csv_items(&csv));
     assert_eq!(payloads.len(), 1);
     assert_eq!(payloads[0]["operation"], "uploadTranscript");
     assert_eq!(ids(&parsed_contacts(&payloads[0])), expected_sample_run());
 
-    let jsonl = std::fs::read_to_string(repo_file("fixtures/backfill/sample-run.jsonl")).unwrap();
+    let jsonl =
+        std::fs::read_to_string(repo_file("tests/fixtures/backfill/sample-run.jsonl")).unwrap();
     let (_, payloads) = function_payloads("UploadJsonLines", &jsonl_items(&jsonl));
     assert_eq!(ids(&parsed_contacts(&payloads[0])), expected_sample_run());
 }
@@ -276,7 +277,7 @@ fn summary_request() -> Value {
 async fn a_runs_summary_counts_every_contact_and_lists_the_failed_ones_as_a_manifest() {
     let h = Harness::with(emulators::sample_world(INSTANCE), &[WITH_BUCKET]).await;
     h.world.create_bucket(BUCKET);
-    let csv = std::fs::read(repo_file("fixtures/backfill/sample-run.csv")).unwrap();
+    let csv = std::fs::read(repo_file("tests/fixtures/backfill/sample-run.csv")).unwrap();
     let items = csv_items(&csv);
     // Two batches: the first the function really uploads; the second's invocation failed.
     let (first, payloads) = function_payloads("UploadCsv", &items[..3]);
@@ -340,7 +341,7 @@ async fn a_runs_summary_counts_every_contact_and_lists_the_failed_ones_as_a_mani
 async fn a_run_with_nothing_failed_writes_no_failed_manifest() {
     let h = Harness::with(emulators::sample_world(INSTANCE), &[WITH_BUCKET]).await;
     h.world.create_bucket(BUCKET);
-    let csv = std::fs::read(repo_file("fixtures/backfill/sample-run.csv")).unwrap();
+    let csv = std::fs::read(repo_file("tests/fixtures/backfill/sample-run.csv")).unwrap();
     let (input, payloads) = function_payloads("UploadCsv", &csv_items(&csv)[..2]);
     let answer = invoke_app(&h.app, &payloads[0], Duration::from_secs(60)).await;
     let succeeded = json!([child_execution(0, &input[0], "SUCCEEDED", Some(&answer))]);

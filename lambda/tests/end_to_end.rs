@@ -118,7 +118,10 @@ async fn documented_payloads_through_the_local_lambda_runtime() {
     let (upload, status, bad) = tokio::task::spawn_blocking(move || {
         let upload = invoke(
             port,
-            &["--data-file", "fixtures/requests/upload-transcript.json"],
+            &[
+                "--data-file",
+                "tests/fixtures/requests/upload-transcript.json",
+            ],
         );
         let ids: Vec<Value> = payload(&upload[0])["conversationBulkUploadsResults"]
             .as_array()

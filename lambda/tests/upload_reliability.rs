@@ -297,7 +297,7 @@ async fn a_post_call_transcript_goes_only_into_an_empty_conversation_unless_aske
 fn sqs_event_for(contact_id: &str) -> Value {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/events/contact-disconnected.json"),
+            .join("../tests/fixtures/events/contact-disconnected.json"),
     )
     .unwrap();
     let body = text.replace("faaa3a21-5990-48cd-a035-e85ca8c861ff", contact_id);

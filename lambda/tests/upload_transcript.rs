@@ -72,13 +72,13 @@ async fn documented_example_uploads_both_transcripts_exactly() {
         (
             SAMPLE_INTERNATIONAL,
             include_str!(
-                "../../emulators/fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
+                "../../tests/fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
             ),
         ),
         (
             SAMPLE_CJK,
             include_str!(
-                "../../emulators/fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
+                "../../tests/fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
             ),
         ),
     ] {

@@ -25,7 +25,7 @@ pub const UPLOAD_PATH: &str = "/conversations/upload";
 /// function gave up on it, whatever the machine's speed.
 pub const HANG: Duration = Duration::from_secs(600);
 pub const DOCUMENTED_UPLOAD: &str =
-    include_str!("../../../fixtures/requests/upload-transcript.json");
+    include_str!("../../../tests/fixtures/requests/upload-transcript.json");
 
 pub struct Harness {
     pub world: World,

@@ -266,7 +266,7 @@ mod tests {
 
     use super::*;
 
-    const KEY: &str = include_str!("../../../../emulators/fixtures/test-jwt-key.pem");
+    const KEY: &str = include_str!("../../../../tests/fixtures/keys/test-jwt-key.pem");
 
     fn jwt_secret() -> Value {
         json!({"authFlow":"jwt-bearer","loginUrl":"https://login.salesforce.com","clientId":"3MVG9",

@@ -91,13 +91,13 @@ const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// The test RSA private key (PKCS#8 PEM) that signs JWT assertions in tests.
 pub fn test_private_key_pem() -> &'static str {
-    include_str!("../fixtures/test-jwt-key.pem")
+    include_str!("../../fixtures/keys/test-jwt-key.pem")
 }
 
 /// The public half of [`test_private_key_pem`], to register with
 /// [`World::salesforce_jwt_client`].
 pub fn test_public_key_pem() -> &'static str {
-    include_str!("../fixtures/test-jwt-key.pub.pem")
+    include_str!("../../fixtures/keys/test-jwt-key.pub.pem")
 }
 
 /// The function's Salesforce secret for the JWT bearer flow.
@@ -265,7 +265,7 @@ pub fn sample_world(instance_id: &str) -> World {
     };
 
     let (segments, categories) = fixture(include_str!(
-        "../fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
+        "../../fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
     ));
     world.add_contact(finished(
         SAMPLE_INTERNATIONAL,
@@ -275,7 +275,7 @@ pub fn sample_world(instance_id: &str) -> World {
         categories,
     ));
     let (segments, categories) = fixture(include_str!(
-        "../fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
+        "../../fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
     ));
     world.add_contact(finished(
         SAMPLE_CJK,

@@ -7,11 +7,12 @@ use std::time::SystemTime;
 
 const PACKAGE: &str = "contact-data-sync";
 
-/// The workspace root: the bench crate sits directly inside it.
+/// The workspace root: the bench crate is `tests/bench/` inside it.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ is inside the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("tests/bench/ is inside the workspace")
         .to_path_buf()
 }
 
