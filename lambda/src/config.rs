@@ -109,7 +109,7 @@ pub struct TokenPairing {
     pub token_secret_id: String,
 }
 
-/// Shared by the AWS SDK clients (adaptive mode) and the Salesforce client.
+/// Shared by the AWS SDK clients (standard retry mode) and the Salesforce client.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetrySettings {
     pub max_attempts: u32,
@@ -203,8 +203,8 @@ impl Config {
             backfill_bucket,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
-            // The quota is not published by AWS; 1 request/second (burst 2) is the lowest
-            // figure reported, so the default never relies on more.
+            // The account's quota is 1 request/second with a burst of 2 (Amazon Connect service
+            // quotas); the pace holds one token, so the default never relies on the burst.
             contact_lens_rate: NonZeroU32::new(number(
                 CONTACT_LENS_REQUESTS_PER_SECOND,
                 1,
