@@ -12,7 +12,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::OrgSession;
 use super::token::AccessToken;
-use crate::ports::{ParameterStore, SalesforceError, SecretStore};
+use crate::ports::{BoxError, ParameterStore, SalesforceError, SecretStore};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 /// A Retry-After longer than this is not waited for inside one invocation.
@@ -163,7 +163,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
 /// a lost answer means for this endpoint.
 pub(super) async fn exchange(
     request: reqwest::RequestBuilder,
-    unreachable: fn(reqwest::Error) -> SalesforceError,
+    unreachable: fn(BoxError) -> SalesforceError,
     resend: Resend,
     deadline: Instant,
 ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), Attempt> {
@@ -175,14 +175,16 @@ pub(super) async fn exchange(
             Attempt::Fatal(error)
         }
     };
+    // Whether a connection was ever made is known only from reqwest's error, so it is read
+    // here, before the error is boxed into the port's.
     let failed = |e: reqwest::Error| {
         if e.is_connect() || resend == Resend::Freely {
             Attempt::Retryable {
-                error: unreachable(e),
+                error: unreachable(e.into()),
                 retry_after: None,
             }
         } else {
-            lost(unreachable(e))
+            lost(unreachable(e.into()))
         }
     };
     let answer = async {

@@ -147,7 +147,8 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     .secret_string(id)
                     .await
                     .map_err(SalesforceError::SecretUnavailable)?;
-                Credentials::from_secret_json(&raw, api_version)?
+                Credentials::from_secret_json(&raw, api_version)
+                    .map_err(|e| SalesforceError::SecretInvalid(e.into()))?
             }
             CredentialSource::Ssm {
                 call_center,
@@ -169,7 +170,8 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     rest_api_endpoint_base,
                     &values,
                     api_version,
-                )?
+                )
+                .map_err(|e| SalesforceError::SecretInvalid(e.into()))?
             }
         };
         let credentials = Arc::new(credentials);
@@ -293,7 +295,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     &claims,
                     key,
                 )
-                .map_err(SalesforceError::AssertionSigning)?;
+                .map_err(|e| SalesforceError::AssertionSigning(e.into()))?;
                 vec![
                     (
                         "grant_type",
