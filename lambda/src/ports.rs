@@ -282,7 +282,9 @@ impl SourceError {
     }
 }
 
-/// How a Salesforce call failed. Messages never hold tokens, keys or transcript text.
+/// How a Salesforce call failed. Messages never hold tokens, keys or transcript text. The
+/// adapter boxes its own errors (reqwest's, jsonwebtoken's, the secret's) as sources, so that
+/// nothing here depends on it; what it decides from their kind, it decides before boxing them.
 #[derive(Debug, Error)]
 pub enum SalesforceError {
     #[error("the Salesforce secret could not be read: {0}")]
@@ -290,19 +292,19 @@ pub enum SalesforceError {
     #[error("the Salesforce SSM parameters could not be read: {0}")]
     ParametersUnavailable(#[source] SourceError),
     #[error("the Salesforce credentials are invalid: {0}")]
-    SecretInvalid(#[from] crate::adapters::salesforce::credentials::CredentialsError),
+    SecretInvalid(#[source] BoxError),
     #[error("the JWT assertion could not be signed with privateKey: {0}")]
-    AssertionSigning(#[source] jsonwebtoken::errors::Error),
+    AssertionSigning(#[source] BoxError),
     #[error("Salesforce refused the OAuth token request (HTTP {status}): {error}")]
     TokenRefused { status: u16, error: String },
     #[error("the Salesforce token endpoint could not be reached: {0}")]
-    TokenUnreachable(#[source] reqwest::Error),
+    TokenUnreachable(#[source] BoxError),
     #[error("the org's API request limit is used up (REQUEST_LIMIT_EXCEEDED)")]
     LimitExceeded,
     #[error("Salesforce answered HTTP {status}: {detail}")]
     Http { status: u16, detail: String },
     #[error("Salesforce could not be reached: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(#[source] BoxError),
     #[error("Salesforce answered HTTP {status} with an unreadable body: {source}")]
     UnexpectedBody {
         status: u16,
