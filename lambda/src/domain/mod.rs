@@ -4,7 +4,6 @@
 pub mod analysis;
 pub mod backfill;
 pub mod batch;
-pub mod calendar;
 pub mod existing;
 pub mod ids;
 pub mod json;
