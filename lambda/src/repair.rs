@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::domain::contact::ContactRequest;
 use crate::domain::existing::ExistingEntries;
 use crate::domain::ids::{contact_id, salesforce_id_15};
 use crate::domain::outcome::FailureCode;
@@ -15,7 +16,7 @@ use crate::domain::repair::{
     LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, SqsMessage, Verdict,
     transcript_may_still_come, verdict, worth_retrying,
 };
-use crate::domain::request::{ContactRequest, UploadOptions};
+use crate::domain::request::UploadOptions;
 use crate::domain::soql::voice_calls_of_contacts;
 use crate::pipeline::Pipeline;
 use crate::ports::{
