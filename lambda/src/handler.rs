@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::sqs::SqsBatchResponse;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -11,8 +12,7 @@ use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{
     Failure, bad_request, invoke_result, pending_uploads, render_upload_response,
 };
-use crate::domain::repair::MessageOutcome;
-use crate::domain::repair::sqs_messages;
+use crate::domain::repair::{MessageOutcome, RepairMessage};
 use crate::domain::request::{
     ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, WindowRequest,
     parse_org_choice, parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
@@ -24,7 +24,7 @@ use crate::ports::{
     AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
     SalesforceOrgs, TranscriptSource,
 };
-use crate::repair::repair;
+use crate::repair::{repair, retry_all, sqs_messages};
 
 /// What the handler needs from the Lambda invocation context.
 #[derive(Debug, Clone)]
@@ -94,7 +94,9 @@ where
     ) -> Result<Value, BackfillError> {
         if let Some(messages) = sqs_messages(event) {
             // Boxed: its future nests the whole pipeline, beyond the compiler's layout depth limit.
-            return Ok(Box::pin(self.repair_batch(messages, invocation)).await);
+            let answer = Box::pin(self.repair_batch(messages, invocation)).await;
+            return Ok(serde_json::to_value(answer)
+                .expect("a partial batch response holds strings only, which always serialize"));
         }
         // The whole request is checked, flags and org included, before any AWS call.
         let parsed = parse_work(event).and_then(|work| {
@@ -186,9 +188,9 @@ where
     /// message (its id, never its body) and the repair metrics.
     async fn repair_batch(
         &self,
-        messages: Vec<crate::domain::repair::SqsMessage>,
+        messages: Vec<RepairMessage>,
         invocation: &Invocation,
-    ) -> Value {
+    ) -> SqsBatchResponse {
         let sink = match self
             .orgs
             .select(&OrgChoice::default(), invocation.calls_deadline())
@@ -197,11 +199,7 @@ where
             Err(e) => {
                 // Cannot happen with the default org; every message stays in the queue if it does.
                 tracing::error!(error = %e, "no Salesforce org for automatic repair");
-                let ids: Vec<Value> = messages
-                    .iter()
-                    .map(|m| json!({ "itemIdentifier": m.message_id }))
-                    .collect();
-                return json!({ "batchItemFailures": ids });
+                return retry_all(&messages);
             }
         };
         let report = repair(

@@ -1,21 +1,27 @@
 //! Automatic repair: a batch of Amazon Connect contact events from SQS. One SOQL query finds
 //! the VoiceCalls of all its calls, then the calls go through the upload pipeline in fill-gaps
 //! mode. The answer lists exactly the messages worth delivering again.
+//!
+//! The SQS event and the partial batch response are `aws_lambda_events`' types; the domain sees
+//! each message as its id and body only.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::domain::contact::ContactRequest;
 use crate::domain::existing::ExistingEntries;
 use crate::domain::ids::{contact_id, salesforce_id_15};
 use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
-    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, SqsMessage, Verdict,
+    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, RepairMessage, Verdict,
     transcript_may_still_come, verdict, worth_retrying,
 };
-use crate::domain::request::{ContactRequest, UploadOptions};
+use crate::domain::request::UploadOptions;
 use crate::domain::soql::voice_calls_of_contacts;
 use crate::pipeline::Pipeline;
 use crate::ports::{
@@ -23,22 +29,53 @@ use crate::ports::{
 };
 use crate::query::all_voice_calls;
 
+/// The messages of a standard SQS event, or `None` when the event is not one: an operation
+/// request, or records not in SQS's format. A record without a message id cannot be reported
+/// back and is left out, and so is one without a body.
+pub fn sqs_messages(event: &Value) -> Option<Vec<RepairMessage>> {
+    let event = SqsEvent::deserialize(event).ok()?;
+    let from_sqs = |r: &SqsMessage| r.event_source.as_deref() == Some("aws:sqs");
+    if event.records.is_empty() || !event.records.iter().all(from_sqs) {
+        return None;
+    }
+    Some(
+        event
+            .records
+            .into_iter()
+            .filter_map(|r| {
+                Some(RepairMessage {
+                    message_id: r.message_id?,
+                    body: r.body?,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The partial batch response that has SQS deliver every one of these messages again.
+pub fn retry_all(messages: &[RepairMessage]) -> SqsBatchResponse {
+    let mut answer = SqsBatchResponse::default();
+    answer.set_failures(messages.iter().map(|m| m.message_id.as_str()));
+    answer
+}
+
 /// Each message's outcome, in batch order, and how many were DISCONNECTED calls to check.
 pub struct RepairReport {
-    pub outcomes: Vec<(SqsMessage, Option<String>, MessageOutcome)>,
+    pub outcomes: Vec<(RepairMessage, Option<String>, MessageOutcome)>,
     pub checked: usize,
 }
 
 impl RepairReport {
     /// The SQS partial batch response: only the messages to deliver again.
-    pub fn batch_item_failures(&self) -> Value {
-        let failures: Vec<Value> = self
-            .outcomes
-            .iter()
-            .filter(|(_, _, outcome)| matches!(outcome, MessageOutcome::Retry(_)))
-            .map(|(message, _, _)| json!({ "itemIdentifier": message.message_id }))
-            .collect();
-        json!({ "batchItemFailures": failures })
+    pub fn batch_item_failures(&self) -> SqsBatchResponse {
+        let mut answer = SqsBatchResponse::default();
+        answer.set_failures(
+            self.outcomes
+                .iter()
+                .filter(|(_, _, outcome)| matches!(outcome, MessageOutcome::Retry(_)))
+                .map(|(message, _, _)| message.message_id.as_str()),
+        );
+        answer
     }
 }
 
@@ -47,7 +84,7 @@ pub async fn repair<C, T, A, S>(
     sink: &S,
     instance_id: &str,
     transcript_horizon: Duration,
-    messages: Vec<SqsMessage>,
+    messages: Vec<RepairMessage>,
     deadline: Instant,
 ) -> RepairReport
 where
@@ -171,4 +208,62 @@ where
         outcomes.insert(o.contact_id, outcome);
     }
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn sqs_events_are_told_apart_from_operation_requests() {
+        let sqs = json!({"Records": [
+            {"messageId": "m1", "receiptHandle": "r", "body": "b1", "attributes": {"ApproximateReceiveCount": "1"},
+             "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+             "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"},
+            {"messageId": "m2", "body": "b2", "eventSource": "aws:sqs"}
+        ]});
+        assert_eq!(
+            sqs_messages(&sqs).unwrap(),
+            [
+                RepairMessage {
+                    message_id: "m1".into(),
+                    body: "b1".into()
+                },
+                RepairMessage {
+                    message_id: "m2".into(),
+                    body: "b2".into()
+                }
+            ]
+        );
+        assert_eq!(
+            sqs_messages(&json!({"operation": "uploadTranscript"})),
+            None
+        );
+        assert_eq!(
+            sqs_messages(&json!({"Records": [{"eventSource": "aws:s3"}]})),
+            None
+        );
+        assert_eq!(sqs_messages(&json!({"Records": []})), None);
+
+        let sandbox: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/events/sqs-contact-disconnected.json"
+        ))
+        .unwrap();
+        let messages = sqs_messages(&sandbox).unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            messages[0].message_id,
+            "2f1c7a5e-3b9d-4e6f-8a1b-9c0d1e2f3a4b"
+        );
+        assert_eq!(
+            verdict(&messages[0].body, "8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f"),
+            Verdict::Check("3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a08".into())
+        );
+        assert_eq!(
+            serde_json::to_string(&retry_all(&messages)).unwrap(),
+            r#"{"batchItemFailures":[{"itemIdentifier":"2f1c7a5e-3b9d-4e6f-8a1b-9c0d1e2f3a4b"}]}"#
+        );
+    }
 }

@@ -1,8 +1,8 @@
-//! Numbers, durations and UTC timestamps as the CLI prints them, without a date crate.
+//! Numbers, durations and UTC timestamps as the CLI prints them.
 
 use std::time::{Duration, SystemTime};
 
-use contact_data_sync::domain::calendar::civil_from_days;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -44,16 +44,22 @@ impl Utc {
             Ok(d) => d.as_secs() as i64,
             Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
         };
-        let days = secs.div_euclid(86_400);
-        let in_day = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
+        // Only clock readings are shown; one outside years ±9999 shows as that range's end.
+        let utc = OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|_| {
+            let end = if secs < 0 {
+                PrimitiveDateTime::MIN
+            } else {
+                PrimitiveDateTime::MAX
+            };
+            end.assume_utc()
+        });
         Self {
-            year,
-            month,
-            day,
-            hour: in_day / 3600,
-            minute: in_day % 3600 / 60,
-            second: in_day % 60,
+            year: i64::from(utc.year()),
+            month: u32::from(u8::from(utc.month())),
+            day: u32::from(utc.day()),
+            hour: u32::from(utc.hour()),
+            minute: u32::from(utc.minute()),
+            second: u32::from(utc.second()),
         }
     }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use thiserror::Error;
+use time::OffsetDateTime;
 
-use super::calendar::civil_from_days;
 use super::json::JsonError;
 use super::transcript::Turn;
 
@@ -28,10 +28,14 @@ pub fn candidate_prefixes(
     } else {
         ["Analysis/Voice/", "Analysis/Voice/Redacted/"]
     };
-    let days = [
-        utc_date_path(connected_to_agent_ms),
-        utc_date_path(connected_to_agent_ms.saturating_add(DAY_MS)),
-    ];
+    // A day the calendar cannot name (beyond year 9999) holds no file.
+    let days: Vec<String> = [
+        connected_to_agent_ms,
+        connected_to_agent_ms.saturating_add(DAY_MS),
+    ]
+    .into_iter()
+    .filter_map(utc_date_path)
+    .collect();
     variants
         .iter()
         .flat_map(|variant| {
@@ -120,10 +124,17 @@ pub fn parse_analysis_file(bytes: &[u8]) -> Result<Vec<Turn>, AnalysisError> {
         .collect())
 }
 
-/// `YYYY/MM/DD` of an epoch-milliseconds instant in UTC.
-fn utc_date_path(epoch_ms: i64) -> String {
-    let (year, month, day) = civil_from_days(epoch_ms.div_euclid(DAY_MS));
-    format!("{year:04}/{month:02}/{day:02}")
+/// `YYYY/MM/DD` of an epoch-milliseconds instant in UTC; `None` outside the calendar's range.
+fn utc_date_path(epoch_ms: i64) -> Option<String> {
+    let date = OffsetDateTime::from_unix_timestamp(epoch_ms.div_euclid(1_000))
+        .ok()?
+        .date();
+    Some(format!(
+        "{:04}/{:02}/{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    ))
 }
 
 #[cfg(test)]
@@ -141,9 +152,12 @@ mod tests {
             (1_798_761_600_000, "2027/01/01"),
             (1_709_164_800_000, "2024/02/29"),
             (-1, "1969/12/31"),
+            (1_795_478_400_000, "2026/11/24"),
+            (-86_400_000, "1969/12/31"),
         ] {
-            assert_eq!(utc_date_path(ms), expected, "{ms}");
+            assert_eq!(utc_date_path(ms).as_deref(), Some(expected), "{ms}");
         }
+        assert_eq!(utc_date_path(i64::MAX), None);
     }
 
     #[test]

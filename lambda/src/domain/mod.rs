@@ -4,7 +4,7 @@
 pub mod analysis;
 pub mod backfill;
 pub mod batch;
-pub mod calendar;
+pub mod contact;
 pub mod existing;
 pub mod ids;
 pub mod json;

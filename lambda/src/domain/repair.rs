@@ -1,40 +1,19 @@
 //! Automatic repair after each call: Amazon Connect's contact events arrive through SQS, and
 //! each DISCONNECTED voice call of this instance is checked and its missing entries filled.
-//! Here: reading the SQS event and the contact events, and deciding what is done and what
-//! SQS must deliver again.
+//! Here: reading the contact events, and deciding what is done and what SQS must deliver
+//! again.
 
 use serde_json::Value;
 
 use super::ids::contact_id;
 use super::outcome::FailureCode;
 
-/// One message of a standard SQS event.
+/// One message of the repair queue: its id, which the answer names to have it delivered again,
+/// and its body, a contact event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqsMessage {
+pub struct RepairMessage {
     pub message_id: String,
     pub body: String,
-}
-
-/// The messages of a standard SQS event (`{"Records":[{"messageId","body","eventSource":
-/// "aws:sqs",...}]}`), or `None` when the event is not one, e.g. an operation request. A record
-/// without a message id cannot be reported back and is left out.
-pub fn sqs_messages(event: &Value) -> Option<Vec<SqsMessage>> {
-    let records = event.get("Records")?.as_array()?;
-    let from_sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
-    if records.is_empty() || !records.iter().all(from_sqs) {
-        return None;
-    }
-    Some(
-        records
-            .iter()
-            .filter_map(|r| {
-                Some(SqsMessage {
-                    message_id: r.get("messageId")?.as_str()?.to_owned(),
-                    body: r.get("body")?.as_str().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect(),
-    )
 }
 
 /// What a message asks for.
@@ -248,38 +227,6 @@ mod tests {
         ] {
             assert_eq!(verdict(&body, INSTANCE), Verdict::Malformed, "{body}");
         }
-    }
-
-    #[test]
-    fn sqs_events_are_told_apart_from_operation_requests() {
-        let sqs = json!({"Records": [
-            {"messageId": "m1", "receiptHandle": "r", "body": "b1", "attributes": {"ApproximateReceiveCount": "1"},
-             "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-             "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"},
-            {"messageId": "m2", "body": "b2", "eventSource": "aws:sqs"}
-        ]});
-        assert_eq!(
-            sqs_messages(&sqs).unwrap(),
-            [
-                SqsMessage {
-                    message_id: "m1".into(),
-                    body: "b1".into()
-                },
-                SqsMessage {
-                    message_id: "m2".into(),
-                    body: "b2".into()
-                }
-            ]
-        );
-        assert_eq!(
-            sqs_messages(&json!({"operation": "uploadTranscript"})),
-            None
-        );
-        assert_eq!(
-            sqs_messages(&json!({"Records": [{"eventSource": "aws:s3"}]})),
-            None
-        );
-        assert_eq!(sqs_messages(&json!({"Records": []})), None);
     }
 
     #[test]

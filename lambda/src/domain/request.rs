@@ -10,6 +10,8 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+// Re-exported: `Request::UploadTranscript` hands contacts out.
+pub use super::contact::ContactRequest;
 use super::existing::ExistingEntries;
 use super::ids::{contact_id, salesforce_id_15};
 use super::org::OrgChoice;
@@ -68,17 +70,6 @@ pub struct SummaryRequest {
     pub manifest_key: String,
     /// The ResultWriter's `manifest.json` of the map run, in the backfill bucket.
     pub results_manifest_key: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactRequest {
-    /// The contactId in lower case, the form Amazon Connect writes: every lookup, comparison
-    /// and upload uses this.
-    pub contact_id: String,
-    /// The contactId as the request spelled it, which the response echoes.
-    pub as_requested: String,
-    /// VoiceCall ids in their 15-character form, without repeats.
-    pub related_records: Vec<String>,
 }
 
 /// A request that breaks the contract; the message names the field and the rule.

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::contact::ContactRequest;
 use super::outcome::{Failure, FailureCode};
-use super::request::ContactRequest;
 
 /// What DescribeContact tells about a call, in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
