@@ -8,14 +8,15 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::backfill::{BackfillError, build_manifest, summarize};
+use crate::domain::contact::ContactRequest;
 use crate::domain::org::OrgChoice;
 use crate::domain::outcome::{
     Failure, bad_request, invoke_result, pending_uploads, render_upload_response,
 };
 use crate::domain::repair::{MessageOutcome, RepairMessage};
 use crate::domain::request::{
-    ContactRequest, Request, RequestError, SummaryRequest, UploadOptions, WindowRequest,
-    parse_org_choice, parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
+    Request, RequestError, SummaryRequest, UploadOptions, WindowRequest, parse_org_choice,
+    parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
 };
 use crate::metrics::emf_records;
 use crate::metrics::repair_records;

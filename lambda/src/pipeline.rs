@@ -14,11 +14,12 @@ use crate::domain::analysis::{
     REALTIME_RETENTION_MS, candidate_prefixes, parse_analysis_file, pick_analysis_key,
 };
 use crate::domain::batch::Batcher;
+use crate::domain::contact::ContactRequest;
 use crate::domain::existing::{ExistingEntries, missing_turns};
 use crate::domain::outcome::{
     BulkUploadResult, Failure, FailureCode, ResponseElement, reconcile_batch,
 };
-use crate::domain::request::{ContactRequest, UploadOptions};
+use crate::domain::request::UploadOptions;
 use crate::domain::transcript::{CallWindow, ConversationFile, Turn, conversation_file};
 use crate::ports::{
     AnalysisStore, ContactDirectory, ConversationSink, SalesforceError, SourceError,

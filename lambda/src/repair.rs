@@ -31,7 +31,7 @@ use crate::query::all_voice_calls;
 
 /// The messages of a standard SQS event, or `None` when the event is not one: an operation
 /// request, or records not in SQS's format. A record without a message id cannot be reported
-/// back and is left out, and so is one without a body.
+/// back and is left out; one without a body is kept, to be logged as malformed by its id.
 pub fn sqs_messages(event: &Value) -> Option<Vec<RepairMessage>> {
     let event = SqsEvent::deserialize(event).ok()?;
     let from_sqs = |r: &SqsMessage| r.event_source.as_deref() == Some("aws:sqs");
@@ -45,7 +45,7 @@ pub fn sqs_messages(event: &Value) -> Option<Vec<RepairMessage>> {
             .filter_map(|r| {
                 Some(RepairMessage {
                     message_id: r.message_id?,
-                    body: r.body?,
+                    body: r.body.unwrap_or_default(),
                 })
             })
             .collect(),
@@ -222,7 +222,8 @@ mod tests {
             {"messageId": "m1", "receiptHandle": "r", "body": "b1", "attributes": {"ApproximateReceiveCount": "1"},
              "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"},
-            {"messageId": "m2", "body": "b2", "eventSource": "aws:sqs"}
+            {"messageId": "m2", "body": "b2", "eventSource": "aws:sqs"},
+            {"messageId": "m3", "eventSource": "aws:sqs"}
         ]});
         assert_eq!(
             sqs_messages(&sqs).unwrap(),
@@ -234,9 +235,14 @@ mod tests {
                 RepairMessage {
                     message_id: "m2".into(),
                     body: "b2".into()
+                },
+                RepairMessage {
+                    message_id: "m3".into(),
+                    body: String::new()
                 }
             ]
         );
+        assert_eq!(verdict("", "any-instance"), Verdict::Malformed);
         assert_eq!(
             sqs_messages(&json!({"operation": "uploadTranscript"})),
             None

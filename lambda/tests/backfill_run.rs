@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use contact_data_sync::backfill::BackfillError;
 use contact_data_sync::config;
-use contact_data_sync::domain::request::{ContactRequest, Request, parse_request};
+use contact_data_sync::domain::contact::ContactRequest;
+use contact_data_sync::domain::request::{Request, parse_request};
 use emulators::{
     SAMPLE_CJK, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, SAMPLE_NO_TRANSCRIPT,
 };

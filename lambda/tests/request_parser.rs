@@ -13,7 +13,8 @@
 
 use std::collections::HashSet;
 
-use contact_data_sync::domain::request::{ContactRequest, Request, parse_request};
+use contact_data_sync::domain::contact::ContactRequest;
+use contact_data_sync::domain::request::{Request, parse_request};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{RngAlgorithm, RngSeed};

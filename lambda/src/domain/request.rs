@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 // Re-exported: `Request::UploadTranscript` hands contacts out.
-pub use super::contact::ContactRequest;
+use super::contact::ContactRequest;
 use super::existing::ExistingEntries;
 use super::ids::{contact_id, salesforce_id_15};
 use super::org::OrgChoice;
