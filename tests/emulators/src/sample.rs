@@ -30,11 +30,14 @@
 //! holds no contact for): 25 minutes, 3 hours and 49 hours ago, 6 minutes long each.
 
 use serde_json::{Map, Value, json};
+use time::Time;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use crate::aws::ACCOUNT_ID;
-use crate::utc::{DAY_MS, Utc, day_start};
 use crate::world::{
-    CategoryMatch, ContactSpec, Segment, VoiceCall, World, generated_id, now_ms, splitmix64,
+    CategoryMatch, ContactSpec, Segment, VoiceCall, World, format_utc, generated_id, now_ms,
+    splitmix64, unix_ms, utc,
 };
 
 pub const SAMPLE_INTERNATIONAL: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
@@ -88,6 +91,21 @@ pub const SCV_STALE_TOKEN: &str = "00DEMU000000000!AQ4AQStaleTokenLeftInTheScvSe
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The date folders of Contact Lens output and call recordings: `2024/02/29`.
+const DATE_PATH: &[BorrowedFormatItem<'_>] = format_description!("[year]/[month]/[day]");
+/// The time in analysis file names: `2024-03-01T00:02:15Z`.
+const FILE_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+/// The start in call recording names: `20240229T23:58`.
+const RECORDING_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year][month][day]T[hour]:[minute]");
+
+/// The start of the UTC day holding `ms`.
+fn day_start(ms: i64) -> i64 {
+    unix_ms(utc(ms).replace_time(Time::MIDNIGHT))
+}
 
 /// The test RSA private key (PKCS#8 PEM) that signs JWT assertions in tests.
 pub fn test_private_key_pem() -> &'static str {
@@ -551,9 +569,9 @@ pub fn analysis_key(contact: &ContactSpec, redacted: bool) -> String {
     };
     format!(
         "{folder}/{}/{}_{name}_{}.json",
-        Utc::at(connected).date_path(),
+        format_utc(connected, DATE_PATH),
         contact.contact_id,
-        Utc::at(ended).iso_seconds()
+        format_utc(ended, FILE_TIME)
     )
 }
 
@@ -624,9 +642,9 @@ pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
         .collect();
     let recording = format!(
         "s3://{SAMPLE_ANALYSIS_BUCKET}/connect/sample/CallRecordings/{}/{}_{}_UTC.wav",
-        Utc::at(connected).date_path(),
+        format_utc(connected, DATE_PATH),
         contact.contact_id,
-        recording_time(connected)
+        format_utc(connected, RECORDING_TIME)
     );
     json!({
         "Version": "1.1.0",
@@ -646,15 +664,6 @@ pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
         "Transcript": transcript,
     })
     .to_string()
-}
-
-/// `YYYYMMDDTHH:MM`, as call recording names carry their start.
-fn recording_time(ms: i64) -> String {
-    let at = Utc::at(ms);
-    format!(
-        "{:04}{:02}{:02}T{:02}:{:02}",
-        at.year, at.month, at.day, at.hour, at.minute
-    )
 }
 
 /// Each ParticipantId the transcript uses, with its role, in order of first appearance.
@@ -1298,6 +1307,13 @@ mod tests {
     }
 
     #[test]
+    fn days_start_at_utc_midnight() {
+        assert_eq!(day_start(1_704_067_199_999), 1_704_067_200_000 - DAY_MS);
+        assert_eq!(day_start(1_704_067_200_000), 1_704_067_200_000);
+        assert_eq!(day_start(-1), -DAY_MS);
+    }
+
+    #[test]
     fn analysis_keys_are_dated_by_the_connection_and_timed_by_the_disconnect() {
         let across_midnight = call(LEAP_DAY_2358, LEAP_DAY_2358 + 4 * MINUTE_MS + 15_000);
         assert_eq!(
@@ -1426,24 +1442,22 @@ mod tests {
             }
         }
         let midnight = world.contact(SAMPLE_OLD_CALL_MIDNIGHT).unwrap();
-        let connected = Utc::at(midnight.connected_to_agent_ms.unwrap());
-        let ended = Utc::at(midnight.disconnect_ms.unwrap());
-        assert_eq!(
-            (connected.hour, connected.minute, connected.second),
-            (23, 58, 0)
-        );
+        let connected = midnight.connected_to_agent_ms.unwrap();
+        let ended = midnight.disconnect_ms.unwrap();
+        assert_eq!(utc(connected).to_hms(), (23, 58, 0));
         assert_eq!(
             day_start(now) - DAY_MS - 2 * MINUTE_MS,
             midnight.connected_to_agent_ms.unwrap()
         );
-        assert_ne!(connected.date_path(), ended.date_path());
+        let date_path = |ms| format_utc(ms, DATE_PATH);
+        assert_ne!(date_path(connected), date_path(ended));
         let key = analysis_key(&midnight, false);
         assert!(
-            key.starts_with(&format!("Analysis/Voice/{}/", connected.date_path())),
+            key.starts_with(&format!("Analysis/Voice/{}/", date_path(connected))),
             "{key}"
         );
         assert!(
-            key.ends_with(&format!("_{}.json", ended.iso_seconds())),
+            key.ends_with(&format!("_{}.json", format_utc(ended, FILE_TIME))),
             "{key}"
         );
         assert!(midnight.segments.iter().any(|s| s.content.contains('€')));
