@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -39,8 +40,10 @@ impl Service {
     }
 }
 
-/// One transcript turn, as Contact Lens reports it in a `Transcript` segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One transcript turn, as Contact Lens reports it in a `Transcript` segment (and as the
+/// transcript fixtures hold it).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Segment {
     pub id: String,
     pub participant_id: String,
@@ -56,7 +59,8 @@ pub struct Segment {
 
 /// A Contact Lens `Categories` segment. It carries no speech, so a client must skip it; it is
 /// served right after the first `after_segment` transcript segments.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CategoryMatch {
     pub after_segment: usize,
     pub matched_categories: Vec<String>,
