@@ -28,6 +28,9 @@
 //! CallEndDateTime = the disconnect (null while in progress). Three more VoiceCalls,
 //! [`SAMPLE_VOICE_CALLS_WITHOUT_KEY`], have a null VendorCallKey (calls Service Cloud Voice
 //! holds no contact for): 25 minutes, 3 hours and 49 hours ago, 6 minutes long each.
+//!
+//! The contacts and VoiceCalls are data, in `tests/fixtures/sample-world/` (compiled in);
+//! analysis files, generated contacts and the secrets are made here.
 
 use std::sync::LazyLock;
 
