@@ -35,7 +35,6 @@ mod sample;
 mod secrets_manager;
 mod server;
 mod ssm;
-mod utc;
 mod world;
 
 pub use connect::start_connect;

@@ -15,12 +15,13 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use crate::aws::{self, Outcome, Protocol, xml_escape};
 use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
-use crate::utc::Utc;
-use crate::world::{S3Object, Service, State as WorldState, World, content_hash};
+use crate::world::{S3Object, Service, State as WorldState, World, content_hash, format_utc};
 
 /// Default and maximum of `max-keys`: S3 never returns more keys in one page.
 const MAX_KEYS: usize = 1000;
@@ -33,6 +34,14 @@ const MAX_PART_NUMBER: u32 = 10_000;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The only checksum algorithm the emulator computes.
 const CRC32: &str = "CRC32";
+
+/// LastModified in listings: `2024-03-01T00:00:15.250Z`.
+const XML_TIMESTAMP: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+/// Last-Modified headers, an IMF-fixdate: `Fri, 01 Mar 2024 00:00:15 GMT`.
+const HTTP_DATE: &[BorrowedFormatItem<'_>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
 
 /// Starts the S3 emulator on a free port.
 pub async fn start_s3(world: &World) -> Server {
@@ -413,7 +422,7 @@ fn list_result(
         body.push_str(&element("Key", &shown(key)));
         body.push_str(&element(
             "LastModified",
-            &Utc::at(object.modified_ms).iso_millis(),
+            &format_utc(object.modified_ms, XML_TIMESTAMP),
         ));
         body.push_str(&element("ETag", &object.etag));
         body.push_str(&element("Size", &object.bytes.len().to_string()));
@@ -447,7 +456,7 @@ async fn get_object(
         (header::ETAG.as_str(), object.etag.clone()),
         (
             header::LAST_MODIFIED.as_str(),
-            Utc::at(object.modified_ms).http_date(),
+            format_utc(object.modified_ms, HTTP_DATE),
         ),
         (header::ACCEPT_RANGES.as_str(), "bytes".to_owned()),
         ("x-amz-request-id", aws::request_id()),
@@ -963,6 +972,20 @@ fn content_type(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_written_in_utc_to_the_millisecond_or_the_second() {
+        // 2024-03-01T00:00:15.250Z, the day after a leap day.
+        let at = 1_709_251_215_250;
+        assert_eq!(format_utc(at, XML_TIMESTAMP), "2024-03-01T00:00:15.250Z");
+        assert_eq!(format_utc(at, HTTP_DATE), "Fri, 01 Mar 2024 00:00:15 GMT");
+        assert_eq!(format_utc(-1, XML_TIMESTAMP), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_utc(-1, HTTP_DATE), "Wed, 31 Dec 1969 23:59:59 GMT");
+        assert_eq!(
+            format_utc(4_107_542_400_000, HTTP_DATE),
+            "Mon, 01 Mar 2100 00:00:00 GMT"
+        );
+    }
 
     #[test]
     fn aws_chunked_bodies_decode_to_their_payload_and_trailers() {

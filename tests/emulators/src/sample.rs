@@ -28,13 +28,23 @@
 //! CallEndDateTime = the disconnect (null while in progress). Three more VoiceCalls,
 //! [`SAMPLE_VOICE_CALLS_WITHOUT_KEY`], have a null VendorCallKey (calls Service Cloud Voice
 //! holds no contact for): 25 minutes, 3 hours and 49 hours ago, 6 minutes long each.
+//!
+//! The contacts and VoiceCalls are data, in `tests/fixtures/sample-world/` (compiled in);
+//! analysis files, generated contacts and the secrets are made here.
 
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use time::Time;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use crate::aws::ACCOUNT_ID;
-use crate::utc::{DAY_MS, Utc, day_start};
 use crate::world::{
-    CategoryMatch, ContactSpec, Segment, VoiceCall, World, generated_id, now_ms, splitmix64,
+    CategoryMatch, ContactSpec, Segment, VoiceCall, World, format_utc, generated_id, now_ms,
+    splitmix64, unix_ms, utc,
 };
 
 pub const SAMPLE_INTERNATIONAL: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
@@ -57,20 +67,6 @@ pub const SAMPLE_VOICE_CALLS_WITHOUT_KEY: [&str; 3] = [
     "0LQ1Q000003SBN3WAO",
 ];
 
-/// Every sample contact, in the order of the table above.
-const SAMPLE_CONTACTS: [&str; 10] = [
-    SAMPLE_INTERNATIONAL,
-    SAMPLE_CJK,
-    SAMPLE_IN_PROGRESS,
-    SAMPLE_NO_AGENT,
-    SAMPLE_ANALYSIS_RUNNING,
-    SAMPLE_NO_TRANSCRIPT,
-    SAMPLE_REALTIME_UNAVAILABLE,
-    SAMPLE_OLD_CALL,
-    SAMPLE_OLD_CALL_MIDNIGHT,
-    SAMPLE_PARTIALLY_DELIVERED,
-];
-
 /// The bucket [`sample_world`] keeps Contact Lens post-call analysis files in.
 pub const SAMPLE_ANALYSIS_BUCKET: &str = "amazon-connect-sample-recordings";
 
@@ -88,6 +84,21 @@ pub const SCV_STALE_TOKEN: &str = "00DEMU000000000!AQ4AQStaleTokenLeftInTheScvSe
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The date folders of Contact Lens output and call recordings: `2024/02/29`.
+const DATE_PATH: &[BorrowedFormatItem<'_>] = format_description!("[year]/[month]/[day]");
+/// The time in analysis file names: `2024-03-01T00:02:15Z`.
+const FILE_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+/// The start in call recording names: `20240229T23:58`.
+const RECORDING_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year][month][day]T[hour]:[minute]");
+
+/// The start of the UTC day holding `ms`.
+fn day_start(ms: i64) -> i64 {
+    unix_ms(utc(ms).replace_time(Time::MIDNIGHT))
+}
 
 /// The test RSA private key (PKCS#8 PEM) that signs JWT assertions in tests.
 pub fn test_private_key_pem() -> &'static str {
@@ -241,196 +252,148 @@ pub fn register_scv_salesforce(
     world.put_parameter(&scv_token_key(call_center), SCV_STALE_TOKEN, "SecureString");
 }
 
-/// A world holding the sample contacts of the table above.
+/// A world holding the sample contacts of the table above, as
+/// `tests/fixtures/sample-world/contacts.json` describes them, their VoiceCalls, and the
+/// VoiceCalls of `voice-calls-without-key.json`.
 pub fn sample_world(instance_id: &str) -> World {
     let world = World::new(instance_id);
     let now = now_ms();
-    let finished = |contact_id: &str,
-                    voice_call_id: &str,
-                    started_ms: i64,
-                    segments: Vec<Segment>,
-                    categories: Vec<CategoryMatch>| {
-        let connected = started_ms + 35_000;
-        ContactSpec {
-            contact_id: contact_id.to_owned(),
-            voice_call_id: voice_call_id.to_owned(),
-            initiation_ms: started_ms,
-            connected_to_agent_ms: Some(connected),
-            disconnect_ms: Some(connected + last_end(&segments) + 15_000),
-            segments,
-            categories,
-            analysis_running: false,
-            realtime_available: true,
+    let contacts: Vec<SampleContact> = fixture(
+        "contacts.json",
+        include_str!("../../fixtures/sample-world/contacts.json"),
+    );
+    for sample in &contacts {
+        let contact = sample.contact(now);
+        if sample.analysis_files {
+            for redacted in [false, true] {
+                put_analysis_file(&world, SAMPLE_ANALYSIS_BUCKET, &contact, redacted);
+            }
         }
-    };
-
-    let (segments, categories) = fixture(include_str!(
-        "../../fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json"
-    ));
-    world.add_contact(finished(
-        SAMPLE_INTERNATIONAL,
-        "0LQ1Q000002TZtn",
-        now - 2 * HOUR_MS,
-        segments,
-        categories,
-    ));
-    let (segments, categories) = fixture(include_str!(
-        "../../fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json"
-    ));
-    world.add_contact(finished(
-        SAMPLE_CJK,
-        "0LQ1Q000002TAtn",
-        now - 90 * MINUTE_MS,
-        segments,
-        categories,
-    ));
-
-    let in_progress_turns = [
-        (
-            "AGENT",
-            "Thanks for holding, I'm pulling up your account now.",
-        ),
-        ("CUSTOMER", "Great, it's the one ending in four two seven."),
-        (
-            "AGENT",
-            "Got it. I can see the duplicate charge from Tuesday.",
-        ),
-    ];
-    world.add_contact(ContactSpec {
-        disconnect_ms: None,
-        analysis_running: true,
-        ..finished(
-            SAMPLE_IN_PROGRESS,
-            "0LQ1Q000003SB01",
-            now - 5 * MINUTE_MS,
-            turns("1a01", &in_progress_turns),
-            Vec::new(),
-        )
-    });
-
-    let no_agent_turns = [
-        ("CUSTOMER", "I'd like to check the status of my refund."),
-        ("CUSTOMER", "Hello? Is anyone there?"),
-    ];
-    let started = now - HOUR_MS;
-    world.add_contact(ContactSpec {
-        connected_to_agent_ms: None,
-        disconnect_ms: Some(started + 3 * MINUTE_MS),
-        ..finished(
-            SAMPLE_NO_AGENT,
-            "0LQ1Q000003SB02",
-            started,
-            turns("1a02", &no_agent_turns),
-            Vec::new(),
-        )
-    });
-
-    let running_turns = [
-        ("AGENT", "You're all set, the replacement card ships today."),
-        ("CUSTOMER", "Thank you, that was quick."),
-        ("AGENT", "My pleasure. Is there anything else?"),
-        ("CUSTOMER", "No, goodbye."),
-    ];
-    world.add_contact(ContactSpec {
-        analysis_running: true,
-        ..finished(
-            SAMPLE_ANALYSIS_RUNNING,
-            "0LQ1Q000003SB03",
-            now - 10 * MINUTE_MS,
-            turns("1a03", &running_turns),
-            Vec::new(),
-        )
-    });
-
-    let silent_call = vec![CategoryMatch {
-        after_segment: 0,
-        matched_categories: vec!["Dead air".to_owned()],
-    }];
-    world.add_contact(finished(
-        SAMPLE_NO_TRANSCRIPT,
-        "0LQ1Q000003SB04",
-        now - 45 * MINUTE_MS,
-        Vec::new(),
-        silent_call,
-    ));
-
-    let old_turns = [
-        ("AGENT", "Good morning, how can I help?"),
-        ("CUSTOMER", "I need to update my address."),
-    ];
-    world.add_contact(ContactSpec {
-        realtime_available: false,
-        ..finished(
-            SAMPLE_REALTIME_UNAVAILABLE,
-            "0LQ1Q000003SB05",
-            now - 30 * HOUR_MS,
-            turns("1a05", &old_turns),
-            Vec::new(),
-        )
-    });
-
-    let delivery_issue = vec![CategoryMatch {
-        after_segment: 2,
-        matched_categories: vec!["Delivery issue".to_owned()],
-    }];
-    let old_call = ContactSpec {
-        realtime_available: false,
-        ..finished(
-            SAMPLE_OLD_CALL,
-            "0LQ1Q000003SB06",
-            now - 50 * HOUR_MS,
-            turns("1a06", &OLD_CALL_TURNS),
-            delivery_issue,
-        )
-    };
-    // 23:58 UTC two days ago: at least 24 h ago whatever the time now.
-    let connected = day_start(now) - DAY_MS - 2 * MINUTE_MS;
-    let midnight_call = ContactSpec {
-        realtime_available: false,
-        disconnect_ms: Some(connected + 4 * MINUTE_MS),
-        ..finished(
-            SAMPLE_OLD_CALL_MIDNIGHT,
-            "0LQ1Q000003SB07",
-            connected - 35_000,
-            turns("1a07", &MIDNIGHT_CALL_TURNS),
-            Vec::new(),
-        )
-    };
-    for contact in [old_call, midnight_call] {
-        for redacted in [false, true] {
-            put_analysis_file(&world, SAMPLE_ANALYSIS_BUCKET, &contact, redacted);
-        }
-        world.add_contact(contact);
-    }
-
-    world.add_contact(finished(
-        SAMPLE_PARTIALLY_DELIVERED,
-        "0LQ1Q000003SB08",
-        now - 40 * MINUTE_MS,
-        turns("1a08", &PARTIALLY_DELIVERED_TURNS),
-        Vec::new(),
-    ));
-    world.deliver_realtime(SAMPLE_PARTIALLY_DELIVERED, |turn| turn % 2 == 0);
-
-    for contact_id in SAMPLE_CONTACTS {
-        let contact = world
-            .contact(contact_id)
-            .expect("every sample contact was added");
         world.add_voice_call(
             &contact.voice_call_id,
-            Some(contact_id),
+            Some(&contact.contact_id),
             contact.initiation_ms,
             contact.disconnect_ms,
         );
+        world.add_contact(contact);
+        if let Some(delivered) = &sample.realtime_delivered_turns {
+            world.deliver_realtime(&sample.contact_id, |turn| delivered.contains(&turn));
+        }
     }
-    let unkeyed_starts = [now - 25 * MINUTE_MS, now - 3 * HOUR_MS, now - 49 * HOUR_MS];
-    for (id, started) in SAMPLE_VOICE_CALLS_WITHOUT_KEY
-        .into_iter()
-        .zip(unkeyed_starts)
-    {
-        world.add_voice_call(id, None, started, Some(started + 6 * MINUTE_MS));
+    let unkeyed: Vec<SampleVoiceCall> = fixture(
+        "voice-calls-without-key.json",
+        include_str!("../../fixtures/sample-world/voice-calls-without-key.json"),
+    );
+    for call in unkeyed {
+        let started = call.start.initiation(now);
+        let ended = started + call.length_seconds * 1000;
+        world.add_voice_call(&call.id, None, started, Some(ended));
     }
     world
+}
+
+/// How long after its initiation a sample call reaches its agent.
+const AGENT_ANSWERS_MS: i64 = 35_000;
+
+/// When a sample call started, relative to when the world is built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum Start {
+    MinutesAgo(i64),
+    /// Reached its agent this many minutes before yesterday began (UTC): at least 24 h ago,
+    /// whatever the time now, and on the day before.
+    ConnectedMinutesBeforeYesterday(i64),
+}
+
+impl Start {
+    fn initiation(&self, now: i64) -> i64 {
+        match self {
+            Start::MinutesAgo(minutes) => now - minutes * MINUTE_MS,
+            Start::ConnectedMinutesBeforeYesterday(minutes) => {
+                day_start(now) - DAY_MS - minutes * MINUTE_MS - AGENT_ANSWERS_MS
+            }
+        }
+    }
+}
+
+/// A sample contact as `contacts.json` describes it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SampleContact {
+    contact_id: String,
+    voice_call_id: String,
+    start: Start,
+    /// Its turns and categories are `tests/fixtures/transcripts/<contactId>.json`.
+    #[serde(default)]
+    transcript_fixture: bool,
+    /// Turn `n` (from 1) is this followed by `n` in 8 digits.
+    #[serde(default)]
+    turn_id_prefix: String,
+    /// (participant, content), offsets paced by the content's length.
+    #[serde(default)]
+    turns: Vec<(String, String)>,
+    #[serde(default)]
+    categories: Vec<CategoryMatch>,
+    /// From initiation to disconnect; without it, the call ends 15 s after its last turn.
+    length_seconds: Option<i64>,
+    /// No disconnect yet.
+    #[serde(default)]
+    in_progress: bool,
+    #[serde(default)]
+    no_agent: bool,
+    #[serde(default)]
+    analysis_running: bool,
+    #[serde(default = "available")]
+    realtime_available: bool,
+    /// Its post-call analysis files, raw and redacted, are in [`SAMPLE_ANALYSIS_BUCKET`].
+    #[serde(default)]
+    analysis_files: bool,
+    /// The turns (from 0) real-time transcription delivered to Salesforce.
+    realtime_delivered_turns: Option<Vec<usize>>,
+}
+
+fn available() -> bool {
+    true
+}
+
+impl SampleContact {
+    fn contact(&self, now: i64) -> ContactSpec {
+        let (segments, categories) = if self.transcript_fixture {
+            transcript_fixture(&self.contact_id)
+        } else {
+            (
+                turns(&self.turn_id_prefix, &self.turns),
+                self.categories.clone(),
+            )
+        };
+        let initiation = self.start.initiation(now);
+        let connected = initiation + AGENT_ANSWERS_MS;
+        let disconnect = match self.length_seconds {
+            _ if self.in_progress => None,
+            Some(seconds) => Some(initiation + seconds * 1000),
+            None => Some(connected + last_end(&segments) + 15_000),
+        };
+        ContactSpec {
+            contact_id: self.contact_id.clone(),
+            voice_call_id: self.voice_call_id.clone(),
+            initiation_ms: initiation,
+            connected_to_agent_ms: (!self.no_agent).then_some(connected),
+            disconnect_ms: disconnect,
+            segments,
+            categories,
+            analysis_running: self.analysis_running,
+            realtime_available: self.realtime_available,
+        }
+    }
+}
+
+/// A VoiceCall of `voice-calls-without-key.json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SampleVoiceCall {
+    id: String,
+    start: Start,
+    length_seconds: i64,
 }
 
 /// How long each VoiceCall [`fill_voice_calls`] adds lasts.
@@ -465,71 +428,6 @@ pub fn fill_voice_calls(
         .collect()
 }
 
-const OLD_CALL_TURNS: [(&str, &str); 6] = [
-    (
-        "AGENT",
-        "Guten Tag, Sie sprechen mit Jürgen. Wie kann ich Ihnen helfen?",
-    ),
-    (
-        "CUSTOMER",
-        "Grüß Gott! Meine Bestellung 58213 ist noch nicht da, und die Lieferadresse in Köln \
-         stimmt nicht.",
-    ),
-    (
-        "AGENT",
-        "Das tut mir leid. Ich ändere die Adresse sofort: „Am Weiher 12“, richtig?",
-    ),
-    (
-        "CUSTOMER",
-        "Genau, danke schön. Ça marche très bien, merci beaucoup !",
-    ),
-    ("AGENT", "田中様、他にご質問はございますか？"),
-    ("CUSTOMER", "いいえ、大丈夫です。ありがとうございました。🙇"),
-];
-
-const PARTIALLY_DELIVERED_TURNS: [(&str, &str); 8] = [
-    ("AGENT", "Good afternoon, this is Sam. How can I help?"),
-    (
-        "CUSTOMER",
-        "Hi Sam, my internet has been dropping every evening.",
-    ),
-    ("AGENT", "Sorry to hear that. Let me run a line test."),
-    ("CUSTOMER", "Sure, I'll wait."),
-    (
-        "AGENT",
-        "I see errors on the line since Monday; I'll book an engineer.",
-    ),
-    ("CUSTOMER", "Thursday morning would suit me best."),
-    (
-        "AGENT",
-        "Thursday between eight and noon is booked for you.",
-    ),
-    ("CUSTOMER", "Perfect, thank you!"),
-];
-
-const MIDNIGHT_CALL_TURNS: [(&str, &str); 5] = [
-    (
-        "AGENT",
-        "Bonsoir, ici Hélène du service client. Que puis-je faire pour vous ?",
-    ),
-    (
-        "CUSTOMER",
-        "Bonsoir ! Ma carte a été débitée deux fois : 49,90 € à chaque fois.",
-    ),
-    (
-        "AGENT",
-        "Je vois les deux prélèvements. Je rembourse le doublon tout de suite.",
-    ),
-    (
-        "CUSTOMER",
-        "Très bien. 夜遅くにすみません、ありがとうございます。",
-    ),
-    (
-        "AGENT",
-        "どういたしまして。返金は三日以内に反映されます。Bonne nuit !",
-    ),
-];
-
 /// What analysis files give as CustomerMetadata.InstanceId. The file is built from the contact
 /// alone, which does not name its instance, so it is a fixed placeholder, not the world's.
 const ANALYSIS_INSTANCE_ID: &str = "00000000-0000-4000-8000-0000000a11a5";
@@ -551,9 +449,9 @@ pub fn analysis_key(contact: &ContactSpec, redacted: bool) -> String {
     };
     format!(
         "{folder}/{}/{}_{name}_{}.json",
-        Utc::at(connected).date_path(),
+        format_utc(connected, DATE_PATH),
         contact.contact_id,
-        Utc::at(ended).iso_seconds()
+        format_utc(ended, FILE_TIME)
     )
 }
 
@@ -624,9 +522,9 @@ pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
         .collect();
     let recording = format!(
         "s3://{SAMPLE_ANALYSIS_BUCKET}/connect/sample/CallRecordings/{}/{}_{}_UTC.wav",
-        Utc::at(connected).date_path(),
+        format_utc(connected, DATE_PATH),
         contact.contact_id,
-        recording_time(connected)
+        format_utc(connected, RECORDING_TIME)
     );
     json!({
         "Version": "1.1.0",
@@ -646,15 +544,6 @@ pub fn analysis_file_json(contact: &ContactSpec, redacted: bool) -> String {
         "Transcript": transcript,
     })
     .to_string()
-}
-
-/// `YYYYMMDDTHH:MM`, as call recording names carry their start.
-fn recording_time(ms: i64) -> String {
-    let at = Utc::at(ms);
-    format!(
-        "{:04}{:02}{:02}T{:02}:{:02}",
-        at.year, at.month, at.day, at.hour, at.minute
-    )
 }
 
 /// Each ParticipantId the transcript uses, with its role, in order of first appearance.
@@ -757,9 +646,12 @@ fn loudness(turn: &Segment) -> Vec<f64> {
 
 /// The names and places the sample speech uses; redaction replaces them and every run of
 /// digits with `[PII]`, as Contact Lens marks redacted PII.
-const PII_WORDS: &[&str] = &[
-    "Zoë", "Anaïs", "Muñoz", "Gérard", "Jürgen", "Köln", "Hélène", "佐藤", "田中",
-];
+static PII_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    fixture(
+        "pii-words.json",
+        include_str!("../../fixtures/sample-world/pii-words.json"),
+    )
+});
 
 fn redact(content: &str) -> String {
     let mut redacted = String::with_capacity(content.len());
@@ -770,7 +662,7 @@ fn redact(content: &str) -> String {
             .last()
             .is_some_and(|p: char| p.is_ascii_alphanumeric());
         let name = PII_WORDS.iter().find(|word| {
-            rest.strip_prefix(**word).is_some_and(|after| {
+            rest.strip_prefix(word.as_str()).is_some_and(|after| {
                 starts_word
                     && !after
                         .chars()
@@ -831,62 +723,77 @@ fn last_end(segments: &[Segment]) -> i64 {
     segments.last().map_or(0, |s| s.end_offset_millis)
 }
 
-/// Reads a fixture in the Contact Lens response shape (`{"Segments":[...]}`).
+/// A compiled-in fixture of `tests/fixtures/sample-world/`.
 ///
 /// # Panics
 /// On a malformed fixture: they are compiled in, so that is a bug in this crate.
-fn fixture(json: &str) -> (Vec<Segment>, Vec<CategoryMatch>) {
-    let parsed: Value = serde_json::from_str(json).expect("transcript fixture is valid JSON");
+fn fixture<T: DeserializeOwned>(name: &str, json: &str) -> T {
+    serde_json::from_str(json).unwrap_or_else(|error| panic!("fixture {name}: {error}"))
+}
+
+/// A Contact Lens response (`{"Segments":[...]}`), as the transcript fixtures hold it.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Transcript {
+    segments: Vec<TranscriptSegment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TranscriptSegment {
+    transcript: Option<Segment>,
+    categories: Option<Categories>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Categories {
+    matched_categories: Vec<String>,
+}
+
+/// The turns and categories of `tests/fixtures/transcripts/<contact_id>.json`.
+///
+/// # Panics
+/// For a contact without one, or a malformed one: a bug in `contacts.json` or the fixture.
+fn transcript_fixture(contact_id: &str) -> (Vec<Segment>, Vec<CategoryMatch>) {
+    let json = match contact_id {
+        SAMPLE_INTERNATIONAL => {
+            include_str!("../../fixtures/transcripts/faaa3a21-5990-48cd-a035-e85ca8c861ff.json")
+        }
+        SAMPLE_CJK => {
+            include_str!("../../fixtures/transcripts/f15c9342-65a1-41e8-a752-81d630a2890d.json")
+        }
+        other => panic!("no transcript fixture for {other}"),
+    };
+    let transcript: Transcript = fixture(contact_id, json);
     let mut segments = Vec::new();
     let mut categories = Vec::new();
-    for segment in parsed["Segments"].as_array().expect("fixture has Segments") {
-        let text = |key: &str| {
-            segment["Transcript"][key]
-                .as_str()
-                .unwrap_or_else(|| panic!("fixture transcript lacks {key}"))
-                .to_owned()
-        };
-        let offset = |key: &str| {
-            segment["Transcript"][key]
-                .as_i64()
-                .unwrap_or_else(|| panic!("fixture transcript lacks {key}"))
-        };
-        if segment.get("Transcript").is_some() {
-            segments.push(Segment {
-                id: text("Id"),
-                participant_id: text("ParticipantId"),
-                participant_role: text("ParticipantRole"),
-                content: text("Content"),
-                begin_offset_millis: offset("BeginOffsetMillis"),
-                end_offset_millis: offset("EndOffsetMillis"),
-                sentiment: text("Sentiment"),
-            });
-        } else if let Some(matched) = segment["Categories"]["MatchedCategories"].as_array() {
+    for segment in transcript.segments {
+        if let Some(turn) = segment.transcript {
+            segments.push(turn);
+        } else if let Some(matched) = segment.categories {
             categories.push(CategoryMatch {
                 after_segment: segments.len(),
-                matched_categories: matched
-                    .iter()
-                    .filter_map(|c| c.as_str().map(str::to_owned))
-                    .collect(),
+                matched_categories: matched.matched_categories,
             });
         }
     }
     (segments, categories)
 }
 
-/// Turns with offsets paced by their length, ids `<tag>` + turn number in a fixed UUID shape.
-fn turns(tag: &str, lines: &[(&str, &str)]) -> Vec<Segment> {
+/// Turns with offsets paced by their length, ids `id_prefix` + turn number.
+fn turns(id_prefix: &str, lines: &[(String, String)]) -> Vec<Segment> {
     let mut at = 0;
     lines
         .iter()
         .zip(1..)
-        .map(|(&(role, content), number)| {
+        .map(|((role, content), number)| {
             let duration = speaking_time_ms(content);
             let segment = Segment {
-                id: format!("9e0c5d2a-4b7f-4c1e-8a6d-{tag}{number:08}"),
-                participant_id: role.to_owned(),
-                participant_role: role.to_owned(),
-                content: content.to_owned(),
+                id: format!("{id_prefix}{number:08}"),
+                participant_id: role.clone(),
+                participant_role: role.clone(),
+                content: content.clone(),
                 begin_offset_millis: at,
                 end_offset_millis: at + duration,
                 sentiment: "NEUTRAL".to_owned(),
@@ -903,72 +810,13 @@ fn speaking_time_ms(content: &str) -> i64 {
     400 + words.saturating_mul(400)
 }
 
-const WORDS: &[&str] = &[
-    "the",
-    "account",
-    "payment",
-    "thank",
-    "you",
-    "for",
-    "calling",
-    "I",
-    "can",
-    "see",
-    "your",
-    "order",
-    "was",
-    "shipped",
-    "on",
-    "Tuesday",
-    "and",
-    "should",
-    "arrive",
-    "by",
-    "Friday",
-    "could",
-    "please",
-    "confirm",
-    "address",
-    "card",
-    "number",
-    "refund",
-    "processed",
-    "within",
-    "five",
-    "business",
-    "days",
-    "is",
-    "there",
-    "anything",
-    "else",
-    "help",
-    "with",
-    "today",
-    "café",
-    "résumé",
-    "naïve",
-    "delivery",
-    "warehouse",
-    "billing",
-    "statement",
-    "balance",
-    "appointment",
-    "reschedule",
-    "next",
-    "week",
-    "morning",
-    "afternoon",
-    "sure",
-    "okay",
-    "yes",
-    "no",
-    "maybe",
-    "let",
-    "me",
-    "check",
-    "that",
-    "moment",
-];
+/// What generated contacts say.
+static WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    fixture(
+        "generated-words.json",
+        include_str!("../../fixtures/sample-world/generated-words.json"),
+    )
+});
 
 /// `n` finished contacts with `segments_each` alternating AGENT/CUSTOMER turns each, for
 /// benchmarks. Ids, texts (3 to 30 words a turn) and offsets are a pure function of `seed`; the
@@ -985,7 +833,7 @@ pub fn generated_contacts(n: usize, segments_each: usize, seed: u64) -> Vec<Cont
                 .map(|turn| {
                     let words = 3 + rng.below(28);
                     let content = (0..words)
-                        .map(|_| WORDS[rng.below(WORDS.len())])
+                        .map(|_| WORDS[rng.below(WORDS.len())].as_str())
                         .collect::<Vec<_>>()
                         .join(" ");
                     let duration = speaking_time_ms(&content);
@@ -1056,6 +904,20 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every sample contact, in the order of the table above and of `contacts.json`.
+    const SAMPLE_CONTACTS: [&str; 10] = [
+        SAMPLE_INTERNATIONAL,
+        SAMPLE_CJK,
+        SAMPLE_IN_PROGRESS,
+        SAMPLE_NO_AGENT,
+        SAMPLE_ANALYSIS_RUNNING,
+        SAMPLE_NO_TRANSCRIPT,
+        SAMPLE_REALTIME_UNAVAILABLE,
+        SAMPLE_OLD_CALL,
+        SAMPLE_OLD_CALL_MIDNIGHT,
+        SAMPLE_PARTIALLY_DELIVERED,
+    ];
 
     #[test]
     fn fixtures_hold_non_ascii_speech_and_a_category() {
@@ -1298,6 +1160,13 @@ mod tests {
     }
 
     #[test]
+    fn days_start_at_utc_midnight() {
+        assert_eq!(day_start(1_704_067_199_999), 1_704_067_200_000 - DAY_MS);
+        assert_eq!(day_start(1_704_067_200_000), 1_704_067_200_000);
+        assert_eq!(day_start(-1), -DAY_MS);
+    }
+
+    #[test]
     fn analysis_keys_are_dated_by_the_connection_and_timed_by_the_disconnect() {
         let across_midnight = call(LEAP_DAY_2358, LEAP_DAY_2358 + 4 * MINUTE_MS + 15_000);
         assert_eq!(
@@ -1426,24 +1295,22 @@ mod tests {
             }
         }
         let midnight = world.contact(SAMPLE_OLD_CALL_MIDNIGHT).unwrap();
-        let connected = Utc::at(midnight.connected_to_agent_ms.unwrap());
-        let ended = Utc::at(midnight.disconnect_ms.unwrap());
-        assert_eq!(
-            (connected.hour, connected.minute, connected.second),
-            (23, 58, 0)
-        );
+        let connected = midnight.connected_to_agent_ms.unwrap();
+        let ended = midnight.disconnect_ms.unwrap();
+        assert_eq!(utc(connected).to_hms(), (23, 58, 0));
         assert_eq!(
             day_start(now) - DAY_MS - 2 * MINUTE_MS,
             midnight.connected_to_agent_ms.unwrap()
         );
-        assert_ne!(connected.date_path(), ended.date_path());
+        let date_path = |ms| format_utc(ms, DATE_PATH);
+        assert_ne!(date_path(connected), date_path(ended));
         let key = analysis_key(&midnight, false);
         assert!(
-            key.starts_with(&format!("Analysis/Voice/{}/", connected.date_path())),
+            key.starts_with(&format!("Analysis/Voice/{}/", date_path(connected))),
             "{key}"
         );
         assert!(
-            key.ends_with(&format!("_{}.json", ended.iso_seconds())),
+            key.ends_with(&format!("_{}.json", format_utc(ended, FILE_TIME))),
             "{key}"
         );
         assert!(midnight.segments.iter().any(|s| s.content.contains('€')));

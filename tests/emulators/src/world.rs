@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
 
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
@@ -37,8 +40,10 @@ impl Service {
     }
 }
 
-/// One transcript turn, as Contact Lens reports it in a `Transcript` segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One transcript turn, as Contact Lens reports it in a `Transcript` segment (and as the
+/// transcript fixtures hold it).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Segment {
     pub id: String,
     pub participant_id: String,
@@ -54,7 +59,8 @@ pub struct Segment {
 
 /// A Contact Lens `Categories` segment. It carries no speech, so a client must skip it; it is
 /// served right after the first `after_segment` transcript segments.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CategoryMatch {
     pub after_segment: usize,
     pub matched_categories: Vec<String>,
@@ -669,6 +675,27 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The instant `ms` milliseconds after the Unix epoch, in UTC.
+///
+/// # Panics
+/// Outside the years -9999 to 9999, which only a test's own setup can produce.
+pub(crate) fn utc(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("instants lie within the years -9999 to 9999")
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp() * 1000 + i64::from(at.millisecond())
+}
+
+/// The instant `ms` in UTC, written by `format`.
+pub(crate) fn format_utc(ms: i64, format: &[BorrowedFormatItem<'_>]) -> String {
+    utc(ms)
+        .format(format)
+        .expect("a UTC instant has every component a format can name")
 }
 
 /// Shared state of all emulators; cheap to clone (an `Arc` inside).

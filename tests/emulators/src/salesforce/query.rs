@@ -1,13 +1,18 @@
 //! `GET .../query?q=<SOQL>` and the `nextRecordsUrl` pages of its result, over the world's
-//! VoiceCall records. The SOQL subset is what the function sends:
+//! VoiceCall records. It serves the queries the function sends (`lambda/src/domain/soql.rs`)
+//! and the tests' variations of them, nothing more:
 //!
-//! `SELECT field [, field]... FROM VoiceCall [WHERE condition [AND condition]...]
-//! [ORDER BY field [ASC|DESC] [, ...]] [LIMIT n]`, a condition being `field IN ('a', ...)` or
-//! `field op value` (op `=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`; value a quoted string, an
-//! unquoted datetime, or `null` after `=` and `!=`). Keywords and names are case-insensitive.
+//! `SELECT field [, field]... FROM VoiceCall [WHERE filter [AND filter]...]
+//! [ORDER BY CallStartDateTime|Id [, ...]] [LIMIT n]`, the fields being `Id`, `VendorCallKey`,
+//! `CallStartDateTime` and `CallEndDateTime`, a filter one of `VendorCallKey IN ('a', ...)`,
+//! `VendorCallKey = 'a'`, `VendorCallKey = null`, `VendorCallKey != null`,
+//! `CallStartDateTime >= <datetime>` and `CallStartDateTime < <datetime>` (an unquoted RFC
+//! 3339 datetime), sorting ascending. Keywords and names are case-insensitive.
 //!
 //! Salesforce checks the grammar first (MALFORMED_QUERY), then the sObject (INVALID_TYPE),
-//! then the fields (INVALID_FIELD) and the filter values, and so does the parser here.
+//! then the fields (INVALID_FIELD) and the filter values, and so does the parser here. Valid
+//! SOQL of another shape (another filter or sort, DESC, OR, ...) is refused as MALFORMED_QUERY
+//! too: an unexpected token at its operator, keyword or field.
 
 use std::cmp::Ordering;
 
@@ -17,12 +22,15 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use super::{Host, query_param, query_params, rest_error};
 use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
-use crate::utc::{DAY_MS, Utc};
 use crate::world::{
-    SalesforceState, Service, State as WorldState, VoiceCall, generated_id, salesforce_id_18,
+    SalesforceState, Service, State as WorldState, VoiceCall, format_utc, generated_id, unix_ms,
 };
 
 /// Records per page: Salesforce's default batch size.
@@ -235,28 +243,20 @@ fn json_text(body: String) -> Response {
 }
 
 /// `2026-11-01T10:00:00.000+0000`, as Salesforce writes datetimes.
+const DATETIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+0000");
+
 fn datetime(ms: i64) -> String {
-    let at = Utc::at(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        at.year, at.month, at.day, at.hour, at.minute, at.second, at.millis
-    )
+    format_utc(ms, DATETIME)
 }
 
-/// The VoiceCall fields a query may name.
+/// The VoiceCall fields a query may select.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
     Id,
     VendorCallKey,
     CallStartDateTime,
     CallEndDateTime,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Id,
-    Text,
-    DateTime,
 }
 
 impl Field {
@@ -282,14 +282,6 @@ impl Field {
             .find(|field| field.name().eq_ignore_ascii_case(name))
     }
 
-    fn kind(self) -> Kind {
-        match self {
-            Field::Id => Kind::Id,
-            Field::VendorCallKey => Kind::Text,
-            Field::CallStartDateTime | Field::CallEndDateTime => Kind::DateTime,
-        }
-    }
-
     /// The value as a record carries it: a string, or null.
     fn json(self, call: &VoiceCall) -> Value {
         match self {
@@ -305,105 +297,96 @@ impl Field {
         }
     }
 
-    /// The value as filters and ORDER BY compare it; None is null.
-    fn key(self, call: &VoiceCall) -> Option<Key> {
-        match self {
-            Field::Id => Some(Key::Text(call.id.clone())),
-            Field::VendorCallKey => call.vendor_call_key.as_deref().map(text_key),
-            Field::CallStartDateTime => Some(Key::Time(call.call_start_ms)),
-            Field::CallEndDateTime => call.call_end_ms.map(Key::Time),
+    /// The type a filter value compared with this field lacks, as Salesforce names it: text
+    /// and ids are quoted, datetimes not.
+    fn type_error(self, literal: &Literal) -> Option<&'static str> {
+        match (self, literal) {
+            (Field::CallStartDateTime | Field::CallEndDateTime, Literal::Text(_)) => {
+                Some("dateTime and should not be enclosed in quotes")
+            }
+            (Field::VendorCallKey, Literal::DateTime(_)) => {
+                Some("string and should be enclosed in quotes")
+            }
+            (Field::Id, Literal::DateTime(_)) => Some("id and should be enclosed in quotes"),
+            _ => None,
         }
     }
 }
 
-/// A comparable value. Ids are canonical 18-character ids; other text is lower-cased, since
-/// SOQL compares and sorts text case-insensitively.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Text(String),
-    Time(i64),
+/// The filters the function's queries use. SOQL compares text case-insensitively, so keys are
+/// held lower-cased.
+#[derive(Debug, PartialEq)]
+enum Filter {
+    /// `VendorCallKey IN ('a', ...)` or `VendorCallKey = 'a'`.
+    KeyIn(Vec<String>),
+    /// `VendorCallKey = null`.
+    KeyNull,
+    /// `VendorCallKey != null`.
+    KeyNotNull,
+    /// `CallStartDateTime >= <datetime>`.
+    StartFrom(i64),
+    /// `CallStartDateTime < <datetime>`.
+    StartBefore(i64),
 }
 
-fn text_key(text: &str) -> Key {
-    Key::Text(text.to_lowercase())
+impl Filter {
+    fn holds(&self, call: &VoiceCall) -> bool {
+        let key = call.vendor_call_key.as_deref();
+        match self {
+            Filter::KeyIn(keys) => key.is_some_and(|key| keys.contains(&key.to_lowercase())),
+            Filter::KeyNull => key.is_none(),
+            Filter::KeyNotNull => key.is_some(),
+            Filter::StartFrom(ms) => call.call_start_ms >= *ms,
+            Filter::StartBefore(ms) => call.call_start_ms < *ms,
+        }
+    }
 }
 
-/// A parsed query, checked against the VoiceCall schema.
+/// The fields the function's queries sort by, ascending (neither is ever null).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SortKey {
+    CallStartDateTime,
+    Id,
+}
+
+impl SortKey {
+    fn compare(self, a: &VoiceCall, b: &VoiceCall) -> Ordering {
+        match self {
+            SortKey::CallStartDateTime => a.call_start_ms.cmp(&b.call_start_ms),
+            SortKey::Id => a.id.cmp(&b.id),
+        }
+    }
+}
+
+/// A parsed query, checked against the VoiceCall schema and the shapes served.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Query {
     fields: Vec<Field>,
-    conditions: Vec<Condition>,
-    /// Field and whether descending.
-    order: Vec<(Field, bool)>,
+    filters: Vec<Filter>,
+    order: Vec<SortKey>,
     limit: Option<usize>,
     /// The strings compared with VendorCallKey by `=` or IN, as written.
     vendor_keys: Vec<String>,
 }
 
-#[derive(Debug, PartialEq)]
-struct Condition {
-    field: Field,
-    test: Test,
-}
-
-#[derive(Debug, PartialEq)]
-enum Test {
-    Null,
-    NotNull,
-    Compare(Op, Key),
-    In(Vec<Key>),
-}
-
-impl Condition {
-    /// Null matches only `= null` and `!=`: SOQL's `!=` keeps records where the field is null,
-    /// unlike SQL's.
-    fn holds(&self, call: &VoiceCall) -> bool {
-        let value = self.field.key(call);
-        match &self.test {
-            Test::Null => value.is_none(),
-            Test::NotNull => value.is_some(),
-            Test::Compare(Op::Ne, key) => value.as_ref() != Some(key),
-            Test::Compare(op, key) => value.is_some_and(|value| op.holds(value.cmp(key))),
-            Test::In(keys) => value.is_some_and(|value| keys.contains(&value)),
-        }
-    }
-}
-
 impl Query {
-    /// The ids of the matching VoiceCalls in result order: ORDER BY (nulls first ascending,
-    /// last descending, as Salesforce sorts by default), else insertion order; at most LIMIT.
+    /// The ids of the matching VoiceCalls in result order: ORDER BY, else insertion order (the
+    /// sort is stable, so ties keep it too); at most LIMIT.
     fn run(&self, calls: &[VoiceCall]) -> Vec<String> {
-        let mut rows: Vec<(Vec<Option<Key>>, &VoiceCall)> = calls
+        let mut rows: Vec<&VoiceCall> = calls
             .iter()
-            .filter(|call| self.conditions.iter().all(|c| c.holds(call)))
-            .map(|call| {
-                let keys = self
-                    .order
-                    .iter()
-                    .map(|(field, _)| field.key(call))
-                    .collect();
-                (keys, call)
-            })
+            .filter(|call| self.filters.iter().all(|filter| filter.holds(call)))
             .collect();
-        // Stable: ties keep insertion order.
-        rows.sort_by(|(a, _), (b, _)| {
-            a.iter()
-                .zip(b)
-                .zip(&self.order)
-                .map(|((a, b), (_, descending))| {
-                    let ordering = a.cmp(b);
-                    if *descending {
-                        ordering.reverse()
-                    } else {
-                        ordering
-                    }
-                })
+        rows.sort_by(|a, b| {
+            self.order
+                .iter()
+                .map(|key| key.compare(a, b))
                 .find(|ordering| ordering.is_ne())
                 .unwrap_or(Ordering::Equal)
         });
         rows.into_iter()
             .take(self.limit.unwrap_or(usize::MAX))
-            .map(|(_, call)| call.id.clone())
+            .map(|call| call.id.clone())
             .collect()
     }
 }
@@ -452,29 +435,6 @@ fn locate(soql: &str, at: usize) -> (usize, usize, &str) {
     )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl Op {
-    fn holds(self, ordering: Ordering) -> bool {
-        match self {
-            Op::Eq => ordering.is_eq(),
-            Op::Ne => ordering.is_ne(),
-            Op::Lt => ordering.is_lt(),
-            Op::Le => ordering.is_le(),
-            Op::Gt => ordering.is_gt(),
-            Op::Ge => ordering.is_ge(),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     /// A keyword or a name.
@@ -486,7 +446,8 @@ enum Tok {
     Comma,
     Open,
     Close,
-    Op(Op),
+    /// A comparison operator, any of SOQL's: which one is the token's text.
+    Op,
     End,
 }
 
@@ -529,12 +490,8 @@ fn tokens(soql: &str) -> Result<Vec<Token>, QueryError> {
             (Tok::Text(text), len)
         } else {
             match (rest.get(..2), c) {
-                (Some("!=" | "<>"), _) => (Tok::Op(Op::Ne), 2),
-                (Some("<="), _) => (Tok::Op(Op::Le), 2),
-                (Some(">="), _) => (Tok::Op(Op::Ge), 2),
-                (_, '=') => (Tok::Op(Op::Eq), 1),
-                (_, '<') => (Tok::Op(Op::Lt), 1),
-                (_, '>') => (Tok::Op(Op::Gt), 1),
+                (Some("!=" | "<>" | "<=" | ">="), _) => (Tok::Op, 2),
+                (_, '=' | '<' | '>') => (Tok::Op, 1),
                 (_, ',') => (Tok::Comma, 1),
                 (_, '(') => (Tok::Open, 1),
                 (_, ')') => (Tok::Close, 1),
@@ -573,8 +530,8 @@ fn unexpected(soql: &str, at: usize, text: &str) -> QueryError {
 }
 
 /// The quoted string starting at byte `at`: its value and its length in the query, quotes
-/// included. The escapes are SOQL's: `\n \r \t \b \f` (either case), `\" \' \\` and `\uXXXX`;
-/// any other backslash is an error.
+/// included. The escapes are those the function writes (`\' \\ \n \r \t`); any other
+/// backslash is an error, as SOQL's other escapes are here.
 fn string(soql: &str, at: usize) -> Result<(String, usize), QueryError> {
     let mut value = String::new();
     let mut chars = soql[at + 1..].char_indices();
@@ -585,9 +542,12 @@ fn string(soql: &str, at: usize) -> Result<(String, usize), QueryError> {
                 let Some((_, escaped)) = chars.next() else {
                     break;
                 };
-                match unescape(escaped, &mut chars) {
-                    Some(c) => value.push(c),
-                    None => {
+                match escaped {
+                    'n' => value.push('\n'),
+                    'r' => value.push('\r'),
+                    't' => value.push('\t'),
+                    '\'' | '\\' => value.push(escaped),
+                    _ => {
                         let raw = &soql[at..literal_end(soql, at)];
                         let message = format!(
                             "Invalid string literal {raw}. Illegal character sequence \
@@ -608,27 +568,6 @@ fn string(soql: &str, at: usize) -> Result<(String, usize), QueryError> {
     Err(QueryError::malformed(soql, soql.len(), &message))
 }
 
-/// What `\escaped` stands for; `\u` takes its four hex digits from `rest`.
-fn unescape(escaped: char, rest: &mut std::str::CharIndices<'_>) -> Option<char> {
-    Some(match escaped {
-        'n' | 'N' => '\n',
-        'r' | 'R' => '\r',
-        't' | 'T' => '\t',
-        // Documented as "bell"; the Java escape it mirrors is backspace.
-        'b' | 'B' => '\u{8}',
-        'f' | 'F' => '\u{c}',
-        '"' | '\'' | '\\' => escaped,
-        'u' => {
-            let hex: String = rest.by_ref().take(4).map(|(_, c)| c).collect();
-            let code = (hex.len() == 4)
-                .then(|| u32::from_str_radix(&hex, 16).ok())
-                .flatten()?;
-            char::from_u32(code)?
-        }
-        _ => return None,
-    })
-}
-
 /// Where the quoted string starting at byte `at` ends (after its closing quote, or at the end
 /// of the query), stepping over escaped characters.
 fn literal_end(soql: &str, at: usize) -> usize {
@@ -645,83 +584,9 @@ fn literal_end(soql: &str, at: usize) -> usize {
     soql.len()
 }
 
-/// `YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm|-hh:mm)` as epoch milliseconds; None when it is not a
-/// valid one.
+/// An RFC 3339 datetime (`2026-11-01T00:00:00Z`, `...+01:00`) as epoch milliseconds.
 fn parse_datetime(text: &str) -> Option<i64> {
-    let number = |from: usize, len: usize| -> Option<i64> {
-        let digits = text.get(from..from + len)?;
-        digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| digits.parse().ok())
-            .flatten()
-    };
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if !separators
-        .iter()
-        .all(|&(i, separator)| text.as_bytes().get(i) == Some(&separator))
-    {
-        return None;
-    }
-    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
-    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
-    let mut rest = text.get(19..)?;
-    let mut millis = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = run(fraction, |c| c.is_ascii_digit());
-        millis = match digits {
-            1 => number(20, 1)? * 100,
-            2 => number(20, 2)? * 10,
-            3 => number(20, 3)?,
-            _ => return None,
-        };
-        rest = &fraction[digits..];
-    }
-    let offset_minutes = match rest {
-        "Z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let zone = rest.get(1..)?;
-            let (hours, minutes) = zone.split_once(':')?;
-            let field = |s: &str| {
-                (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| s.parse::<i64>().ok())
-                    .flatten()
-            };
-            let (hours, minutes) = (field(hours)?, field(minutes)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            sign * (hours * 60 + minutes)
-        }
-    };
-    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    // A day past its month's end (2026-02-30) lands in the next month.
-    let date = Utc::at(days * DAY_MS);
-    if (date.year, i64::from(date.month), i64::from(date.day)) != (year, month, day) {
-        return None;
-    }
-    let time = ((hour * 60 + minute - offset_minutes) * 60 + second) * 1000 + millis;
-    Some(days * DAY_MS + time)
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date: Howard Hinnant's days-from-civil, the
-/// inverse of `utc::civil_from_days` (years start on 1 March, so the leap day comes last).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    OffsetDateTime::parse(text, &Rfc3339).ok().map(unix_ms)
 }
 
 /// A field or sObject name as written, and where: names are checked against the schema after
@@ -736,22 +601,27 @@ struct Name {
 enum Literal {
     Text(String),
     DateTime(i64),
+    Null,
 }
 
+/// `field op value` or `field IN (value, ...)` as written.
 #[derive(Debug)]
-enum Filter {
-    Null { negated: bool },
-    Compare(Op, Literal, usize),
-    In(Vec<(Literal, usize)>),
+struct Condition<'a> {
+    field: Name,
+    /// The operator or `IN`, as written, and where.
+    op: &'a str,
+    op_at: usize,
+    /// The values and where each is.
+    values: Vec<(Literal, usize)>,
 }
 
 /// A query as written, before its names are checked.
 #[derive(Debug)]
-struct Syntax {
+struct Syntax<'a> {
     select: Vec<Name>,
     from: Name,
-    conditions: Vec<(Name, Filter)>,
-    order: Vec<(Name, bool)>,
+    conditions: Vec<Condition<'a>>,
+    order: Vec<Name>,
     limit: Option<usize>,
 }
 
@@ -769,7 +639,7 @@ struct Parser<'a> {
     next: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> &Token {
         &self.tokens[self.next]
     }
@@ -783,16 +653,20 @@ impl Parser<'_> {
         token
     }
 
+    fn text(&self, token: &Token) -> &'a str {
+        &self.soql[token.at..token.end]
+    }
+
     fn unexpected(&self, token: &Token) -> QueryError {
         let text = match token.tok {
             Tok::End => "<EOF>",
-            _ => &self.soql[token.at..token.end],
+            _ => self.text(token),
         };
         unexpected(self.soql, token.at, text)
     }
 
     fn is_keyword(&self, token: &Token, keyword: &str) -> bool {
-        token.tok == Tok::Word && self.soql[token.at..token.end].eq_ignore_ascii_case(keyword)
+        token.tok == Tok::Word && self.text(token).eq_ignore_ascii_case(keyword)
     }
 
     /// Takes the next token if it is `keyword`.
@@ -824,7 +698,7 @@ impl Parser<'_> {
 
     fn name(&mut self) -> Result<Name, QueryError> {
         let token = self.advance();
-        let text = &self.soql[token.at..token.end];
+        let text = self.text(&token);
         let reserved = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(text));
         if token.tok == Tok::Word && !reserved {
             Ok(Name {
@@ -836,13 +710,19 @@ impl Parser<'_> {
         }
     }
 
-    fn query(&mut self) -> Result<Syntax, QueryError> {
-        self.expect("SELECT")?;
-        let mut select = vec![self.name()?];
+    /// Names separated by commas.
+    fn names(&mut self) -> Result<Vec<Name>, QueryError> {
+        let mut names = vec![self.name()?];
         while self.peek().tok == Tok::Comma {
             self.advance();
-            select.push(self.name()?);
+            names.push(self.name()?);
         }
+        Ok(names)
+    }
+
+    fn query(&mut self) -> Result<Syntax<'a>, QueryError> {
+        self.expect("SELECT")?;
+        let select = self.names()?;
         self.expect("FROM")?;
         let from = self.name()?;
         let mut conditions = Vec::new();
@@ -855,18 +735,7 @@ impl Parser<'_> {
         let mut order = Vec::new();
         if self.eat("ORDER") {
             self.expect("BY")?;
-            loop {
-                let field = self.name()?;
-                let descending = self.eat("DESC");
-                if !descending {
-                    self.eat("ASC");
-                }
-                order.push((field, descending));
-                if self.peek().tok != Tok::Comma {
-                    break;
-                }
-                self.advance();
-            }
+            order = self.names()?;
         }
         let mut limit = None;
         if self.eat("LIMIT") {
@@ -886,9 +755,10 @@ impl Parser<'_> {
         })
     }
 
-    fn condition(&mut self) -> Result<(Name, Filter), QueryError> {
+    fn condition(&mut self) -> Result<Condition<'a>, QueryError> {
         let field = self.name()?;
-        if self.eat("IN") {
+        let op = self.advance();
+        let values = if self.is_keyword(&op, "IN") {
             self.expect_tok(&Tok::Open)?;
             let mut values = vec![self.string()?];
             while self.peek().tok == Tok::Comma {
@@ -896,24 +766,30 @@ impl Parser<'_> {
                 values.push(self.string()?);
             }
             self.expect_tok(&Tok::Close)?;
-            return Ok((field, Filter::In(values)));
-        }
-        let token = self.advance();
-        let Tok::Op(op) = token.tok else {
-            return Err(self.unexpected(&token));
-        };
-        let value = self.advance();
-        let filter = match value.tok {
-            Tok::Text(text) => Filter::Compare(op, Literal::Text(text), value.at),
-            Tok::DateTime(ms) => Filter::Compare(op, Literal::DateTime(ms), value.at),
-            Tok::Word if self.is_keyword(&value, "null") && matches!(op, Op::Eq | Op::Ne) => {
-                Filter::Null {
-                    negated: op == Op::Ne,
+            values
+        } else if op.tok == Tok::Op {
+            let value = self.advance();
+            let literal = match value.tok {
+                Tok::Text(text) => Literal::Text(text),
+                Tok::DateTime(ms) => Literal::DateTime(ms),
+                Tok::Word
+                    if self.is_keyword(&value, "null")
+                        && matches!(self.text(&op), "=" | "!=" | "<>") =>
+                {
+                    Literal::Null
                 }
-            }
-            _ => return Err(self.unexpected(&value)),
+                _ => return Err(self.unexpected(&value)),
+            };
+            vec![(literal, value.at)]
+        } else {
+            return Err(self.unexpected(&op));
         };
-        Ok((field, filter))
+        Ok(Condition {
+            field,
+            op: self.text(&op),
+            op_at: op.at,
+            values,
+        })
     }
 
     fn string(&mut self) -> Result<(Literal, usize), QueryError> {
@@ -925,7 +801,7 @@ impl Parser<'_> {
     }
 }
 
-/// Parses a query and checks it against the VoiceCall schema.
+/// Parses a query and checks it against the VoiceCall schema and the shapes served.
 pub(crate) fn parse(soql: &str) -> Result<Query, QueryError> {
     let mut parser = Parser {
         soql,
@@ -936,7 +812,7 @@ pub(crate) fn parse(soql: &str) -> Result<Query, QueryError> {
     resolve(soql, syntax)
 }
 
-fn resolve(soql: &str, syntax: Syntax) -> Result<Query, QueryError> {
+fn resolve(soql: &str, syntax: Syntax<'_>) -> Result<Query, QueryError> {
     if !syntax.from.text.eq_ignore_ascii_case(SOBJECT) {
         let message = format!(
             "sObject type '{}' is not supported. If you are attempting to use a custom object, \
@@ -967,81 +843,68 @@ fn resolve(soql: &str, syntax: Syntax) -> Result<Query, QueryError> {
         .iter()
         .map(resolve_field)
         .collect::<Result<_, _>>()?;
-    let mut conditions = Vec::new();
+    let mut filters = Vec::new();
     let mut vendor_keys = Vec::new();
-    for (name, filter) in syntax.conditions {
-        let field = resolve_field(&name)?;
-        let test = match filter {
-            Filter::Null { negated: false } => Test::Null,
-            Filter::Null { negated: true } => Test::NotNull,
-            Filter::Compare(op, literal, at) => {
-                if let (Field::VendorCallKey, Op::Eq, Literal::Text(text)) = (field, op, &literal) {
-                    vendor_keys.push(text.clone());
-                }
-                Test::Compare(op, key(soql, field, literal, at)?)
+    for condition in syntax.conditions {
+        let field = resolve_field(&condition.field)?;
+        for (literal, at) in &condition.values {
+            if let Some(expected) = field.type_error(literal) {
+                let message = format!(
+                    "value of filter criterion for field '{}' must be of type {expected}",
+                    field.name()
+                );
+                return Err(QueryError::at(soql, *at, FILTER_VALUE_ERROR, &message));
             }
-            Filter::In(literals) => {
-                let mut keys = Vec::with_capacity(literals.len());
-                for (literal, at) in literals {
-                    if let (Field::VendorCallKey, Literal::Text(text)) = (field, &literal) {
-                        vendor_keys.push(text.clone());
-                    }
-                    keys.push(key(soql, field, literal, at)?);
-                }
-                Test::In(keys)
+        }
+        let keys = condition
+            .values
+            .iter()
+            .filter_map(|(literal, _)| match literal {
+                Literal::Text(text) => Some(text.as_str()),
+                _ => None,
+            });
+        let op = condition.op.to_ascii_uppercase();
+        let filter = match (field, op.as_str(), condition.values.as_slice()) {
+            (Field::VendorCallKey, "IN", _)
+            | (Field::VendorCallKey, "=", [(Literal::Text(_), _)]) => {
+                vendor_keys.extend(keys.clone().map(str::to_owned));
+                Filter::KeyIn(keys.map(str::to_lowercase).collect())
             }
+            (Field::VendorCallKey, "=", [(Literal::Null, _)]) => Filter::KeyNull,
+            (Field::VendorCallKey, "!=", [(Literal::Null, _)]) => Filter::KeyNotNull,
+            (Field::CallStartDateTime, ">=", [(Literal::DateTime(ms), _)]) => {
+                Filter::StartFrom(*ms)
+            }
+            (Field::CallStartDateTime, "<", [(Literal::DateTime(ms), _)]) => {
+                Filter::StartBefore(*ms)
+            }
+            // Valid SOQL, but no query of the function's: refused as Salesforce refuses a
+            // query it cannot parse.
+            _ => return Err(unexpected(soql, condition.op_at, condition.op)),
         };
-        conditions.push(Condition { field, test });
+        filters.push(filter);
     }
-    let order = syntax
-        .order
-        .iter()
-        .map(|(name, descending)| resolve_field(name).map(|field| (field, *descending)))
-        .collect::<Result<_, _>>()?;
+    let mut order = Vec::new();
+    for name in &syntax.order {
+        order.push(match resolve_field(name)? {
+            Field::CallStartDateTime => SortKey::CallStartDateTime,
+            Field::Id => SortKey::Id,
+            _ => return Err(unexpected(soql, name.at, &name.text)),
+        });
+    }
     Ok(Query {
         fields,
-        conditions,
+        filters,
         order,
         limit: syntax.limit,
         vendor_keys,
     })
 }
 
-/// A filter value, checked against its field's type: text and ids are quoted, datetimes not.
-fn key(soql: &str, field: Field, literal: Literal, at: usize) -> Result<Key, QueryError> {
-    let wrong_type = |expected: &str| {
-        let message = format!(
-            "value of filter criterion for field '{}' must be of type {expected}",
-            field.name()
-        );
-        QueryError::at(soql, at, FILTER_VALUE_ERROR, &message)
-    };
-    match (field.kind(), literal) {
-        (Kind::DateTime, Literal::DateTime(ms)) => Ok(Key::Time(ms)),
-        (Kind::DateTime, Literal::Text(_)) => {
-            Err(wrong_type("dateTime and should not be enclosed in quotes"))
-        }
-        (Kind::Text, Literal::Text(text)) => Ok(text_key(&text)),
-        (Kind::Id, Literal::Text(text)) => {
-            salesforce_id_18(&text).map(Key::Text).ok_or_else(|| {
-                QueryError::at(
-                    soql,
-                    at,
-                    FILTER_VALUE_ERROR,
-                    &format!("invalid ID field: {text}"),
-                )
-            })
-        }
-        (Kind::Text, Literal::DateTime(_)) => {
-            Err(wrong_type("string and should be enclosed in quotes"))
-        }
-        (Kind::Id, Literal::DateTime(_)) => Err(wrong_type("id and should be enclosed in quotes")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::salesforce_id_18;
 
     /// 2026-11-01T00:00:00Z.
     const NOV_1: i64 = 1_793_491_200_000;
@@ -1086,14 +949,11 @@ mod tests {
         .unwrap();
         assert_eq!(query.fields, [Field::Id, Field::VendorCallKey]);
         assert_eq!(
-            query.conditions,
-            [Condition {
-                field: Field::VendorCallKey,
-                test: Test::In(vec![
-                    text_key("3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a01"),
-                    text_key("3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a02"),
-                ]),
-            }]
+            query.filters,
+            [Filter::KeyIn(vec![
+                "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a01".to_owned(),
+                "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a02".to_owned(),
+            ])]
         );
         assert_eq!(
             query.vendor_keys,
@@ -1114,68 +974,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            query.conditions,
+            query.filters,
             [
-                Condition {
-                    field: Field::CallStartDateTime,
-                    test: Test::Compare(Op::Ge, Key::Time(NOV_1)),
-                },
-                Condition {
-                    field: Field::CallStartDateTime,
-                    test: Test::Compare(Op::Lt, Key::Time(NOV_1 + 7 * 24 * HOUR_MS)),
-                },
-                Condition {
-                    field: Field::VendorCallKey,
-                    test: Test::NotNull,
-                },
+                Filter::StartFrom(NOV_1),
+                Filter::StartBefore(NOV_1 + 7 * 24 * HOUR_MS),
+                Filter::KeyNotNull,
             ]
         );
-        assert_eq!(
-            query.order,
-            [(Field::CallStartDateTime, false), (Field::Id, false)]
-        );
+        assert_eq!(query.order, [SortKey::CallStartDateTime, SortKey::Id]);
         assert!(query.vendor_keys.is_empty());
     }
 
     #[test]
     fn keywords_and_names_are_case_insensitive_and_any_whitespace_separates() {
         let query = parse(
-            "select\tID ,vendorcallkey\r\nfrom voicecall\nwhere callenddatetime=null \
-             order by CALLSTARTDATETIME desc,id asc limit 5",
+            "select\tID ,vendorcallkey\r\nfrom voicecall\nwhere vendorcallkey=null \
+             order by CALLSTARTDATETIME,id limit 5",
         )
         .unwrap();
         assert_eq!(query.fields, [Field::Id, Field::VendorCallKey]);
-        assert_eq!(
-            query.order,
-            [(Field::CallStartDateTime, true), (Field::Id, false)]
-        );
+        assert_eq!(query.order, [SortKey::CallStartDateTime, SortKey::Id]);
         assert_eq!(query.limit, Some(5));
-        assert_eq!(query.conditions[0].test, Test::Null);
-    }
-
-    #[test]
-    fn operators_are_all_recognized() {
-        let ops = [
-            ("=", Op::Eq),
-            ("!=", Op::Ne),
-            ("<>", Op::Ne),
-            ("<", Op::Lt),
-            ("<=", Op::Le),
-            (">", Op::Gt),
-            (">=", Op::Ge),
-        ];
-        for (written, op) in ops {
-            // No spaces: operators end names and values by themselves.
-            let query = parse(&format!(
-                "SELECT Id FROM VoiceCall WHERE CallStartDateTime{written}2026-11-01T00:00:00Z"
-            ))
-            .unwrap();
-            assert_eq!(
-                query.conditions[0].test,
-                Test::Compare(op, Key::Time(NOV_1)),
-                "{written}"
-            );
-        }
+        assert_eq!(query.filters, [Filter::KeyNull]);
     }
 
     #[test]
@@ -1203,22 +1023,9 @@ mod tests {
             "2026-11-01T24:00:00Z",
             "2026-11-01T00:00:00+0100",
             "2026-11-01T00:00:00+24:00",
-            "2026-11-01T00:00:00.1234Z",
-            "2026-11-01T00:00:00z",
             "2026-11-01T00:00:00ZZ",
         ] {
             assert_eq!(parse_datetime(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn days_from_civil_inverts_the_calendar() {
-        for days in [-719_468, -1, 0, 1, 11_016, 19_782, 20_758, 47_541] {
-            let at = Utc::at(days * DAY_MS);
-            assert_eq!(
-                days_from_civil(at.year, i64::from(at.month), i64::from(at.day)),
-                days
-            );
         }
     }
 
@@ -1230,8 +1037,7 @@ mod tests {
         };
         assert_eq!(value(r"'O\'Brien'"), "O'Brien");
         assert_eq!(value(r"'back\\slash'"), r"back\slash");
-        assert_eq!(value(r#"'a\nb\Tc\r\"d\u00e9'"#), "a\nb\tc\r\"dé");
-        assert_eq!(value(r"'\b\F'"), "\u{8}\u{c}");
+        assert_eq!(value(r"'a\nb\tc\rd'"), "a\nb\tc\rd");
         assert_eq!(value("'日本 语'"), "日本 语");
         assert_eq!(value("''"), "");
     }
@@ -1447,10 +1253,6 @@ mod tests {
                 "value of filter criterion for field 'Id' must be of type id and should be \
                  enclosed in quotes",
             ),
-            (
-                "SELECT Id FROM VoiceCall WHERE Id IN ('0LQ1Q000002TZtn', 'nope')",
-                "invalid ID field: nope",
-            ),
         ] {
             assert_eq!(
                 error_text(soql),
@@ -1499,7 +1301,7 @@ mod tests {
     }
 
     #[test]
-    fn order_by_sorts_field_by_field_with_nulls_first_ascending() {
+    fn order_by_sorts_by_start_then_id() {
         let calls = sample_calls();
         assert_eq!(
             ids(
@@ -1513,52 +1315,6 @@ mod tests {
                 "0LQ000000000003"
             ]
         );
-        assert_eq!(
-            ids(
-                "SELECT Id FROM VoiceCall ORDER BY CallStartDateTime, Id DESC",
-                &calls
-            ),
-            [
-                "0LQ000000000004",
-                "0LQ000000000001",
-                "0LQ000000000002",
-                "0LQ000000000003"
-            ]
-        );
-        assert_eq!(
-            ids("SELECT Id FROM VoiceCall ORDER BY CallEndDateTime", &calls),
-            [
-                "0LQ000000000003",
-                "0LQ000000000002",
-                "0LQ000000000001",
-                "0LQ000000000004"
-            ]
-        );
-        assert_eq!(
-            ids(
-                "SELECT Id FROM VoiceCall ORDER BY CallEndDateTime DESC",
-                &calls
-            ),
-            [
-                "0LQ000000000004",
-                "0LQ000000000001",
-                "0LQ000000000003",
-                "0LQ000000000002"
-            ]
-        );
-        // Text sorts case-insensitively: "c-3" < "c-4" < "O'Brien".
-        assert_eq!(
-            ids(
-                "SELECT Id FROM VoiceCall ORDER BY VendorCallKey LIMIT 4",
-                &calls
-            ),
-            [
-                "0LQ000000000002",
-                "0LQ000000000003",
-                "0LQ000000000004",
-                "0LQ000000000001"
-            ]
-        );
     }
 
     #[test]
@@ -1568,17 +1324,11 @@ mod tests {
             |filter: &str| ids(&format!("SELECT Id FROM VoiceCall WHERE {filter}"), &calls);
         assert_eq!(select("VendorCallKey = null"), ["0LQ000000000002"]);
         assert_eq!(select("VendorCallKey != null").len(), 3);
-        // `!=` keeps nulls; ranges and IN never match them.
-        assert_eq!(
-            select("VendorCallKey != 'c-3'"),
-            ["0LQ000000000001", "0LQ000000000002", "0LQ000000000004"]
-        );
-        assert_eq!(select("CallEndDateTime > 2026-11-01T00:00:00Z").len(), 2);
+        // IN never matches a null key.
         assert_eq!(
             select("VendorCallKey IN ('C-4', 'o\\'brien', 'x')"),
             ["0LQ000000000001", "0LQ000000000004"]
         );
-        assert_eq!(select("VendorCallKey < 'c-4'"), ["0LQ000000000003"]);
         assert_eq!(
             select(
                 "CallStartDateTime >= 2026-11-01T01:00:00Z AND CallStartDateTime < \
@@ -1586,15 +1336,31 @@ mod tests {
             ),
             ["0LQ000000000001", "0LQ000000000002", "0LQ000000000004"]
         );
-        // Ids match in 15 or 18 characters, an 18-character one in any case.
-        assert_eq!(select("Id = '0LQ000000000004'"), ["0LQ000000000004"]);
-        let id18 = salesforce_id_18("0LQ000000000004").unwrap();
-        assert_eq!(
-            select(&format!("Id IN ('{}')", id18.to_lowercase())),
-            ["0LQ000000000004"]
-        );
-        assert_eq!(select(&format!("Id > '{id18}'")), Vec::<String>::new());
-        assert_eq!(select("Id = '0lq000000000004'"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn other_filters_and_sorts_are_refused_at_their_operator_or_field() {
+        for (clause, token) in [
+            ("WHERE CallStartDateTime > 2026-11-01T00:00:00Z", ">"),
+            ("WHERE CallStartDateTime <= 2026-11-01T00:00:00Z", "<="),
+            ("WHERE CallStartDateTime = null", "="),
+            ("WHERE CallEndDateTime < 2026-11-01T00:00:00Z", "<"),
+            ("WHERE VendorCallKey != 'c-3'", "!="),
+            ("WHERE VendorCallKey <> null", "<>"),
+            ("WHERE Id = '0LQ1Q000002TZtn'", "="),
+            ("WHERE Id in ('0LQ1Q000002TZtn')", "in"),
+            ("ORDER BY CallStartDateTime DESC", "DESC"),
+            ("ORDER BY VendorCallKey", "VendorCallKey"),
+        ] {
+            let soql = format!("SELECT Id FROM VoiceCall {clause}");
+            assert_eq!(
+                error_text(&soql),
+                ("MALFORMED_QUERY", format!("unexpected token: '{token}'")),
+                "{soql}"
+            );
+        }
+        let soql = "SELECT Id FROM VoiceCall WHERE CallEndDateTime < 2026-11-01T00:00:00Z";
+        assert_eq!(error(soql).1, located(soql, 1, 48, "unexpected token: '<'"));
     }
 
     #[test]
