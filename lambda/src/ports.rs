@@ -377,3 +377,39 @@ impl SalesforceError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The adapter's own errors reach the ports boxed: their message and their place in the
+    /// source chain must survive, or logs and `errorDetail` lose the cause.
+    #[test]
+    fn boxed_adapter_errors_keep_their_message_and_source() {
+        let refused = || -> BoxError { Box::new(std::io::Error::other("connection refused")) };
+        let cases = [
+            (
+                SalesforceError::Transport(refused()),
+                "Salesforce could not be reached: connection refused",
+            ),
+            (
+                SalesforceError::TokenUnreachable(refused()),
+                "the Salesforce token endpoint could not be reached: connection refused",
+            ),
+            (
+                SalesforceError::SecretInvalid(refused()),
+                "the Salesforce credentials are invalid: connection refused",
+            ),
+            (
+                SalesforceError::AssertionSigning(refused()),
+                "the JWT assertion could not be signed with privateKey: connection refused",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.source().unwrap().to_string(), "connection refused");
+        }
+    }
+}
