@@ -383,6 +383,7 @@ impl SampleContact {
             categories,
             analysis_running: self.analysis_running,
             realtime_available: self.realtime_available,
+            ..ContactSpec::default()
         }
     }
 }
@@ -863,6 +864,7 @@ pub fn generated_contacts(n: usize, segments_each: usize, seed: u64) -> Vec<Cont
                 categories: Vec::new(),
                 analysis_running: false,
                 realtime_available: true,
+                ..ContactSpec::default()
             }
         })
         .collect()

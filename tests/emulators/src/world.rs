@@ -83,6 +83,15 @@ pub struct ContactSpec {
     pub analysis_running: bool,
     /// false: Contact Lens answers 404 (no real-time analysis, or past its 24 h retention).
     pub realtime_available: bool,
+    /// The first leg's contactId, on a later leg of a transferred or consulted call; None on
+    /// the first leg and on a single-leg contact.
+    pub initial_contact_id: Option<String>,
+    /// The leg this one was transferred or consulted from; None on a first leg.
+    pub previous_contact_id: Option<String>,
+    pub initiation_method: InitiationMethod,
+    /// false: a consult leg that never merged into the call. Salesforce transcribes it under
+    /// its own VoiceCall's key, so it is a conversation of its own.
+    pub joined_call: bool,
 }
 
 impl Default for ContactSpec {
@@ -100,6 +109,30 @@ impl Default for ContactSpec {
             categories: Vec::new(),
             analysis_running: false,
             realtime_available: true,
+            initial_contact_id: None,
+            previous_contact_id: None,
+            initiation_method: InitiationMethod::Inbound,
+            joined_call: true,
+        }
+    }
+}
+
+/// Connect's `InitiationMethod` of a voice contact, the values a transferred call's legs have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitiationMethod {
+    /// A call's first leg.
+    #[default]
+    Inbound,
+    /// A leg an agent transferred or consulted to with a quick connect: Connect has no CONSULT
+    /// value, a consult leg is a TRANSFER too.
+    Transfer,
+}
+
+impl InitiationMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiationMethod::Inbound => "INBOUND",
+            InitiationMethod::Transfer => "TRANSFER",
         }
     }
 }
@@ -499,6 +532,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether `contact_id` is the first leg of a call other legs were transferred or
+    /// consulted to.
+    pub fn has_later_legs(&self, contact_id: &str) -> bool {
+        self.contacts
+            .values()
+            .any(|leg| leg.initial_contact_id.as_deref() == Some(contact_id))
+    }
+
     /// A fresh pseudo-random 64-bit value (splitmix64 over a counter): deterministic, yet ids
     /// look like the opaque ones the real services hand out.
     pub fn next_random(&mut self) -> u64 {
@@ -745,6 +786,29 @@ impl World {
         self.lock()
             .contacts
             .insert(contact.contact_id.clone(), contact);
+    }
+
+    /// Adds the legs of one transferred or consulted call, first leg first, each as
+    /// [`World::add_contact`] would: every later leg gets the first leg's contactId as
+    /// `initial_contact_id`, the leg before it as `previous_contact_id` and, unless it says
+    /// otherwise, `InitiationMethod::Transfer`. Each leg keeps its own Contact Lens analysis.
+    pub fn add_transferred_call(&self, legs: Vec<ContactSpec>) {
+        let mut state = self.lock();
+        let mut first: Option<String> = None;
+        let mut previous: Option<String> = None;
+        for mut leg in legs {
+            if let Some(first) = &first {
+                leg.initial_contact_id = Some(first.clone());
+                leg.previous_contact_id = previous.clone();
+                if leg.initiation_method == InitiationMethod::Inbound {
+                    leg.initiation_method = InitiationMethod::Transfer;
+                }
+            } else {
+                first = Some(leg.contact_id.clone());
+            }
+            previous = Some(leg.contact_id.clone());
+            state.contacts.insert(leg.contact_id.clone(), leg);
+        }
     }
 
     /// Changes a contact in place, e.g. to let a running analysis finish between two calls.
@@ -1251,5 +1315,34 @@ mod tests {
     #[test]
     fn default_contact_serves_realtime_analysis() {
         assert!(ContactSpec::default().realtime_available);
+    }
+
+    #[test]
+    fn transferred_calls_chain_their_legs() {
+        let world = World::new("i");
+        let leg = |id: &str| ContactSpec {
+            contact_id: id.into(),
+            ..ContactSpec::default()
+        };
+        world.add_transferred_call(vec![leg("a"), leg("b"), leg("c")]);
+        let a = world.contact("a").unwrap();
+        assert_eq!(a.initial_contact_id, None);
+        assert_eq!(a.initiation_method, InitiationMethod::Inbound);
+        let c = world.contact("c").unwrap();
+        assert_eq!(c.initial_contact_id.as_deref(), Some("a"));
+        assert_eq!(c.previous_contact_id.as_deref(), Some("b"));
+        assert_eq!(c.initiation_method, InitiationMethod::Transfer);
+        let state = world.lock();
+        assert!(state.has_later_legs("a"));
+        assert!(!state.has_later_legs("b"));
+    }
+
+    #[test]
+    fn default_contact_is_a_single_inbound_leg() {
+        let contact = ContactSpec::default();
+        assert_eq!(contact.initiation_method, InitiationMethod::Inbound);
+        assert_eq!(contact.initial_contact_id, None);
+        assert_eq!(contact.previous_contact_id, None);
+        assert!(contact.joined_call);
     }
 }
