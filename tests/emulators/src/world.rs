@@ -117,6 +117,18 @@ impl Default for ContactSpec {
     }
 }
 
+impl ContactSpec {
+    /// The conversation Salesforce keeps this leg's transcript in: the call's first leg's
+    /// contactId ("use the vendorCallKey of the first voice call record created for the
+    /// call"), except for a consult that never merged, which keeps its own.
+    pub fn conversation_identifier(&self) -> &str {
+        match &self.initial_contact_id {
+            Some(first) if self.joined_call => first,
+            _ => &self.contact_id,
+        }
+    }
+}
+
 /// Connect's `InitiationMethod` of a voice contact, the values a transferred call's legs have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InitiationMethod {
@@ -142,6 +154,9 @@ impl InitiationMethod {
 pub struct UploadRecord {
     pub upload_id: String,
     pub conversation_id: String,
+    /// The conversation its entries join: the part name, or the call's first leg's contactId
+    /// when the part named a later leg (under [`LaterLegIdentifiers::CallConversation`]).
+    pub held_in: String,
     /// The `payload` objects of the file's conversationEntry lines, as received, in file order.
     pub entries: Vec<serde_json::Value>,
     /// 1-based number of the upload request (see [`World::upload_requests`]) that carried it.
@@ -158,6 +173,45 @@ pub enum ReuploadedEntries {
     Doubled,
     /// It replaces what the conversation held under that id (uploads as upserts).
     Replaced,
+}
+
+/// Whether Salesforce takes a later leg's own contactId (its VoiceCall's VendorCallKey) as
+/// the identifier of its call's conversation. Undocumented: the developer guide only says to
+/// use the first leg's vendorCallKey.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LaterLegIdentifiers {
+    /// It names no conversation: an upload to it is refused as unknown, `.../entries` is 404.
+    /// The reading a client must be safe under.
+    #[default]
+    NotAConversation,
+    /// It names its call's conversation, as the first leg's contactId does.
+    CallConversation,
+}
+
+/// A conversation as the upload and entries resources see it: the legs that share it.
+pub(crate) struct Conversation {
+    pub identifier: String,
+    /// In order of initiation.
+    pub legs: Vec<ContactSpec>,
+}
+
+impl Conversation {
+    pub fn start_ms(&self) -> i64 {
+        self.legs
+            .iter()
+            .map(|leg| leg.initiation_ms)
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// When it closed: when its last leg ended, once every leg has.
+    pub fn end_ms(&self) -> Option<i64> {
+        self.legs
+            .iter()
+            .map(|leg| leg.disconnect_ms)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|ends| ends.into_iter().max())
+    }
 }
 
 /// When an accepted upload's entries join their conversation. Salesforce processes uploads
@@ -354,6 +408,7 @@ pub(crate) struct SalesforceState {
     /// arrival order (more than one when re-uploaded entries double).
     pub conversations: HashMap<String, HashMap<String, Vec<Value>>>,
     pub reuploaded_entries: ReuploadedEntries,
+    pub later_leg_identifiers: LaterLegIdentifiers,
     /// Uploaded entries whose identifier their conversation already held.
     pub duplicate_entries: usize,
     /// Status queries a processed upload answers IN_PROGRESS to before its final status.
@@ -418,7 +473,7 @@ impl SalesforceState {
     /// already held.
     fn apply_upload(&mut self, at: usize) {
         let upload = &self.uploads[at];
-        let conversation_id = upload.conversation_id.clone();
+        let conversation_id = upload.held_in.clone();
         let entries: Vec<Value> = upload
             .entries
             .iter()
@@ -540,6 +595,31 @@ impl State {
             .any(|leg| leg.initial_contact_id.as_deref() == Some(contact_id))
     }
 
+    /// The conversation `identifier` names: that of the contact with this contactId, unless
+    /// it is a later leg's and the world says such ids name no conversation.
+    pub fn conversation(&self, identifier: &str) -> Option<Conversation> {
+        let contact = self.contacts.get(identifier)?;
+        let call = contact.conversation_identifier();
+        if call != identifier
+            && self.salesforce.later_leg_identifiers == LaterLegIdentifiers::NotAConversation
+        {
+            return None;
+        }
+        let mut legs: Vec<ContactSpec> = self
+            .contacts
+            .values()
+            .filter(|leg| leg.conversation_identifier() == call)
+            .cloned()
+            .collect();
+        legs.sort_by(|a, b| {
+            (a.initiation_ms, &a.contact_id).cmp(&(b.initiation_ms, &b.contact_id))
+        });
+        Some(Conversation {
+            identifier: call.to_owned(),
+            legs,
+        })
+    }
+
     /// A fresh pseudo-random 64-bit value (splitmix64 over a counter): deterministic, yet ids
     /// look like the opaque ones the real services hand out.
     pub fn next_random(&mut self) -> u64 {
@@ -616,7 +696,7 @@ fn realtime_entry(contact: &ContactSpec, turn: &Segment) -> Option<Value> {
     let sent = anchor + turn.begin_offset_millis;
     let duration = turn.end_offset_millis - turn.begin_offset_millis;
     let payload = json!({
-        "conversationId": contact.contact_id,
+        "conversationId": contact.conversation_identifier(),
         "id": turn.id,
         "clientSentTimestamp": sent,
         "clientDuration": duration,
@@ -791,8 +871,25 @@ impl World {
     /// Adds the legs of one transferred or consulted call, first leg first, each as
     /// [`World::add_contact`] would: every later leg gets the first leg's contactId as
     /// `initial_contact_id`, the leg before it as `previous_contact_id` and, unless it says
-    /// otherwise, `InitiationMethod::Transfer`. Each leg keeps its own Contact Lens analysis.
-    pub fn add_transferred_call(&self, legs: Vec<ContactSpec>) {
+    /// otherwise, `InitiationMethod::Transfer`. Each leg keeps its own Contact Lens analysis
+    /// and gets its VoiceCall (its `voice_call_id`, VendorCallKey = its contactId), as Service
+    /// Cloud Voice's transfer flows create one per leg. Returns the VoiceCalls' 18-character
+    /// ids, in leg order.
+    ///
+    /// # Panics
+    /// When a leg's `voice_call_id` is not a Salesforce id: a broken test setup.
+    pub fn add_transferred_call(&self, legs: Vec<ContactSpec>) -> Vec<String> {
+        let voice_calls: Vec<String> = legs
+            .iter()
+            .map(|leg| {
+                self.add_voice_call(
+                    &leg.voice_call_id,
+                    Some(&leg.contact_id),
+                    leg.initiation_ms,
+                    leg.disconnect_ms,
+                )
+            })
+            .collect();
         let mut state = self.lock();
         let mut first: Option<String> = None;
         let mut previous: Option<String> = None;
@@ -809,6 +906,23 @@ impl World {
             previous = Some(leg.contact_id.clone());
             state.contacts.insert(leg.contact_id.clone(), leg);
         }
+        voice_calls
+    }
+
+    /// Ends a contact (a leg) at `at_ms`: its DisconnectTimestamp and its VoiceCall's
+    /// CallEndDateTime. Returns false when there is no such contact.
+    pub fn end_contact(&self, contact_id: &str, at_ms: i64) -> bool {
+        let mut state = self.lock();
+        let Some(contact) = state.contacts.get_mut(contact_id) else {
+            return false;
+        };
+        contact.disconnect_ms = Some(at_ms);
+        for call in &mut state.salesforce.voice_calls {
+            if call.vendor_call_key.as_deref() == Some(contact_id) {
+                call.call_end_ms = Some(at_ms);
+            }
+        }
+        true
     }
 
     /// Changes a contact in place, e.g. to let a running analysis finish between two calls.
@@ -954,14 +1068,15 @@ impl World {
             .collect();
         let salesforce = &mut self.lock().salesforce;
         for entry in entries {
-            salesforce.hold_entry(contact_id, entry);
+            salesforce.hold_entry(contact.conversation_identifier(), entry);
         }
     }
 
     /// Everything the conversation holds, uploaded and real-time entries alike (doubles
-    /// included), as `.../entries` returns it (oldest first) without its record limit.
-    pub fn conversation_entries(&self, contact_id: &str) -> Vec<Value> {
-        self.lock().salesforce.entries(contact_id)
+    /// included), as `.../entries` returns it (oldest first) without its record limit. A
+    /// transferred call's legs share one conversation, under its first leg's contactId.
+    pub fn conversation_entries(&self, conversation_identifier: &str) -> Vec<Value> {
+        self.lock().salesforce.entries(conversation_identifier)
     }
 
     /// Uploaded entries whose identifier their conversation already held (from an earlier
@@ -976,6 +1091,12 @@ impl World {
     /// entry (the default) or replaces the held one. Real-time deliveries follow it too.
     pub fn set_reuploaded_entries(&self, mode: ReuploadedEntries) {
         self.lock().salesforce.reuploaded_entries = mode;
+    }
+
+    /// Whether a later leg's own contactId names its call's conversation (undocumented; by
+    /// default it names none).
+    pub fn set_later_leg_identifiers(&self, mode: LaterLegIdentifiers) {
+        self.lock().salesforce.later_leg_identifiers = mode;
     }
 
     /// Whether accepted uploads join their conversations at once (the default) or only at
@@ -1320,11 +1441,18 @@ mod tests {
     #[test]
     fn transferred_calls_chain_their_legs() {
         let world = World::new("i");
-        let leg = |id: &str| ContactSpec {
+        let leg = |id: &str, call: &str| ContactSpec {
             contact_id: id.into(),
+            voice_call_id: call.into(),
             ..ContactSpec::default()
         };
-        world.add_transferred_call(vec![leg("a"), leg("b"), leg("c")]);
+        let calls = world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a"),
+            leg("b", "0LQ00000000000b"),
+            leg("c", "0LQ00000000000c"),
+        ]);
+        assert_eq!(calls.len(), 3);
+        assert_eq!(world.voice_calls()[2].vendor_call_key.as_deref(), Some("c"));
         let a = world.contact("a").unwrap();
         assert_eq!(a.initial_contact_id, None);
         assert_eq!(a.initiation_method, InitiationMethod::Inbound);
@@ -1335,6 +1463,67 @@ mod tests {
         let state = world.lock();
         assert!(state.has_later_legs("a"));
         assert!(!state.has_later_legs("b"));
+    }
+
+    fn leg(id: &str, call: &str, start: i64, end: Option<i64>) -> ContactSpec {
+        ContactSpec {
+            contact_id: id.into(),
+            voice_call_id: call.into(),
+            initiation_ms: start,
+            disconnect_ms: end,
+            ..ContactSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_call_is_one_conversation_closed_when_its_last_leg_ends() {
+        let world = World::new("i");
+        world.add_contact(leg("single", "0LQ00000000000s", 0, Some(5)));
+        world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, None),
+        ]);
+        let conversation = |id: &str| world.lock().conversation(id);
+        let single = conversation("single").unwrap();
+        assert_eq!((single.start_ms(), single.end_ms()), (0, Some(5)));
+        let call = conversation("a").unwrap();
+        assert_eq!(call.identifier, "a");
+        assert_eq!(call.legs.len(), 2);
+        assert_eq!(call.end_ms(), None, "b is still on the line");
+        assert!(world.end_contact("b", 30));
+        assert_eq!(conversation("a").unwrap().end_ms(), Some(30));
+        assert_eq!(world.voice_calls()[1].call_end_ms, Some(30));
+        assert!(conversation("nobody").is_none());
+    }
+
+    #[test]
+    fn later_leg_ids_name_the_call_only_when_the_world_says_so() {
+        let world = World::new("i");
+        world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, Some(30)),
+        ]);
+        assert!(world.lock().conversation("b").is_none());
+        world.set_later_leg_identifiers(LaterLegIdentifiers::CallConversation);
+        let call = world.lock().conversation("b").unwrap();
+        assert_eq!(call.identifier, "a");
+        assert_eq!(call.legs.len(), 2);
+    }
+
+    #[test]
+    fn a_consult_that_never_joined_keeps_its_own_conversation() {
+        let world = World::new("i");
+        let consult = ContactSpec {
+            joined_call: false,
+            ..leg("k", "0LQ00000000000k", 15, Some(18))
+        };
+        world.add_transferred_call(vec![leg("a", "0LQ00000000000a", 10, None), consult]);
+        let k = world.contact("k").unwrap();
+        assert_eq!(k.initial_contact_id.as_deref(), Some("a"));
+        assert_eq!(k.conversation_identifier(), "k");
+        let own = world.lock().conversation("k").unwrap();
+        assert_eq!((own.identifier.as_str(), own.end_ms()), ("k", Some(18)));
+        assert_eq!(world.lock().conversation("a").unwrap().legs.len(), 1);
     }
 
     #[test]

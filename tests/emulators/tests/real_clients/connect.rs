@@ -131,12 +131,17 @@ async fn injected_throttling_hits_only_the_chosen_contact_and_is_counted() {
 #[tokio::test]
 async fn legs_of_a_transferred_call_name_their_initial_and_previous_contacts() {
     let world = sample_world(INSTANCE_ID);
-    let leg = |id: &str| ContactSpec {
+    let leg = |id: &str, call: &str| ContactSpec {
         contact_id: id.into(),
+        voice_call_id: call.into(),
         initiation_ms: 1_000,
         ..ContactSpec::default()
     };
-    world.add_transferred_call(vec![leg("leg-a"), leg("leg-b"), leg("leg-c")]);
+    world.add_transferred_call(vec![
+        leg("leg-a", "0LQ0000000000LA"),
+        leg("leg-b", "0LQ0000000000LB"),
+        leg("leg-c", "0LQ0000000000LC"),
+    ]);
     let server = start_connect(&world).await;
     let client = client(&server.url()).await;
     let describe = async |id: &str| {
