@@ -234,7 +234,70 @@ pub struct VoiceCall {
     pub vendor_call_key: Option<String>,
     pub call_start_ms: i64,
     pub call_end_ms: Option<i64>,
+    /// The VoiceCall of the leg this one was transferred or consulted from (18 characters).
+    pub previous_call_id: Option<String>,
+    /// The VoiceCall of the leg this one was transferred or consulted to (18 characters).
+    pub next_call_id: Option<String>,
+    pub call_type: CallType,
+    /// The `ConversationIdentifier` of its Conversation, shared by a call's legs; the
+    /// Conversation record is derived from it (see [`SalesforceState::conversation_record`]).
+    pub conversation_identifier: Option<String>,
 }
+
+impl VoiceCall {
+    /// A single-leg call's VoiceCall: Inbound, in a conversation of its own named by its
+    /// VendorCallKey (none without one).
+    pub fn single(
+        id: String,
+        vendor_call_key: Option<String>,
+        call_start_ms: i64,
+        call_end_ms: Option<i64>,
+    ) -> VoiceCall {
+        VoiceCall {
+            id,
+            conversation_identifier: vendor_call_key.clone(),
+            vendor_call_key,
+            call_start_ms,
+            call_end_ms,
+            previous_call_id: None,
+            next_call_id: None,
+            call_type: CallType::Inbound,
+        }
+    }
+}
+
+/// The VoiceCall `CallType` values Service Cloud Voice gives a call's legs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallType {
+    #[default]
+    Inbound,
+    Transfer,
+    Consult,
+}
+
+impl CallType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::Inbound => "Inbound",
+            CallType::Transfer => "Transfer",
+            CallType::Consult => "Consult",
+        }
+    }
+}
+
+/// A Conversation record as a VoiceCall query's `Conversation.` fields read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConversationRecord {
+    /// 18 characters, key prefix [`CONVERSATION_KEY_PREFIX`].
+    pub id: String,
+    pub identifier: String,
+    /// When its last VoiceCall ended; None while any is open. Salesforce documents EndTime
+    /// as nillable, not that it is null while open: an inference.
+    pub end_ms: Option<i64>,
+}
+
+/// The key prefix of Conversation ids: chosen, not sourced (no published list names it).
+pub(crate) const CONVERSATION_KEY_PREFIX: &str = "0dw";
 
 /// One request an emulator received, as [`World::requests`] lists them after
 /// [`World::record_requests`]: what tests assert order, retries and the spacing of
@@ -501,6 +564,26 @@ impl SalesforceState {
     pub fn voice_call(&self, id: &str) -> Option<&VoiceCall> {
         let at = *self.voice_call_positions.get(id)?;
         self.voice_calls.get(at)
+    }
+
+    /// The Conversation of a VoiceCall: its id derived from the identifier (stable, so every
+    /// leg reports the same one), ended when all VoiceCalls sharing it have.
+    pub fn conversation_record(&self, call: &VoiceCall) -> Option<ConversationRecord> {
+        let identifier = call.conversation_identifier.as_deref()?;
+        let ends: Option<Vec<i64>> = self
+            .voice_calls
+            .iter()
+            .filter(|other| other.conversation_identifier.as_deref() == Some(identifier))
+            .map(|other| other.call_end_ms)
+            .collect();
+        let seed = identifier
+            .bytes()
+            .fold(0u64, |h, b| splitmix64(h ^ u64::from(b)));
+        Some(ConversationRecord {
+            id: generated_id(CONVERSATION_KEY_PREFIX, seed),
+            identifier: identifier.to_owned(),
+            end_ms: ends.and_then(|ends| ends.into_iter().max()),
+        })
     }
 
     /// The conversation's entries, oldest first: by clientTimestamp, then identifier, then
@@ -873,8 +956,10 @@ impl World {
     /// `initial_contact_id`, the leg before it as `previous_contact_id` and, unless it says
     /// otherwise, `InitiationMethod::Transfer`. Each leg keeps its own Contact Lens analysis
     /// and gets its VoiceCall (its `voice_call_id`, VendorCallKey = its contactId), as Service
-    /// Cloud Voice's transfer flows create one per leg. Returns the VoiceCalls' 18-character
-    /// ids, in leg order.
+    /// Cloud Voice's transfer flows create one per leg: PreviousCallId and NextCallId chain
+    /// them in leg order, CallType is Inbound for the first, Consult for a consult that never
+    /// joined, Transfer otherwise, and each is in its leg's conversation. Returns the
+    /// VoiceCalls' 18-character ids, in leg order.
     ///
     /// # Panics
     /// When a leg's `voice_call_id` is not a Salesforce id: a broken test setup.
@@ -891,6 +976,29 @@ impl World {
             })
             .collect();
         let mut state = self.lock();
+        let first_id = legs.first().map(|leg| leg.contact_id.clone());
+        for (at, leg) in legs.iter().enumerate() {
+            let call_type = match (at, leg.joined_call) {
+                (0, _) => CallType::Inbound,
+                (_, false) => CallType::Consult,
+                (_, true) => CallType::Transfer,
+            };
+            let conversation = match (&first_id, leg.joined_call) {
+                (Some(first), true) => first.clone(),
+                _ => leg.contact_id.clone(),
+            };
+            let mut call = VoiceCall::single(
+                voice_calls[at].clone(),
+                Some(leg.contact_id.clone()),
+                leg.initiation_ms,
+                leg.disconnect_ms,
+            );
+            call.previous_call_id = at.checked_sub(1).map(|before| voice_calls[before].clone());
+            call.next_call_id = voice_calls.get(at + 1).cloned();
+            call.call_type = call_type;
+            call.conversation_identifier = Some(conversation);
+            state.salesforce.insert_voice_call(call);
+        }
         let mut first: Option<String> = None;
         let mut previous: Option<String> = None;
         for mut leg in legs {
@@ -1138,12 +1246,12 @@ impl World {
         let id18 = salesforce_id_18(id)
             .filter(|id18| id18[..15] == id[..15])
             .unwrap_or_else(|| panic!("add_voice_call: {id:?} is not a Salesforce id"));
-        self.lock().salesforce.insert_voice_call(VoiceCall {
-            id: id18.clone(),
-            vendor_call_key: vendor_call_key.map(str::to_owned),
+        self.lock().salesforce.insert_voice_call(VoiceCall::single(
+            id18.clone(),
+            vendor_call_key.map(str::to_owned),
             call_start_ms,
             call_end_ms,
-        });
+        ));
         id18
     }
 
@@ -1524,6 +1632,46 @@ mod tests {
         let own = world.lock().conversation("k").unwrap();
         assert_eq!((own.identifier.as_str(), own.end_ms()), ("k", Some(18)));
         assert_eq!(world.lock().conversation("a").unwrap().legs.len(), 1);
+    }
+
+    #[test]
+    fn transferred_voice_calls_chain_and_share_the_call_conversation() {
+        let world = World::new("i");
+        let consult = ContactSpec {
+            joined_call: false,
+            ..leg("k", "0LQ00000000000k", 15, Some(18))
+        };
+        let ids = world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, None),
+            consult,
+        ]);
+        let calls = world.voice_calls();
+        let types: Vec<CallType> = calls.iter().map(|c| c.call_type).collect();
+        assert_eq!(
+            types,
+            [CallType::Inbound, CallType::Transfer, CallType::Consult]
+        );
+        assert_eq!(calls[0].previous_call_id, None);
+        assert_eq!(calls[0].next_call_id.as_ref(), Some(&ids[1]));
+        assert_eq!(calls[1].previous_call_id.as_ref(), Some(&ids[0]));
+        assert_eq!(calls[2].next_call_id, None);
+
+        let record = |at: usize| {
+            let state = world.lock();
+            state
+                .salesforce
+                .conversation_record(&state.salesforce.voice_calls[at])
+        };
+        let (a, b, k) = (record(0).unwrap(), record(1).unwrap(), record(2).unwrap());
+        assert_eq!(a, b);
+        assert_eq!((a.identifier.as_str(), a.end_ms), ("a", None));
+        assert_eq!(a.id.len(), 18);
+        assert!(a.id.starts_with(CONVERSATION_KEY_PREFIX));
+        assert_ne!(k.id, a.id);
+        assert_eq!((k.identifier.as_str(), k.end_ms), ("k", Some(18)));
+        world.end_contact("b", 40);
+        assert_eq!(record(0).unwrap().end_ms, Some(40));
     }
 
     #[test]

@@ -217,3 +217,77 @@ async fn later_leg_ids_can_be_made_to_name_the_call() {
     assert_eq!(entries(&server, &token, "a").await, both);
     assert_eq!(entries(&server, &token, "b").await, both);
 }
+
+#[tokio::test]
+async fn the_query_reads_legs_and_their_conversation() {
+    let (world, server, token) = setup().await;
+    let ids = world.add_transferred_call(vec![
+        leg("a", "0LQ0000000000TA", 0),
+        leg("b", "0LQ0000000000TB", 1),
+    ]);
+    let keyless = world.add_voice_call("0LQ0000000000NK", None, T, None);
+    end(&world, "a", 0);
+    let soql = "SELECT Id, PreviousCallId, NextCallId, CallType, ConversationId, \
+        Conversation.ConversationIdentifier, Conversation.EndTime FROM VoiceCall \
+        WHERE VendorCallKey IN ('a', 'b')";
+    let read = async || {
+        let response = reqwest::Client::new()
+            .get(format!("{}/services/data/v62.0/query", server.url()))
+            .query(&[("q", soql)])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        page["records"].as_array().unwrap().clone()
+    };
+
+    let records = read().await;
+    let (a, b) = (&records[0], &records[1]);
+    assert_eq!(a["CallType"], "Inbound");
+    assert_eq!(a["PreviousCallId"], Value::Null);
+    assert_eq!(a["NextCallId"], ids[1].as_str());
+    assert_eq!(b["CallType"], "Transfer");
+    assert_eq!(b["PreviousCallId"], ids[0].as_str());
+    assert_eq!(a["ConversationId"], b["ConversationId"]);
+    let conversation_id = a["ConversationId"].as_str().unwrap();
+    assert_eq!(
+        b["Conversation"],
+        json!({
+            "attributes": {
+                "type": "Conversation",
+                "url": format!("/services/data/v62.0/sobjects/Conversation/{conversation_id}"),
+            },
+            "ConversationIdentifier": "a",
+            "EndTime": null,
+        })
+    );
+
+    end(&world, "b", 1);
+    let records = read().await;
+    assert_eq!(
+        records[0]["Conversation"]["EndTime"],
+        "2026-11-01T10:02:00.000+0000"
+    );
+
+    // A VoiceCall without a VendorCallKey has no conversation here.
+    let response = reqwest::Client::new()
+        .get(format!("{}/services/data/v62.0/query", server.url()))
+        .query(&[(
+            "q",
+            "SELECT Id, Conversation.EndTime FROM VoiceCall WHERE VendorCallKey = null",
+        )])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    let without_key = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Id"] == keyless.as_str())
+        .unwrap();
+    assert_eq!(without_key["Conversation"], Value::Null);
+}
