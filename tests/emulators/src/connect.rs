@@ -61,11 +61,15 @@ async fn describe_contact(
         (state.instance_id == instance_id)
             .then(|| state.contacts.get(&contact_id).cloned())
             .flatten()
+            .map(|contact| {
+                let has_later_legs = state.has_later_legs(&contact_id);
+                (contact, has_later_legs)
+            })
     };
     match contact {
-        Some(contact) => aws::ok(
+        Some((contact, has_later_legs)) => aws::ok(
             Protocol::RestJson,
-            &json!({ "Contact": describe(&instance_id, &contact) }),
+            &json!({ "Contact": describe(&instance_id, &contact, has_later_legs) }),
         ),
         None => aws::error(
             Protocol::RestJson,
@@ -81,7 +85,10 @@ fn epoch_seconds(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
-fn describe(instance_id: &str, contact: &ContactSpec) -> Value {
+/// The API reference: `InitialContactId` is there "if this contact is related to other
+/// contacts" (so the first leg of a transferred call names itself and a single-leg contact has
+/// none), `PreviousContactId` "if this contact is not the first contact".
+fn describe(instance_id: &str, contact: &ContactSpec, has_later_legs: bool) -> Value {
     let id = &contact.contact_id;
     let mut described = Map::new();
     described.insert(
@@ -91,9 +98,21 @@ fn describe(instance_id: &str, contact: &ContactSpec) -> Value {
         )),
     );
     described.insert("Id".into(), json!(id));
-    described.insert("InitialContactId".into(), json!(id));
+    let initial_contact_id = contact
+        .initial_contact_id
+        .as_deref()
+        .or(has_later_legs.then_some(id.as_str()));
+    if let Some(initial_contact_id) = initial_contact_id {
+        described.insert("InitialContactId".into(), json!(initial_contact_id));
+    }
+    if let Some(previous_contact_id) = &contact.previous_contact_id {
+        described.insert("PreviousContactId".into(), json!(previous_contact_id));
+    }
     described.insert("Channel".into(), json!("VOICE"));
-    described.insert("InitiationMethod".into(), json!("INBOUND"));
+    described.insert(
+        "InitiationMethod".into(),
+        json!(contact.initiation_method.as_str()),
+    );
     described.insert(
         "InitiationTimestamp".into(),
         epoch_seconds(contact.initiation_ms),
@@ -131,4 +150,40 @@ fn agent_id(contact_id: &str) -> String {
         (hash >> 20) & 0xfff,
         splitmix64(hash) & 0xffff_ffff_ffff
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::InitiationMethod;
+
+    fn leg(id: &str) -> ContactSpec {
+        ContactSpec {
+            contact_id: id.into(),
+            ..ContactSpec::default()
+        }
+    }
+
+    #[test]
+    fn only_related_contacts_name_their_initial_contact() {
+        let single = describe("i", &leg("a"), false);
+        assert!(single.get("InitialContactId").is_none());
+        assert!(single.get("PreviousContactId").is_none());
+        assert_eq!(single["InitiationMethod"], "INBOUND");
+
+        let first = describe("i", &leg("a"), true);
+        assert_eq!(first["InitialContactId"], "a");
+        assert!(first.get("PreviousContactId").is_none());
+
+        let later = ContactSpec {
+            initial_contact_id: Some("a".into()),
+            previous_contact_id: Some("b".into()),
+            initiation_method: InitiationMethod::Transfer,
+            ..leg("c")
+        };
+        let later = describe("i", &later, false);
+        assert_eq!(later["InitialContactId"], "a");
+        assert_eq!(later["PreviousContactId"], "b");
+        assert_eq!(later["InitiationMethod"], "TRANSFER");
+    }
 }

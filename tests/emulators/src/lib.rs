@@ -58,6 +58,7 @@ pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 pub use ssm::start_ssm;
 pub use world::{
-    CategoryMatch, ContactSpec, DEFAULT_SSM_KEY, RequestRecord, ReuploadedEntries, Segment,
-    Service, ServiceStats, Stats, UploadProcessing, UploadRecord, VoiceCall, World,
+    CallType, CategoryMatch, ContactSpec, DEFAULT_SSM_KEY, InitiationMethod, LaterLegIdentifiers,
+    RequestRecord, ReuploadedEntries, Segment, Service, ServiceStats, Stats, UploadProcessing,
+    UploadRecord, VoiceCall, World,
 };

@@ -383,6 +383,7 @@ impl SampleContact {
             categories,
             analysis_running: self.analysis_running,
             realtime_available: self.realtime_available,
+            ..ContactSpec::default()
         }
     }
 }
@@ -417,12 +418,12 @@ pub fn fill_voice_calls(
             let id = generated_id("0LQ", state.next_random());
             let vendor_call_key = state.next_uuid();
             let started = start_ms + i * step_ms;
-            state.salesforce.insert_voice_call(VoiceCall {
-                id: id.clone(),
-                vendor_call_key: Some(vendor_call_key.clone()),
-                call_start_ms: started,
-                call_end_ms: Some(started + FILLED_CALL_MS),
-            });
+            state.salesforce.insert_voice_call(VoiceCall::single(
+                id.clone(),
+                Some(vendor_call_key.clone()),
+                started,
+                Some(started + FILLED_CALL_MS),
+            ));
             (id, vendor_call_key)
         })
         .collect()
@@ -863,6 +864,7 @@ pub fn generated_contacts(n: usize, segments_each: usize, seed: u64) -> Vec<Cont
                 categories: Vec::new(),
                 analysis_running: false,
                 realtime_available: true,
+                ..ContactSpec::default()
             }
         })
         .collect()

@@ -83,6 +83,15 @@ pub struct ContactSpec {
     pub analysis_running: bool,
     /// false: Contact Lens answers 404 (no real-time analysis, or past its 24 h retention).
     pub realtime_available: bool,
+    /// The first leg's contactId, on a later leg of a transferred or consulted call; None on
+    /// the first leg and on a single-leg contact.
+    pub initial_contact_id: Option<String>,
+    /// The leg this one was transferred or consulted from; None on a first leg.
+    pub previous_contact_id: Option<String>,
+    pub initiation_method: InitiationMethod,
+    /// false: a consult leg that never merged into the call. Salesforce transcribes it under
+    /// its own VoiceCall's key, so it is a conversation of its own.
+    pub joined_call: bool,
 }
 
 impl Default for ContactSpec {
@@ -100,6 +109,42 @@ impl Default for ContactSpec {
             categories: Vec::new(),
             analysis_running: false,
             realtime_available: true,
+            initial_contact_id: None,
+            previous_contact_id: None,
+            initiation_method: InitiationMethod::Inbound,
+            joined_call: true,
+        }
+    }
+}
+
+impl ContactSpec {
+    /// The conversation Salesforce keeps this leg's transcript in: the call's first leg's
+    /// contactId ("use the vendorCallKey of the first voice call record created for the
+    /// call"), except for a consult that never merged, which keeps its own.
+    pub fn conversation_identifier(&self) -> &str {
+        match &self.initial_contact_id {
+            Some(first) if self.joined_call => first,
+            _ => &self.contact_id,
+        }
+    }
+}
+
+/// Connect's `InitiationMethod` of a voice contact, the values a transferred call's legs have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitiationMethod {
+    /// A call's first leg.
+    #[default]
+    Inbound,
+    /// A leg an agent transferred or consulted to with a quick connect: Connect has no CONSULT
+    /// value, a consult leg is a TRANSFER too.
+    Transfer,
+}
+
+impl InitiationMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiationMethod::Inbound => "INBOUND",
+            InitiationMethod::Transfer => "TRANSFER",
         }
     }
 }
@@ -109,6 +154,9 @@ impl Default for ContactSpec {
 pub struct UploadRecord {
     pub upload_id: String,
     pub conversation_id: String,
+    /// The conversation its entries join: the part name, or the call's first leg's contactId
+    /// when the part named a later leg (under [`LaterLegIdentifiers::CallConversation`]).
+    pub held_in: String,
     /// The `payload` objects of the file's conversationEntry lines, as received, in file order.
     pub entries: Vec<serde_json::Value>,
     /// 1-based number of the upload request (see [`World::upload_requests`]) that carried it.
@@ -125,6 +173,45 @@ pub enum ReuploadedEntries {
     Doubled,
     /// It replaces what the conversation held under that id (uploads as upserts).
     Replaced,
+}
+
+/// Whether Salesforce takes a later leg's own contactId (its VoiceCall's VendorCallKey) as
+/// the identifier of its call's conversation. Undocumented: the developer guide only says to
+/// use the first leg's vendorCallKey.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LaterLegIdentifiers {
+    /// It names no conversation: an upload to it is refused as unknown, `.../entries` is 404.
+    /// The reading a client must be safe under.
+    #[default]
+    NotAConversation,
+    /// It names its call's conversation, as the first leg's contactId does.
+    CallConversation,
+}
+
+/// A conversation as the upload and entries resources see it: the legs that share it.
+pub(crate) struct Conversation {
+    pub identifier: String,
+    /// In order of initiation.
+    pub legs: Vec<ContactSpec>,
+}
+
+impl Conversation {
+    pub fn start_ms(&self) -> i64 {
+        self.legs
+            .iter()
+            .map(|leg| leg.initiation_ms)
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// When it closed: when its last leg ended, once every leg has.
+    pub fn end_ms(&self) -> Option<i64> {
+        self.legs
+            .iter()
+            .map(|leg| leg.disconnect_ms)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|ends| ends.into_iter().max())
+    }
 }
 
 /// When an accepted upload's entries join their conversation. Salesforce processes uploads
@@ -147,7 +234,70 @@ pub struct VoiceCall {
     pub vendor_call_key: Option<String>,
     pub call_start_ms: i64,
     pub call_end_ms: Option<i64>,
+    /// The VoiceCall of the leg this one was transferred or consulted from (18 characters).
+    pub previous_call_id: Option<String>,
+    /// The VoiceCall of the leg this one was transferred or consulted to (18 characters).
+    pub next_call_id: Option<String>,
+    pub call_type: CallType,
+    /// The `ConversationIdentifier` of its Conversation, shared by a call's legs; the
+    /// Conversation record is derived from it (see [`SalesforceState::conversation_record`]).
+    pub conversation_identifier: Option<String>,
 }
+
+impl VoiceCall {
+    /// A single-leg call's VoiceCall: Inbound, in a conversation of its own named by its
+    /// VendorCallKey (none without one).
+    pub fn single(
+        id: String,
+        vendor_call_key: Option<String>,
+        call_start_ms: i64,
+        call_end_ms: Option<i64>,
+    ) -> VoiceCall {
+        VoiceCall {
+            id,
+            conversation_identifier: vendor_call_key.clone(),
+            vendor_call_key,
+            call_start_ms,
+            call_end_ms,
+            previous_call_id: None,
+            next_call_id: None,
+            call_type: CallType::Inbound,
+        }
+    }
+}
+
+/// The VoiceCall `CallType` values Service Cloud Voice gives a call's legs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallType {
+    #[default]
+    Inbound,
+    Transfer,
+    Consult,
+}
+
+impl CallType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::Inbound => "Inbound",
+            CallType::Transfer => "Transfer",
+            CallType::Consult => "Consult",
+        }
+    }
+}
+
+/// A Conversation record as a VoiceCall query's `Conversation.` fields read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConversationRecord {
+    /// 18 characters, key prefix [`CONVERSATION_KEY_PREFIX`].
+    pub id: String,
+    pub identifier: String,
+    /// When its last VoiceCall ended; None while any is open. Salesforce documents EndTime
+    /// as nillable, not that it is null while open: an inference.
+    pub end_ms: Option<i64>,
+}
+
+/// The key prefix of Conversation ids: chosen, not sourced (no published list names it).
+pub(crate) const CONVERSATION_KEY_PREFIX: &str = "0dw";
 
 /// One request an emulator received, as [`World::requests`] lists them after
 /// [`World::record_requests`]: what tests assert order, retries and the spacing of
@@ -321,6 +471,7 @@ pub(crate) struct SalesforceState {
     /// arrival order (more than one when re-uploaded entries double).
     pub conversations: HashMap<String, HashMap<String, Vec<Value>>>,
     pub reuploaded_entries: ReuploadedEntries,
+    pub later_leg_identifiers: LaterLegIdentifiers,
     /// Uploaded entries whose identifier their conversation already held.
     pub duplicate_entries: usize,
     /// Status queries a processed upload answers IN_PROGRESS to before its final status.
@@ -385,7 +536,7 @@ impl SalesforceState {
     /// already held.
     fn apply_upload(&mut self, at: usize) {
         let upload = &self.uploads[at];
-        let conversation_id = upload.conversation_id.clone();
+        let conversation_id = upload.held_in.clone();
         let entries: Vec<Value> = upload
             .entries
             .iter()
@@ -413,6 +564,26 @@ impl SalesforceState {
     pub fn voice_call(&self, id: &str) -> Option<&VoiceCall> {
         let at = *self.voice_call_positions.get(id)?;
         self.voice_calls.get(at)
+    }
+
+    /// The Conversation of a VoiceCall: its id derived from the identifier (stable, so every
+    /// leg reports the same one), ended when all VoiceCalls sharing it have.
+    pub fn conversation_record(&self, call: &VoiceCall) -> Option<ConversationRecord> {
+        let identifier = call.conversation_identifier.as_deref()?;
+        let ends: Option<Vec<i64>> = self
+            .voice_calls
+            .iter()
+            .filter(|other| other.conversation_identifier.as_deref() == Some(identifier))
+            .map(|other| other.call_end_ms)
+            .collect();
+        let seed = identifier
+            .bytes()
+            .fold(0u64, |h, b| splitmix64(h ^ u64::from(b)));
+        Some(ConversationRecord {
+            id: generated_id(CONVERSATION_KEY_PREFIX, seed),
+            identifier: identifier.to_owned(),
+            end_ms: ends.and_then(|ends| ends.into_iter().max()),
+        })
     }
 
     /// The conversation's entries, oldest first: by clientTimestamp, then identifier, then
@@ -499,6 +670,39 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether `contact_id` is the first leg of a call other legs were transferred or
+    /// consulted to.
+    pub fn has_later_legs(&self, contact_id: &str) -> bool {
+        self.contacts
+            .values()
+            .any(|leg| leg.initial_contact_id.as_deref() == Some(contact_id))
+    }
+
+    /// The conversation `identifier` names: that of the contact with this contactId, unless
+    /// it is a later leg's and the world says such ids name no conversation.
+    pub fn conversation(&self, identifier: &str) -> Option<Conversation> {
+        let contact = self.contacts.get(identifier)?;
+        let call = contact.conversation_identifier();
+        if call != identifier
+            && self.salesforce.later_leg_identifiers == LaterLegIdentifiers::NotAConversation
+        {
+            return None;
+        }
+        let mut legs: Vec<ContactSpec> = self
+            .contacts
+            .values()
+            .filter(|leg| leg.conversation_identifier() == call)
+            .cloned()
+            .collect();
+        legs.sort_by(|a, b| {
+            (a.initiation_ms, &a.contact_id).cmp(&(b.initiation_ms, &b.contact_id))
+        });
+        Some(Conversation {
+            identifier: call.to_owned(),
+            legs,
+        })
+    }
+
     /// A fresh pseudo-random 64-bit value (splitmix64 over a counter): deterministic, yet ids
     /// look like the opaque ones the real services hand out.
     pub fn next_random(&mut self) -> u64 {
@@ -575,7 +779,7 @@ fn realtime_entry(contact: &ContactSpec, turn: &Segment) -> Option<Value> {
     let sent = anchor + turn.begin_offset_millis;
     let duration = turn.end_offset_millis - turn.begin_offset_millis;
     let payload = json!({
-        "conversationId": contact.contact_id,
+        "conversationId": contact.conversation_identifier(),
         "id": turn.id,
         "clientSentTimestamp": sent,
         "clientDuration": duration,
@@ -747,6 +951,88 @@ impl World {
             .insert(contact.contact_id.clone(), contact);
     }
 
+    /// Adds the legs of one transferred or consulted call, first leg first, each as
+    /// [`World::add_contact`] would: every later leg gets the first leg's contactId as
+    /// `initial_contact_id`, the leg before it as `previous_contact_id` and, unless it says
+    /// otherwise, `InitiationMethod::Transfer`. Each leg keeps its own Contact Lens analysis
+    /// and gets its VoiceCall (its `voice_call_id`, VendorCallKey = its contactId), as Service
+    /// Cloud Voice's transfer flows create one per leg: PreviousCallId and NextCallId chain
+    /// them in leg order, CallType is Inbound for the first, Consult for a consult that never
+    /// joined, Transfer otherwise, and each is in its leg's conversation. Returns the
+    /// VoiceCalls' 18-character ids, in leg order.
+    ///
+    /// # Panics
+    /// When a leg's `voice_call_id` is not a Salesforce id: a broken test setup.
+    pub fn add_transferred_call(&self, legs: Vec<ContactSpec>) -> Vec<String> {
+        let voice_calls: Vec<String> = legs
+            .iter()
+            .map(|leg| {
+                self.add_voice_call(
+                    &leg.voice_call_id,
+                    Some(&leg.contact_id),
+                    leg.initiation_ms,
+                    leg.disconnect_ms,
+                )
+            })
+            .collect();
+        let mut state = self.lock();
+        let first_id = legs.first().map(|leg| leg.contact_id.clone());
+        for (at, leg) in legs.iter().enumerate() {
+            let call_type = match (at, leg.joined_call) {
+                (0, _) => CallType::Inbound,
+                (_, false) => CallType::Consult,
+                (_, true) => CallType::Transfer,
+            };
+            let conversation = match (&first_id, leg.joined_call) {
+                (Some(first), true) => first.clone(),
+                _ => leg.contact_id.clone(),
+            };
+            let mut call = VoiceCall::single(
+                voice_calls[at].clone(),
+                Some(leg.contact_id.clone()),
+                leg.initiation_ms,
+                leg.disconnect_ms,
+            );
+            call.previous_call_id = at.checked_sub(1).map(|before| voice_calls[before].clone());
+            call.next_call_id = voice_calls.get(at + 1).cloned();
+            call.call_type = call_type;
+            call.conversation_identifier = Some(conversation);
+            state.salesforce.insert_voice_call(call);
+        }
+        let mut first: Option<String> = None;
+        let mut previous: Option<String> = None;
+        for mut leg in legs {
+            if let Some(first) = &first {
+                leg.initial_contact_id = Some(first.clone());
+                leg.previous_contact_id = previous.clone();
+                if leg.initiation_method == InitiationMethod::Inbound {
+                    leg.initiation_method = InitiationMethod::Transfer;
+                }
+            } else {
+                first = Some(leg.contact_id.clone());
+            }
+            previous = Some(leg.contact_id.clone());
+            state.contacts.insert(leg.contact_id.clone(), leg);
+        }
+        voice_calls
+    }
+
+    /// Ends a contact (a leg) at `at_ms`: its DisconnectTimestamp and its VoiceCall's
+    /// CallEndDateTime. Returns false when there is no such contact.
+    pub fn end_contact(&self, contact_id: &str, at_ms: i64) -> bool {
+        let mut state = self.lock();
+        let Some(contact) = state.contacts.get_mut(contact_id) else {
+            return false;
+        };
+        contact.disconnect_ms = Some(at_ms);
+        for call in &mut state.salesforce.voice_calls {
+            if call.vendor_call_key.as_deref() == Some(contact_id) {
+                call.call_end_ms = Some(at_ms);
+            }
+        }
+        true
+    }
+
     /// Changes a contact in place, e.g. to let a running analysis finish between two calls.
     /// Returns false when there is no such contact.
     pub fn update_contact(&self, contact_id: &str, change: impl FnOnce(&mut ContactSpec)) -> bool {
@@ -890,14 +1176,15 @@ impl World {
             .collect();
         let salesforce = &mut self.lock().salesforce;
         for entry in entries {
-            salesforce.hold_entry(contact_id, entry);
+            salesforce.hold_entry(contact.conversation_identifier(), entry);
         }
     }
 
     /// Everything the conversation holds, uploaded and real-time entries alike (doubles
-    /// included), as `.../entries` returns it (oldest first) without its record limit.
-    pub fn conversation_entries(&self, contact_id: &str) -> Vec<Value> {
-        self.lock().salesforce.entries(contact_id)
+    /// included), as `.../entries` returns it (oldest first) without its record limit. A
+    /// transferred call's legs share one conversation, under its first leg's contactId.
+    pub fn conversation_entries(&self, conversation_identifier: &str) -> Vec<Value> {
+        self.lock().salesforce.entries(conversation_identifier)
     }
 
     /// Uploaded entries whose identifier their conversation already held (from an earlier
@@ -912,6 +1199,12 @@ impl World {
     /// entry (the default) or replaces the held one. Real-time deliveries follow it too.
     pub fn set_reuploaded_entries(&self, mode: ReuploadedEntries) {
         self.lock().salesforce.reuploaded_entries = mode;
+    }
+
+    /// Whether a later leg's own contactId names its call's conversation (undocumented; by
+    /// default it names none).
+    pub fn set_later_leg_identifiers(&self, mode: LaterLegIdentifiers) {
+        self.lock().salesforce.later_leg_identifiers = mode;
     }
 
     /// Whether accepted uploads join their conversations at once (the default) or only at
@@ -953,12 +1246,12 @@ impl World {
         let id18 = salesforce_id_18(id)
             .filter(|id18| id18[..15] == id[..15])
             .unwrap_or_else(|| panic!("add_voice_call: {id:?} is not a Salesforce id"));
-        self.lock().salesforce.insert_voice_call(VoiceCall {
-            id: id18.clone(),
-            vendor_call_key: vendor_call_key.map(str::to_owned),
+        self.lock().salesforce.insert_voice_call(VoiceCall::single(
+            id18.clone(),
+            vendor_call_key.map(str::to_owned),
             call_start_ms,
             call_end_ms,
-        });
+        ));
         id18
     }
 
@@ -1251,5 +1544,142 @@ mod tests {
     #[test]
     fn default_contact_serves_realtime_analysis() {
         assert!(ContactSpec::default().realtime_available);
+    }
+
+    #[test]
+    fn transferred_calls_chain_their_legs() {
+        let world = World::new("i");
+        let leg = |id: &str, call: &str| ContactSpec {
+            contact_id: id.into(),
+            voice_call_id: call.into(),
+            ..ContactSpec::default()
+        };
+        let calls = world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a"),
+            leg("b", "0LQ00000000000b"),
+            leg("c", "0LQ00000000000c"),
+        ]);
+        assert_eq!(calls.len(), 3);
+        assert_eq!(world.voice_calls()[2].vendor_call_key.as_deref(), Some("c"));
+        let a = world.contact("a").unwrap();
+        assert_eq!(a.initial_contact_id, None);
+        assert_eq!(a.initiation_method, InitiationMethod::Inbound);
+        let c = world.contact("c").unwrap();
+        assert_eq!(c.initial_contact_id.as_deref(), Some("a"));
+        assert_eq!(c.previous_contact_id.as_deref(), Some("b"));
+        assert_eq!(c.initiation_method, InitiationMethod::Transfer);
+        let state = world.lock();
+        assert!(state.has_later_legs("a"));
+        assert!(!state.has_later_legs("b"));
+    }
+
+    fn leg(id: &str, call: &str, start: i64, end: Option<i64>) -> ContactSpec {
+        ContactSpec {
+            contact_id: id.into(),
+            voice_call_id: call.into(),
+            initiation_ms: start,
+            disconnect_ms: end,
+            ..ContactSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_call_is_one_conversation_closed_when_its_last_leg_ends() {
+        let world = World::new("i");
+        world.add_contact(leg("single", "0LQ00000000000s", 0, Some(5)));
+        world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, None),
+        ]);
+        let conversation = |id: &str| world.lock().conversation(id);
+        let single = conversation("single").unwrap();
+        assert_eq!((single.start_ms(), single.end_ms()), (0, Some(5)));
+        let call = conversation("a").unwrap();
+        assert_eq!(call.identifier, "a");
+        assert_eq!(call.legs.len(), 2);
+        assert_eq!(call.end_ms(), None, "b is still on the line");
+        assert!(world.end_contact("b", 30));
+        assert_eq!(conversation("a").unwrap().end_ms(), Some(30));
+        assert_eq!(world.voice_calls()[1].call_end_ms, Some(30));
+        assert!(conversation("nobody").is_none());
+    }
+
+    #[test]
+    fn later_leg_ids_name_the_call_only_when_the_world_says_so() {
+        let world = World::new("i");
+        world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, Some(30)),
+        ]);
+        assert!(world.lock().conversation("b").is_none());
+        world.set_later_leg_identifiers(LaterLegIdentifiers::CallConversation);
+        let call = world.lock().conversation("b").unwrap();
+        assert_eq!(call.identifier, "a");
+        assert_eq!(call.legs.len(), 2);
+    }
+
+    #[test]
+    fn a_consult_that_never_joined_keeps_its_own_conversation() {
+        let world = World::new("i");
+        let consult = ContactSpec {
+            joined_call: false,
+            ..leg("k", "0LQ00000000000k", 15, Some(18))
+        };
+        world.add_transferred_call(vec![leg("a", "0LQ00000000000a", 10, None), consult]);
+        let k = world.contact("k").unwrap();
+        assert_eq!(k.initial_contact_id.as_deref(), Some("a"));
+        assert_eq!(k.conversation_identifier(), "k");
+        let own = world.lock().conversation("k").unwrap();
+        assert_eq!((own.identifier.as_str(), own.end_ms()), ("k", Some(18)));
+        assert_eq!(world.lock().conversation("a").unwrap().legs.len(), 1);
+    }
+
+    #[test]
+    fn transferred_voice_calls_chain_and_share_the_call_conversation() {
+        let world = World::new("i");
+        let consult = ContactSpec {
+            joined_call: false,
+            ..leg("k", "0LQ00000000000k", 15, Some(18))
+        };
+        let ids = world.add_transferred_call(vec![
+            leg("a", "0LQ00000000000a", 10, Some(20)),
+            leg("b", "0LQ00000000000b", 20, None),
+            consult,
+        ]);
+        let calls = world.voice_calls();
+        let types: Vec<CallType> = calls.iter().map(|c| c.call_type).collect();
+        assert_eq!(
+            types,
+            [CallType::Inbound, CallType::Transfer, CallType::Consult]
+        );
+        assert_eq!(calls[0].previous_call_id, None);
+        assert_eq!(calls[0].next_call_id.as_ref(), Some(&ids[1]));
+        assert_eq!(calls[1].previous_call_id.as_ref(), Some(&ids[0]));
+        assert_eq!(calls[2].next_call_id, None);
+
+        let record = |at: usize| {
+            let state = world.lock();
+            state
+                .salesforce
+                .conversation_record(&state.salesforce.voice_calls[at])
+        };
+        let (a, b, k) = (record(0).unwrap(), record(1).unwrap(), record(2).unwrap());
+        assert_eq!(a, b);
+        assert_eq!((a.identifier.as_str(), a.end_ms), ("a", None));
+        assert_eq!(a.id.len(), 18);
+        assert!(a.id.starts_with(CONVERSATION_KEY_PREFIX));
+        assert_ne!(k.id, a.id);
+        assert_eq!((k.identifier.as_str(), k.end_ms), ("k", Some(18)));
+        world.end_contact("b", 40);
+        assert_eq!(record(0).unwrap().end_ms, Some(40));
+    }
+
+    #[test]
+    fn default_contact_is_a_single_inbound_leg() {
+        let contact = ContactSpec::default();
+        assert_eq!(contact.initiation_method, InitiationMethod::Inbound);
+        assert_eq!(contact.initial_contact_id, None);
+        assert_eq!(contact.previous_contact_id, None);
+        assert!(contact.joined_call);
     }
 }

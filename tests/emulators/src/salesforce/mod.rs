@@ -337,14 +337,14 @@ async fn conversation_entries(
     };
 
     let world = state.world.lock();
-    if !world.contacts.contains_key(&conversation_id) {
+    let Some(conversation) = world.conversation(&conversation_id) else {
         return rest_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             &format!("Conversation {conversation_id} does not exist"),
         );
-    }
-    let mut entries = world.salesforce.entries(&conversation_id);
+    };
+    let mut entries = world.salesforce.entries(&conversation.identifier);
     entries.retain(|e| {
         let at = e["clientTimestamp"].as_i64().unwrap_or_default();
         start.is_none_or(|s| at >= s) && end.is_none_or(|e| at <= e)

@@ -4,7 +4,9 @@
 //!
 //! `SELECT field [, field]... FROM VoiceCall [WHERE filter [AND filter]...]
 //! [ORDER BY CallStartDateTime|Id [, ...]] [LIMIT n]`, the fields being `Id`, `VendorCallKey`,
-//! `CallStartDateTime` and `CallEndDateTime`, a filter one of `VendorCallKey IN ('a', ...)`,
+//! `CallStartDateTime` and `CallEndDateTime` (and, in SELECT only, those of transferred calls:
+//! `PreviousCallId`, `NextCallId`, `CallType`, `ConversationId`,
+//! `Conversation.ConversationIdentifier`, `Conversation.EndTime`), a filter one of `VendorCallKey IN ('a', ...)`,
 //! `VendorCallKey = 'a'`, `VendorCallKey = null`, `VendorCallKey != null`,
 //! `CallStartDateTime >= <datetime>` and `CallStartDateTime < <datetime>` (an unquoted RFC
 //! 3339 datetime), sorting ascending. Keywords and names are case-insensitive.
@@ -30,12 +32,15 @@ use time::macros::format_description;
 use super::{Host, query_param, query_params, rest_error};
 use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
 use crate::world::{
-    SalesforceState, Service, State as WorldState, VoiceCall, format_utc, generated_id, unix_ms,
+    ConversationRecord, SalesforceState, Service, State as WorldState, VoiceCall, format_utc,
+    generated_id, unix_ms,
 };
 
 /// Records per page: Salesforce's default batch size.
 const BATCH_SIZE: usize = 2000;
 const SOBJECT: &str = "VoiceCall";
+/// The relationship `VoiceCall.ConversationId` names, and the sObject it leads to.
+const CONVERSATION: &str = "Conversation";
 /// The errorCode for a filter value of the wrong type. Salesforce likely answers
 /// INVALID_QUERY_FILTER_OPERATOR; MALFORMED_QUERY keeps the emulator's codes to three.
 const FILTER_VALUE_ERROR: &str = "MALFORMED_QUERY";
@@ -170,13 +175,22 @@ fn page(
     let end = ids.len().min(offset + BATCH_SIZE);
     let done = end == ids.len();
     let url = format!("/services/data/{version}/sobjects/{SOBJECT}/");
+    let conversation_url = format!("/services/data/{version}/sobjects/{CONVERSATION}/");
+    let reads_conversation = fields
+        .iter()
+        .any(|field| *field == Field::ConversationId || field.is_relationship());
     let records = ids[offset..end]
         .iter()
         .filter_map(|id| salesforce.voice_call(id))
         .map(|call| Record {
             url: &url,
+            conversation_url: &conversation_url,
             fields,
             call,
+            // Found only when asked for: it scans every VoiceCall.
+            conversation: reads_conversation
+                .then(|| salesforce.conversation_record(call))
+                .flatten(),
         })
         .collect();
     let page = Page {
@@ -203,12 +217,42 @@ struct Page<'a> {
 }
 
 /// A record: `attributes`, then the selected fields in SELECT order. Serialized by hand because
-/// a JSON object built with `json!` would list its members alphabetically.
+/// a JSON object built with `json!` would list its members alphabetically. The `Conversation.`
+/// fields make one nested `Conversation` object (its own `attributes`, then those fields in
+/// SELECT order) where the first of them stands, or null when the call has no conversation,
+/// as Salesforce's REST query returns a relationship.
 struct Record<'a> {
     /// `/services/data/vNN.N/sobjects/VoiceCall/`, the id to follow.
     url: &'a str,
+    /// `/services/data/vNN.N/sobjects/Conversation/`.
+    conversation_url: &'a str,
     fields: &'a [Field],
     call: &'a VoiceCall,
+    conversation: Option<ConversationRecord>,
+}
+
+/// The nested `Conversation` object of a record.
+struct ConversationObject<'a> {
+    url: String,
+    fields: &'a [Field],
+    call: &'a VoiceCall,
+    conversation: &'a ConversationRecord,
+}
+
+impl Serialize for ConversationObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(None)?;
+        let attributes = Attributes {
+            type_: CONVERSATION,
+            url: self.url.clone(),
+        };
+        object.serialize_entry("attributes", &attributes)?;
+        for field in self.fields.iter().filter(|field| field.is_relationship()) {
+            let name = field.name().trim_start_matches("Conversation.");
+            object.serialize_entry(name, &field.json(self.call, Some(self.conversation)))?;
+        }
+        object.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -220,14 +264,27 @@ struct Attributes<'a> {
 
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut record = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        let mut record = serializer.serialize_map(None)?;
         let attributes = Attributes {
             type_: SOBJECT,
             url: format!("{}{}", self.url, self.call.id),
         };
         record.serialize_entry("attributes", &attributes)?;
+        let conversation = self.conversation.as_ref();
+        let mut relationship_done = false;
         for field in self.fields {
-            record.serialize_entry(field.name(), &field.json(self.call))?;
+            if !field.is_relationship() {
+                record.serialize_entry(field.name(), &field.json(self.call, conversation))?;
+            } else if !relationship_done {
+                relationship_done = true;
+                let nested = conversation.map(|conversation| ConversationObject {
+                    url: format!("{}{}", self.conversation_url, conversation.id),
+                    fields: self.fields,
+                    call: self.call,
+                    conversation,
+                });
+                record.serialize_entry(CONVERSATION, &nested)?;
+            }
         }
         record.end()
     }
@@ -250,21 +307,41 @@ fn datetime(ms: i64) -> String {
     format_utc(ms, DATETIME)
 }
 
-/// The VoiceCall fields a query may select.
+/// The VoiceCall fields a query may select, and the Conversation fields it may reach through
+/// the `Conversation` relationship.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
     Id,
     VendorCallKey,
     CallStartDateTime,
     CallEndDateTime,
+    PreviousCallId,
+    NextCallId,
+    CallType,
+    ConversationId,
+    /// `Conversation.ConversationIdentifier`.
+    ConversationIdentifier,
+    /// `Conversation.EndTime`.
+    ConversationEndTime,
 }
 
 impl Field {
-    const ALL: [Field; 4] = [
+    /// The fields the function's queries filter and sort by.
+    const FILTERABLE: [Field; 4] = [
         Field::Id,
         Field::VendorCallKey,
         Field::CallStartDateTime,
         Field::CallEndDateTime,
+    ];
+    /// Selectable only: a query filtering or sorting by one is refused as naming no column,
+    /// as before they were served.
+    const SELECT_ONLY: [Field; 6] = [
+        Field::PreviousCallId,
+        Field::NextCallId,
+        Field::CallType,
+        Field::ConversationId,
+        Field::ConversationIdentifier,
+        Field::ConversationEndTime,
     ];
 
     fn name(self) -> &'static str {
@@ -273,18 +350,55 @@ impl Field {
             Field::VendorCallKey => "VendorCallKey",
             Field::CallStartDateTime => "CallStartDateTime",
             Field::CallEndDateTime => "CallEndDateTime",
+            Field::PreviousCallId => "PreviousCallId",
+            Field::NextCallId => "NextCallId",
+            Field::CallType => "CallType",
+            Field::ConversationId => "ConversationId",
+            Field::ConversationIdentifier => "Conversation.ConversationIdentifier",
+            Field::ConversationEndTime => "Conversation.EndTime",
         }
     }
 
+    /// A field a filter or sort may name.
     fn named(name: &str) -> Option<Field> {
-        Field::ALL
+        Field::FILTERABLE
             .into_iter()
             .find(|field| field.name().eq_ignore_ascii_case(name))
     }
 
+    /// A field SELECT may name.
+    fn selectable(name: &str) -> Option<Field> {
+        Field::named(name).or_else(|| {
+            Field::SELECT_ONLY
+                .into_iter()
+                .find(|field| field.name().eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// Whether it is read through the `Conversation` relationship.
+    fn is_relationship(self) -> bool {
+        matches!(
+            self,
+            Field::ConversationIdentifier | Field::ConversationEndTime
+        )
+    }
+
     /// The value as a record carries it: a string, or null.
-    fn json(self, call: &VoiceCall) -> Value {
+    fn json(self, call: &VoiceCall, conversation: Option<&ConversationRecord>) -> Value {
+        let id = |id: &Option<String>| id.as_deref().map_or(Value::Null, Value::from);
         match self {
+            Field::PreviousCallId => id(&call.previous_call_id),
+            Field::NextCallId => id(&call.next_call_id),
+            Field::CallType => Value::from(call.call_type.as_str()),
+            Field::ConversationId => {
+                conversation.map_or(Value::Null, |c| Value::from(c.id.as_str()))
+            }
+            Field::ConversationIdentifier => {
+                conversation.map_or(Value::Null, |c| Value::from(c.identifier.as_str()))
+            }
+            Field::ConversationEndTime => conversation
+                .and_then(|c| c.end_ms)
+                .map_or(Value::Null, |ms| Value::from(datetime(ms))),
             Field::Id => Value::from(call.id.as_str()),
             Field::VendorCallKey => call
                 .vendor_call_key
@@ -468,10 +582,7 @@ fn tokens(soql: &str) -> Result<Vec<Token>, QueryError> {
             at += c.len_utf8();
             continue;
         } else if c.is_ascii_alphabetic() || c == '_' {
-            (
-                Tok::Word,
-                run(rest, |c| c.is_ascii_alphanumeric() || c == '_'),
-            )
+            (Tok::Word, word_length(rest))
         } else if c.is_ascii_digit() {
             // Datetimes are unquoted, so digits, letters and `-:+.` make one token.
             let len = run(rest, |c| {
@@ -518,6 +629,21 @@ fn tokens(soql: &str) -> Result<Vec<Token>, QueryError> {
         end: soql.len(),
     });
     Ok(tokens)
+}
+
+/// The byte length of the name `rest` starts with. `Conversation.<field>` is one name: the
+/// only relationship served, so any other dot stays outside the grammar.
+fn word_length(rest: &str) -> usize {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let len = run(rest, is_name);
+    let after_dot = rest[len..]
+        .strip_prefix('.')
+        .map_or(0, |field| run(field, is_name));
+    if rest[..len].eq_ignore_ascii_case(CONVERSATION) && after_dot > 0 {
+        len + 1 + after_dot
+    } else {
+        len
+    }
 }
 
 /// The byte length of the run of characters `rest` starts with that satisfy `keep`.
@@ -827,21 +953,23 @@ fn resolve(soql: &str, syntax: Syntax<'_>) -> Result<Query, QueryError> {
             &message,
         ));
     }
-    let resolve_field = |name: &Name| {
-        Field::named(&name.text).ok_or_else(|| {
-            let message = format!(
-                "No such column '{}' on entity '{SOBJECT}'. If you are attempting to use a \
-                 custom field, be sure to append the '__c' after the custom field name. Please \
-                 reference your WSDL or the describe call for the appropriate names.",
-                name.text
-            );
-            QueryError::at(soql, name.at, "INVALID_FIELD", &message)
-        })
+    let no_such_column = |name: &Name| {
+        let (entity, column) = match name.text.split_once('.') {
+            Some((_, column)) => (CONVERSATION, column),
+            None => (SOBJECT, name.text.as_str()),
+        };
+        let message = format!(
+            "No such column '{column}' on entity '{entity}'. If you are attempting to use a \
+             custom field, be sure to append the '__c' after the custom field name. Please \
+             reference your WSDL or the describe call for the appropriate names."
+        );
+        QueryError::at(soql, name.at, "INVALID_FIELD", &message)
     };
+    let resolve_field = |name: &Name| Field::named(&name.text).ok_or_else(|| no_such_column(name));
     let fields = syntax
         .select
         .iter()
-        .map(resolve_field)
+        .map(|name| Field::selectable(&name.text).ok_or_else(|| no_such_column(name)))
         .collect::<Result<_, _>>()?;
     let mut filters = Vec::new();
     let mut vendor_keys = Vec::new();
@@ -904,19 +1032,19 @@ fn resolve(soql: &str, syntax: Syntax<'_>) -> Result<Query, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::salesforce_id_18;
+    use crate::world::{CallType, salesforce_id_18};
 
     /// 2026-11-01T00:00:00Z.
     const NOV_1: i64 = 1_793_491_200_000;
     const HOUR_MS: i64 = 3_600_000;
 
     fn call(id15: &str, key: Option<&str>, start: i64, end: Option<i64>) -> VoiceCall {
-        VoiceCall {
-            id: salesforce_id_18(id15).unwrap(),
-            vendor_call_key: key.map(str::to_owned),
-            call_start_ms: start,
-            call_end_ms: end,
-        }
+        VoiceCall::single(
+            salesforce_id_18(id15).unwrap(),
+            key.map(str::to_owned),
+            start,
+            end,
+        )
     }
 
     fn error(soql: &str) -> (&'static str, String) {
@@ -1370,8 +1498,10 @@ mod tests {
         let record = |fields: &[Field]| {
             serde_json::to_string(&Record {
                 url,
+                conversation_url: "",
                 fields,
                 call: &calls[1],
+                conversation: None,
             })
             .unwrap()
         };
@@ -1391,8 +1521,93 @@ mod tests {
                  \"CallEndDateTime\":\"2026-11-01T02:00:00.000+0000\"}}"
             )
         );
-        assert_eq!(Field::CallEndDateTime.json(&calls[0]), Value::Null);
+        assert_eq!(Field::CallEndDateTime.json(&calls[0], None), Value::Null);
         assert_eq!(datetime(-1), "1969-12-31T23:59:59.999+0000");
+    }
+
+    #[test]
+    fn transfer_fields_are_selectable_but_not_filters() {
+        let query = parse(
+            "SELECT PreviousCallId, nextcallid, CallType, ConversationId, \
+             conversation.ConversationIdentifier, Conversation.EndTime FROM VoiceCall \
+             WHERE VendorCallKey IN ('a')",
+        )
+        .unwrap();
+        assert_eq!(
+            query.fields,
+            [
+                Field::PreviousCallId,
+                Field::NextCallId,
+                Field::CallType,
+                Field::ConversationId,
+                Field::ConversationIdentifier,
+                Field::ConversationEndTime
+            ]
+        );
+        let (code, text) = error_text("SELECT Conversation.Status FROM VoiceCall");
+        assert_eq!(code, "INVALID_FIELD");
+        assert!(
+            text.starts_with("No such column 'Status' on entity 'Conversation'."),
+            "{text}"
+        );
+        let (code, text) = error_text("SELECT Id FROM VoiceCall WHERE NextCallId = null");
+        assert_eq!(code, "INVALID_FIELD");
+        assert!(text.starts_with("No such column 'NextCallId'"), "{text}");
+        // Only the Conversation relationship is served.
+        assert_eq!(
+            error_text("SELECT PreviousCall.Id FROM VoiceCall").1,
+            "line 1:19 no viable alternative at character '.'"
+        );
+    }
+
+    #[test]
+    fn the_conversation_is_one_nested_object_where_its_first_field_stands() {
+        let mut transfer = call("0LQ000000000002", Some("b"), NOV_1, None);
+        transfer.previous_call_id = Some("0LQ000000000001AAA".into());
+        transfer.call_type = CallType::Transfer;
+        let conversation = ConversationRecord {
+            id: "0dw000000000001AAA".into(),
+            identifier: "a".into(),
+            end_ms: None,
+        };
+        let fields = [
+            Field::ConversationEndTime,
+            Field::CallType,
+            Field::ConversationIdentifier,
+            Field::PreviousCallId,
+            Field::ConversationId,
+        ];
+        let record = |conversation: Option<ConversationRecord>| {
+            serde_json::to_string(&Record {
+                url: "/v/VoiceCall/",
+                conversation_url: "/v/Conversation/",
+                fields: &fields,
+                call: &transfer,
+                conversation,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            record(Some(conversation)),
+            format!(
+                "{{\"attributes\":{{\"type\":\"VoiceCall\",\"url\":\"/v/VoiceCall/{id}\"}},\
+                 \"Conversation\":{{\"attributes\":{{\"type\":\"Conversation\",\
+                 \"url\":\"/v/Conversation/0dw000000000001AAA\"}},\"EndTime\":null,\
+                 \"ConversationIdentifier\":\"a\"}},\"CallType\":\"Transfer\",\
+                 \"PreviousCallId\":\"0LQ000000000001AAA\",\
+                 \"ConversationId\":\"0dw000000000001AAA\"}}",
+                id = transfer.id
+            )
+        );
+        assert_eq!(
+            record(None),
+            format!(
+                "{{\"attributes\":{{\"type\":\"VoiceCall\",\"url\":\"/v/VoiceCall/{id}\"}},\
+                 \"Conversation\":null,\"CallType\":\"Transfer\",\
+                 \"PreviousCallId\":\"0LQ000000000001AAA\",\"ConversationId\":null}}",
+                id = transfer.id
+            )
+        );
     }
 
     #[test]
@@ -1401,12 +1616,7 @@ mod tests {
         let ids: Vec<String> = (0..4500u64)
             .map(|n| {
                 let id = generated_id("0LQ", n);
-                salesforce.insert_voice_call(VoiceCall {
-                    id: id.clone(),
-                    vendor_call_key: None,
-                    call_start_ms: 0,
-                    call_end_ms: None,
-                });
+                salesforce.insert_voice_call(VoiceCall::single(id.clone(), None, 0, None));
                 id
             })
             .collect();

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::{Host, json_response, rest_error};
 use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
 use crate::server::ConnectionCloser;
-use crate::world::{ContactSpec, Service, UploadRecord, now_ms};
+use crate::world::{Conversation, Service, UploadRecord, now_ms};
 
 const ROLES: [&str; 6] = [
     "AGENT",
@@ -74,18 +74,20 @@ pub(super) async fn upload(
     let mut results = Vec::with_capacity(parts.len());
     for part in &parts {
         let checked = if seen.insert(part.name.as_str()) {
-            let contact = host.world.contact(&part.name);
-            check_part(part, contact.as_ref())
+            let conversation = host.world.lock().conversation(&part.name);
+            check_part(part, conversation.as_ref())
+                .map(|entries| (entries, conversation.map(|c| c.identifier)))
         } else {
             Err("the conversation appears more than once in the request".to_owned())
         };
         let result = match checked {
-            Ok(entries) => {
+            Ok((entries, held_in)) => {
                 let mut world = host.world.lock();
                 let upload_id = world.next_uuid();
                 world.salesforce.accept_upload(UploadRecord {
                     upload_id: upload_id.clone(),
                     conversation_id: part.name.clone(),
+                    held_in: held_in.unwrap_or_else(|| part.name.clone()),
                     entries,
                     request_index,
                     received_at_ms: now_ms(),
@@ -161,7 +163,9 @@ async fn read_parts(headers: &HeaderMap, body: Body) -> Result<Vec<Part>, String
 }
 
 /// Checks one conversation file; returns the entries' payloads to store, or which rule broke.
-fn check_part(part: &Part, contact: Option<&ContactSpec>) -> Result<Vec<Value>, String> {
+/// Salesforce documents only that "this API only supports existing closed conversations";
+/// an unknown or open one is refused in the per-conversation FAILED form of the other rules.
+fn check_part(part: &Part, conversation: Option<&Conversation>) -> Result<Vec<Value>, String> {
     if part.filename.as_deref().is_none_or(str::is_empty) {
         return Err("the part must be a file (it has no filename)".into());
     }
@@ -182,16 +186,17 @@ fn check_part(part: &Part, contact: Option<&ContactSpec>) -> Result<Vec<Value>, 
     if header["payload"]["conversationId"] != part.name.as_str() {
         return Err("line 1: payload.conversationId must equal the part name".into());
     }
-    let contact = contact.ok_or_else(|| format!("conversation {} does not exist", part.name))?;
-    let end_ms = contact
-        .disconnect_ms
+    let conversation =
+        conversation.ok_or_else(|| format!("conversation {} does not exist", part.name))?;
+    let end_ms = conversation
+        .end_ms()
         .ok_or_else(|| format!("conversation {} is not closed", part.name))?;
 
     let mut ids = HashSet::new();
     lines
         .map(|(line, number)| {
             let entry = parse_line(line, number)?;
-            check_entry(&entry, &part.name, contact, end_ms, &mut ids)
+            check_entry(&entry, &part.name, conversation, end_ms, &mut ids)
                 .map_err(|rule| format!("line {number}: {rule}"))
         })
         .collect()
@@ -205,7 +210,7 @@ fn parse_line(line: &str, number: usize) -> Result<Value, String> {
 fn check_entry(
     entry: &Value,
     conversation_id: &str,
-    contact: &ContactSpec,
+    conversation: &Conversation,
     end_ms: i64,
     ids: &mut HashSet<String>,
 ) -> Result<Value, String> {
@@ -229,10 +234,10 @@ fn check_entry(
     }
     let sent = integer("clientSentTimestamp")
         .ok_or("payload.clientSentTimestamp must be an integer (epoch milliseconds)")?;
-    if sent < contact.initiation_ms || sent > end_ms {
+    let start_ms = conversation.start_ms();
+    if sent < start_ms || sent > end_ms {
         return Err(format!(
-            "payload.clientSentTimestamp {sent} is outside the conversation [{}, {end_ms}]",
-            contact.initiation_ms
+            "payload.clientSentTimestamp {sent} is outside the conversation [{start_ms}, {end_ms}]"
         ));
     }
     if integer("clientDuration").is_none_or(|d| d < 0) {
@@ -267,10 +272,18 @@ fn check_entry(
     if !records.iter().all(valid_id) {
         return Err("payload.relatedRecords must hold 15-character record ids".into());
     }
-    if !records.iter().any(|r| r == contact.voice_call_id.as_str()) {
+    let voice_calls: Vec<&str> = conversation
+        .legs
+        .iter()
+        .map(|leg| leg.voice_call_id.as_str())
+        .collect();
+    if !records
+        .iter()
+        .any(|r| r.as_str().is_some_and(|r| voice_calls.contains(&r)))
+    {
         return Err(format!(
             "payload.relatedRecords must include the conversation's VoiceCall {}",
-            contact.voice_call_id
+            voice_calls.join(" or ")
         ));
     }
     Ok(Value::Object(payload.clone()))

@@ -1,8 +1,9 @@
 use aws_sdk_connect::Client;
 use aws_sdk_connect::error::ProvideErrorMetadata;
+use aws_sdk_connect::types::ContactInitiationMethod;
 use emulators::{
-    Fault, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, Service, sample_world,
-    start_connect,
+    ContactSpec, Fault, SAMPLE_IN_PROGRESS, SAMPLE_INTERNATIONAL, SAMPLE_NO_AGENT, Service,
+    sample_world, start_connect,
 };
 
 use crate::{INSTANCE_ID, sdk_config};
@@ -125,4 +126,56 @@ async fn injected_throttling_hits_only_the_chosen_contact_and_is_counted() {
 
     let stats = world.stats().connect;
     assert_eq!((stats.requests, stats.throttled, stats.errors), (3, 1, 1));
+}
+
+#[tokio::test]
+async fn legs_of_a_transferred_call_name_their_initial_and_previous_contacts() {
+    let world = sample_world(INSTANCE_ID);
+    let leg = |id: &str, call: &str| ContactSpec {
+        contact_id: id.into(),
+        voice_call_id: call.into(),
+        initiation_ms: 1_000,
+        ..ContactSpec::default()
+    };
+    world.add_transferred_call(vec![
+        leg("leg-a", "0LQ0000000000LA"),
+        leg("leg-b", "0LQ0000000000LB"),
+        leg("leg-c", "0LQ0000000000LC"),
+    ]);
+    let server = start_connect(&world).await;
+    let client = client(&server.url()).await;
+    let describe = async |id: &str| {
+        let out = client
+            .describe_contact()
+            .instance_id(INSTANCE_ID)
+            .contact_id(id)
+            .send()
+            .await
+            .unwrap();
+        let contact = out.contact().unwrap();
+        (
+            contact.initial_contact_id().map(str::to_owned),
+            contact.previous_contact_id().map(str::to_owned),
+            contact.initiation_method().cloned(),
+        )
+    };
+
+    let some = |id: &str| Some(id.to_owned());
+    assert_eq!(
+        describe("leg-a").await,
+        (some("leg-a"), None, Some(ContactInitiationMethod::Inbound))
+    );
+    assert_eq!(
+        describe("leg-c").await,
+        (
+            some("leg-a"),
+            some("leg-b"),
+            Some(ContactInitiationMethod::Transfer)
+        )
+    );
+    // A contact related to no other names neither.
+    assert_eq!(
+        describe(SAMPLE_INTERNATIONAL).await,
+        (None, None, Some(ContactInitiationMethod::Inbound))
+    );
 }

@@ -9,6 +9,7 @@ mod salesforce_query;
 mod scv;
 mod secrets_manager;
 mod ssm;
+mod transfers;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_connect::config::Credentials;

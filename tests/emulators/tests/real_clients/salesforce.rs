@@ -129,7 +129,11 @@ async fn upload(server: &Server, token: &str, parts: Vec<(String, Part)>) -> req
         .unwrap()
 }
 
-async fn upload_results(server: &Server, token: &str, parts: Vec<(String, Part)>) -> Vec<Value> {
+pub(crate) async fn upload_results(
+    server: &Server,
+    token: &str,
+    parts: Vec<(String, Part)>,
+) -> Vec<Value> {
     let response = upload(server, token, parts).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
