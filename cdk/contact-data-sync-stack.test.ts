@@ -212,6 +212,34 @@ describe('function', () => {
       spawnSync.mockRestore();
     }
   });
+
+  test.each([
+    ['a directory', 'arm64'],
+    ['a zip file', 'function.zip'],
+  ])('deploys prebuilt code from %s given as functionCode, and never calls cargo', (_, fixture) => {
+    const spawnSync = jest.spyOn(childProcess, 'spawnSync');
+    try {
+      const code = path.join(__dirname, '..', 'tests', 'fixtures', 'prebuilt', fixture);
+      const settings = parseSettings((key) => ({ connectInstanceId: INSTANCE_ID, functionCode: code })[key]);
+      const stack = new ContactDataSyncStack(new App(), 'ContactDataSync', { settings });
+      expect(spawnSync).not.toHaveBeenCalled();
+
+      const t = Template.fromStack(stack);
+      t.hasResourceProperties('AWS::Lambda::Function', {
+        Architectures: ['arm64'],
+        Runtime: 'provided.al2023',
+        Handler: 'bootstrap',
+        Code: { S3Bucket: Match.anyValue(), S3Key: Match.stringLikeRegexp('\\.zip$') },
+      });
+      // The same function as the one cargo-lambda builds, but for its code.
+      const { Code, ...properties } = functionOf(t).resource.Properties;
+      const { Code: _built, ...built } = functionOf(template()).resource.Properties;
+      expect(Code).toBeDefined();
+      expect(properties).toEqual(built);
+    } finally {
+      spawnSync.mockRestore();
+    }
+  });
 });
 
 describe('IAM', () => {

@@ -13,9 +13,10 @@ import { ScvSsmParameters } from './scv-ssm-parameters';
 export interface ContactDataSyncStackProps extends StackProps {
   readonly settings: ContactDataSyncSettings;
   /**
-   * Prebuilt function code (a directory with a `bootstrap` executable), used by tests.
+   * Prebuilt function code (a directory with a `bootstrap` executable), used by tests; it takes
+   * precedence over `settings.functionCodePath`.
    *
-   * @default - cargo-lambda builds the Rust crate during synth
+   * @default - `settings.functionCodePath`, else cargo-lambda builds the Rust crate during synth
    */
   readonly functionCode?: lambda.Code;
 }
@@ -50,7 +51,9 @@ export class ContactDataSyncStack extends Stack {
       salesforce,
       analysisFiles,
       backfillFiles: backfill,
-      code: functionCode,
+      code:
+        functionCode ??
+        (settings.functionCodePath === undefined ? undefined : lambda.Code.fromAsset(settings.functionCodePath)),
     });
     const backfillStateMachine = backfill?.addStateMachine(fn);
     const autoRepair =

@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULTS, parseSettings } from './props';
 
@@ -537,5 +538,28 @@ describe('parseSettings', () => {
     expect(() => parse({ memorySize: 'big', timeoutSeconds: '0' })).toThrow(
       /connectInstanceId[\s\S]*memorySize[\s\S]*timeoutSeconds/,
     );
+  });
+});
+
+describe('functionCode', () => {
+  const prebuilt = (name: string) => path.join(__dirname, '..', 'tests', 'fixtures', 'prebuilt', name);
+  const codeError = (given: string, rule: string) =>
+    expect(() => parse({ connectInstanceId: INSTANCE_ID, functionCode: given })).toThrow(
+      `"functionCode" must be ${rule}, got "${given}"`,
+    );
+
+  test('takes a directory with an arm64 bootstrap, or a zip file, as an absolute path', () => {
+    expect(parse({ connectInstanceId: INSTANCE_ID, functionCode: prebuilt('arm64') }).functionCodePath).toBe(prebuilt('arm64'));
+    const relative = path.relative(process.cwd(), prebuilt('function.zip'));
+    expect(parse({ connectInstanceId: INSTANCE_ID, functionCode: relative }).functionCodePath).toBe(prebuilt('function.zip'));
+    expect(parse({ connectInstanceId: INSTANCE_ID }).functionCodePath).toBeUndefined();
+  });
+
+  test('refuses what cannot run as the function, naming the rule', () => {
+    codeError(prebuilt('missing'), 'an existing zip file or directory');
+    codeError(prebuilt('arm64/bootstrap'), 'a .zip file or a directory');
+    codeError(prebuilt(''), 'a directory holding the `bootstrap` executable');
+    codeError(prebuilt('not-executable'), 'a directory whose `bootstrap` is executable');
+    codeError(prebuilt('x86_64'), 'a directory whose `bootstrap` is an arm64 (aarch64) Linux executable');
   });
 });

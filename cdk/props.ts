@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 
 /** Validated settings of one contact-data-sync deployment, defaults applied. */
@@ -40,6 +42,11 @@ export interface ContactDataSyncSettings {
    * repair each call shortly after it ends (`autoRepair`); absent means no auto-repair resources.
    */
   readonly autoRepair?: AutoRepairSettings;
+  /**
+   * The function's code built elsewhere (`functionCode`), as an absolute path: a zip file, or a
+   * directory holding the arm64 `bootstrap` executable. Absent means cargo-lambda builds it at synth.
+   */
+  readonly functionCodePath?: string;
 }
 
 /**
@@ -230,6 +237,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   // choosing, the default grows by its share, so backfills and manual invokes keep theirs.
   const autoRepairShare = autoRepair?.maxConcurrency ?? 0;
   const effectiveReserved = reservedGiven ? reservedConcurrency : DEFAULTS.reservedConcurrency + autoRepairShare;
+  const functionCodePath = parseFunctionCode(read, errors);
   const backfill = parseBackfill(read, errors, {
     // A malformed value is reported already; nothing is compared with it.
     reservedConcurrency: effectiveReserved === undefined ? undefined : effectiveReserved - autoRepairShare,
@@ -257,7 +265,44 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     analysisBucket,
     backfill,
     autoRepair,
+    functionCodePath,
   };
+}
+
+/** ELF's `e_machine` of AArch64, at byte 18 of the header (little-endian). */
+const ELF_MACHINE_AARCH64 = 183;
+
+/**
+ * The prebuilt code's absolute path, or undefined when none is given or after recording why it
+ * cannot be deployed. A directory's `bootstrap` is checked to be an arm64 executable, because
+ * the function runs on arm64 and a wrong binary only fails at its first invocation; a zip's
+ * content is taken as `cargo lambda build --arm64 --output-format zip` wrote it.
+ */
+function parseFunctionCode(read: SettingReader, errors: string[]): string | undefined {
+  const given = read.text('functionCode', /./, 'a path');
+  if (given === undefined) return undefined;
+  const location = path.resolve(given);
+  const stat = fs.statSync(location, { throwIfNoEntry: false });
+  const problem = (rule: string) => {
+    errors.push(`"functionCode" must be ${rule}, got "${given}"`);
+    return undefined;
+  };
+  if (stat === undefined) return problem('an existing zip file or directory');
+  if (stat.isFile()) return location.endsWith('.zip') ? location : problem('a .zip file or a directory');
+  if (!stat.isDirectory()) return problem('a zip file or a directory');
+  const bootstrap = path.join(location, 'bootstrap');
+  const binary = fs.statSync(bootstrap, { throwIfNoEntry: false });
+  if (binary === undefined || !binary.isFile()) return problem('a directory holding the `bootstrap` executable');
+  if ((binary.mode & 0o111) === 0) return problem('a directory whose `bootstrap` is executable');
+  const header = Buffer.alloc(20);
+  const fd = fs.openSync(bootstrap, 'r');
+  const read20 = fs.readSync(fd, header, 0, header.length, 0);
+  fs.closeSync(fd);
+  const elf = read20 === header.length && header.readUInt32BE(0) === 0x7f454c46;
+  if (!elf || header.readUInt16LE(18) !== ELF_MACHINE_AARCH64) {
+    return problem('a directory whose `bootstrap` is an arm64 (aarch64) Linux executable');
+  }
+  return location;
 }
 
 /** The settings only automatic repair reads. */
