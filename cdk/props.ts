@@ -296,9 +296,9 @@ function parseFunctionCode(read: SettingReader, errors: string[]): string | unde
   if ((binary.mode & 0o111) === 0) return problem('a directory whose `bootstrap` is executable');
   const header = Buffer.alloc(20);
   const fd = fs.openSync(bootstrap, 'r');
-  const read20 = fs.readSync(fd, header, 0, header.length, 0);
+  const bytesRead = fs.readSync(fd, header, 0, header.length, 0);
   fs.closeSync(fd);
-  const elf = read20 === header.length && header.readUInt32BE(0) === 0x7f454c46;
+  const elf = bytesRead === header.length && header.readUInt32BE(0) === 0x7f454c46;
   if (!elf || header.readUInt16LE(18) !== ELF_MACHINE_AARCH64) {
     return problem('a directory whose `bootstrap` is an arm64 (aarch64) Linux executable');
   }
