@@ -299,6 +299,16 @@ pub(crate) struct ConversationRecord {
 /// The key prefix of Conversation ids: chosen, not sourced (no published list names it).
 pub(crate) const CONVERSATION_KEY_PREFIX: &str = "0dw";
 
+/// The 18-character id of the Conversation record whose `ConversationIdentifier` is
+/// `identifier`: derived from it, so every leg sharing it reports the same id and a query
+/// filtering by `ConversationId` finds them.
+pub(crate) fn conversation_record_id(identifier: &str) -> String {
+    let seed = identifier
+        .bytes()
+        .fold(0u64, |h, b| splitmix64(h ^ u64::from(b)));
+    generated_id(CONVERSATION_KEY_PREFIX, seed)
+}
+
 /// One request an emulator received, as [`World::requests`] lists them after
 /// [`World::record_requests`]: what tests assert order, retries and the spacing of
 /// requests on, instead of timing the client.
@@ -576,11 +586,8 @@ impl SalesforceState {
             .filter(|other| other.conversation_identifier.as_deref() == Some(identifier))
             .map(|other| other.call_end_ms)
             .collect();
-        let seed = identifier
-            .bytes()
-            .fold(0u64, |h, b| splitmix64(h ^ u64::from(b)));
         Some(ConversationRecord {
-            id: generated_id(CONVERSATION_KEY_PREFIX, seed),
+            id: conversation_record_id(identifier),
             identifier: identifier.to_owned(),
             end_ms: ends.and_then(|ends| ends.into_iter().max()),
         })

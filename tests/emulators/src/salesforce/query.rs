@@ -4,12 +4,15 @@
 //!
 //! `SELECT field [, field]... FROM VoiceCall [WHERE filter [AND filter]...]
 //! [ORDER BY CallStartDateTime|Id [, ...]] [LIMIT n]`, the fields being `Id`, `VendorCallKey`,
-//! `CallStartDateTime` and `CallEndDateTime` (and, in SELECT only, those of transferred calls:
-//! `PreviousCallId`, `NextCallId`, `CallType`, `ConversationId`,
-//! `Conversation.ConversationIdentifier`, `Conversation.EndTime`), a filter one of `VendorCallKey IN ('a', ...)`,
-//! `VendorCallKey = 'a'`, `VendorCallKey = null`, `VendorCallKey != null`,
-//! `CallStartDateTime >= <datetime>` and `CallStartDateTime < <datetime>` (an unquoted RFC
-//! 3339 datetime), sorting ascending. Keywords and names are case-insensitive.
+//! `CallStartDateTime`, `CallEndDateTime` and `ConversationId` (and, in SELECT only, the
+//! other fields of transferred calls: `PreviousCallId`, `NextCallId`, `CallType`,
+//! `Conversation.ConversationIdentifier`, `Conversation.EndTime`), a filter one of
+//! `VendorCallKey IN ('a', ...)`, `VendorCallKey = 'a'`, `VendorCallKey = null`,
+//! `VendorCallKey != null`, `ConversationId IN ('0dw...', ...)`, `ConversationId = '0dw...'`
+//! (the legs of a transferred call: ids of 18 characters compared exactly, of 15 with the
+//! first 15 of the id), `CallStartDateTime >= <datetime>` and `CallStartDateTime < <datetime>`
+//! (an unquoted RFC 3339 datetime), sorting ascending. Keywords and names are
+//! case-insensitive.
 //!
 //! Salesforce checks the grammar first (MALFORMED_QUERY), then the sObject (INVALID_TYPE),
 //! then the fields (INVALID_FIELD) and the filter values, and so does the parser here. Valid
@@ -32,8 +35,8 @@ use time::macros::format_description;
 use super::{Host, query_param, query_params, rest_error};
 use crate::fault::{self, IdMatch, Injected, Reply, RequestInfo};
 use crate::world::{
-    ConversationRecord, SalesforceState, Service, State as WorldState, VoiceCall, format_utc,
-    generated_id, unix_ms,
+    ConversationRecord, SalesforceState, Service, State as WorldState, VoiceCall,
+    conversation_record_id, format_utc, generated_id, unix_ms,
 };
 
 /// Records per page: Salesforce's default batch size.
@@ -46,7 +49,8 @@ const CONVERSATION: &str = "Conversation";
 const FILTER_VALUE_ERROR: &str = "MALFORMED_QUERY";
 
 /// `GET .../query?q=<SOQL>`: the result's first page. The VendorCallKey values a query names
-/// are the contact ids faults aimed with `Fault::for_contact` match.
+/// are the contact ids faults aimed with `Fault::for_contact` match: a query by ConversationId
+/// names none, so no such fault matches it.
 pub(super) async fn query(
     State(host): State<Host>,
     Path(version): Path<String>,
@@ -327,19 +331,19 @@ pub(crate) enum Field {
 
 impl Field {
     /// The fields the function's queries filter and sort by.
-    const FILTERABLE: [Field; 4] = [
+    const FILTERABLE: [Field; 5] = [
         Field::Id,
         Field::VendorCallKey,
         Field::CallStartDateTime,
         Field::CallEndDateTime,
+        Field::ConversationId,
     ];
     /// Selectable only: a query filtering or sorting by one is refused as naming no column,
     /// as before they were served.
-    const SELECT_ONLY: [Field; 6] = [
+    const SELECT_ONLY: [Field; 5] = [
         Field::PreviousCallId,
         Field::NextCallId,
         Field::CallType,
-        Field::ConversationId,
         Field::ConversationIdentifier,
         Field::ConversationEndTime,
     ];
@@ -421,14 +425,16 @@ impl Field {
             (Field::VendorCallKey, Literal::DateTime(_)) => {
                 Some("string and should be enclosed in quotes")
             }
-            (Field::Id, Literal::DateTime(_)) => Some("id and should be enclosed in quotes"),
+            (Field::Id | Field::ConversationId, Literal::DateTime(_)) => {
+                Some("id and should be enclosed in quotes")
+            }
             _ => None,
         }
     }
 }
 
 /// The filters the function's queries use. SOQL compares text case-insensitively, so keys are
-/// held lower-cased.
+/// held lower-cased; ids are held as written.
 #[derive(Debug, PartialEq)]
 enum Filter {
     /// `VendorCallKey IN ('a', ...)` or `VendorCallKey = 'a'`.
@@ -437,6 +443,9 @@ enum Filter {
     KeyNull,
     /// `VendorCallKey != null`.
     KeyNotNull,
+    /// `ConversationId IN ('0dw...', ...)` or `ConversationId = '0dw...'`: each id in 15 or 18
+    /// characters.
+    ConversationIn(Vec<String>),
     /// `CallStartDateTime >= <datetime>`.
     StartFrom(i64),
     /// `CallStartDateTime < <datetime>`.
@@ -450,9 +459,28 @@ impl Filter {
             Filter::KeyIn(keys) => key.is_some_and(|key| keys.contains(&key.to_lowercase())),
             Filter::KeyNull => key.is_none(),
             Filter::KeyNotNull => key.is_some(),
+            Filter::ConversationIn(ids) => {
+                call.conversation_identifier
+                    .as_deref()
+                    .is_some_and(|identifier| {
+                        let id = conversation_record_id(identifier);
+                        ids.iter().any(|wanted| same_id(&id, wanted))
+                    })
+            }
             Filter::StartFrom(ms) => call.call_start_ms >= *ms,
             Filter::StartBefore(ms) => call.call_start_ms < *ms,
         }
+    }
+}
+
+/// Whether `wanted`, as a query writes it, names the record with 18-character id `id`: an
+/// 18-character id exactly (case-sensitively), a 15-character one as `id`'s first 15
+/// characters. Of any other length it names none (Salesforce would refuse it as an invalid id).
+fn same_id(id: &str, wanted: &str) -> bool {
+    match wanted.len() {
+        18 => id == wanted,
+        15 => id.starts_with(wanted),
+        _ => false,
     }
 }
 
@@ -1000,6 +1028,10 @@ fn resolve(soql: &str, syntax: Syntax<'_>) -> Result<Query, QueryError> {
             }
             (Field::VendorCallKey, "=", [(Literal::Null, _)]) => Filter::KeyNull,
             (Field::VendorCallKey, "!=", [(Literal::Null, _)]) => Filter::KeyNotNull,
+            (Field::ConversationId, "IN", _)
+            | (Field::ConversationId, "=", [(Literal::Text(_), _)]) => {
+                Filter::ConversationIn(keys.map(str::to_owned).collect())
+            }
             (Field::CallStartDateTime, ">=", [(Literal::DateTime(ms), _)]) => {
                 Filter::StartFrom(*ms)
             }
@@ -1381,6 +1413,11 @@ mod tests {
                 "value of filter criterion for field 'Id' must be of type id and should be \
                  enclosed in quotes",
             ),
+            (
+                "SELECT Id FROM VoiceCall WHERE conversationid = 2026-11-01T00:00:00Z",
+                "value of filter criterion for field 'ConversationId' must be of type id and \
+                 should be enclosed in quotes",
+            ),
         ] {
             assert_eq!(
                 error_text(soql),
@@ -1477,6 +1514,11 @@ mod tests {
             ("WHERE VendorCallKey <> null", "<>"),
             ("WHERE Id = '0LQ1Q000002TZtn'", "="),
             ("WHERE Id in ('0LQ1Q000002TZtn')", "in"),
+            ("WHERE ConversationId = null", "="),
+            ("WHERE ConversationId != null", "!="),
+            ("WHERE ConversationId != '0dw000000000001'", "!="),
+            ("WHERE ConversationId < '0dw000000000001'", "<"),
+            ("ORDER BY ConversationId", "ConversationId"),
             ("ORDER BY CallStartDateTime DESC", "DESC"),
             ("ORDER BY VendorCallKey", "VendorCallKey"),
         ] {
@@ -1489,6 +1531,108 @@ mod tests {
         }
         let soql = "SELECT Id FROM VoiceCall WHERE CallEndDateTime < 2026-11-01T00:00:00Z";
         assert_eq!(error(soql).1, located(soql, 1, 48, "unexpected token: '<'"));
+    }
+
+    #[test]
+    fn the_functions_lookup_by_conversation_parses() {
+        let query = parse(
+            "SELECT Id, VendorCallKey FROM VoiceCall WHERE ConversationId IN \
+             ('0dw000000000001AAA', '0dw000000000002')",
+        )
+        .unwrap();
+        assert_eq!(query.fields, [Field::Id, Field::VendorCallKey]);
+        assert_eq!(
+            query.filters,
+            [Filter::ConversationIn(vec![
+                "0dw000000000001AAA".to_owned(),
+                "0dw000000000002".to_owned(),
+            ])]
+        );
+        // It names no VendorCallKey: no fault aimed at a contact matches it.
+        assert!(query.vendor_keys.is_empty());
+        let query =
+            parse("select Id from VoiceCall where conversationid = '0dw000000000001AAA'").unwrap();
+        assert_eq!(
+            query.filters,
+            [Filter::ConversationIn(vec![
+                "0dw000000000001AAA".to_owned()
+            ])]
+        );
+        assert!(query.vendor_keys.is_empty());
+    }
+
+    #[test]
+    fn conversation_ids_find_the_legs_in_15_or_18_characters_case_sensitively() {
+        let leg = |id15: &str, key: &str, conversation: &str| {
+            let mut call = call(id15, Some(key), NOV_1, None);
+            call.conversation_identifier = Some(conversation.to_owned());
+            call
+        };
+        let calls = vec![
+            leg("0LQ000000000001", "a", "a"),
+            leg("0LQ000000000002", "b", "a"),
+            // A consult that never joined: a conversation of its own.
+            leg("0LQ000000000003", "k", "k"),
+            call("0LQ000000000004", Some("other"), NOV_1, None),
+            call("0LQ000000000005", None, NOV_1, None),
+        ];
+        let a = conversation_record_id("a");
+        let k = conversation_record_id("k");
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with("0dw"));
+        assert_ne!(a, k);
+        // The id a query reads is the one the filter compares with.
+        let salesforce = {
+            let mut salesforce = SalesforceState::default();
+            for call in &calls {
+                salesforce.insert_voice_call(call.clone());
+            }
+            salesforce
+        };
+        let read = salesforce.conversation_record(&calls[1]).unwrap();
+        assert_eq!(read.id, a);
+
+        let select = |filter: &str| {
+            ids(
+                &format!("SELECT Id FROM VoiceCall WHERE ConversationId {filter}"),
+                &calls,
+            )
+        };
+        let legs = ["0LQ000000000001", "0LQ000000000002"];
+        assert_eq!(select(&format!("IN ('{a}')")), legs);
+        assert_eq!(select(&format!("= '{a}'")), legs);
+        assert_eq!(select(&format!("= '{}'", &a[..15])), legs);
+        assert_eq!(
+            select(&format!("IN ('{}', '{k}')", &a[..15])),
+            ["0LQ000000000001", "0LQ000000000002", "0LQ000000000003"]
+        );
+        // Case-sensitive, and neither a 15- nor an 18-character id: no match.
+        assert!(select(&format!("= '{}'", a.to_lowercase())).is_empty());
+        assert!(select(&format!("= '{}'", a[..15].to_uppercase())).is_empty());
+        assert!(select(&format!("= '{}'", &a[..16])).is_empty());
+        assert!(select("= ''").is_empty());
+        // A call without a conversation never matches: every conversation's id finds every
+        // call but it.
+        let other = conversation_record_id("other");
+        assert_eq!(
+            select(&format!("IN ('{a}', '{k}', '{other}')")),
+            [
+                "0LQ000000000001",
+                "0LQ000000000002",
+                "0LQ000000000003",
+                "0LQ000000000004"
+            ]
+        );
+        assert_eq!(
+            ids(
+                &format!(
+                    "SELECT Id FROM VoiceCall WHERE ConversationId IN ('{a}') AND \
+                     VendorCallKey = 'b'"
+                ),
+                &calls
+            ),
+            ["0LQ000000000002"]
+        );
     }
 
     #[test]
@@ -1526,7 +1670,7 @@ mod tests {
     }
 
     #[test]
-    fn transfer_fields_are_selectable_but_not_filters() {
+    fn transfer_fields_are_selectable_but_only_conversation_id_filters() {
         let query = parse(
             "SELECT PreviousCallId, nextcallid, CallType, ConversationId, \
              conversation.ConversationIdentifier, Conversation.EndTime FROM VoiceCall \

@@ -2,8 +2,8 @@
 //! leg's contactId, closed when its last leg ends.
 
 use emulators::{
-    ContactSpec, LaterLegIdentifiers, Segment, Server, World, sample_world, start_salesforce,
-    test_public_key_pem,
+    ContactSpec, Fault, LaterLegIdentifiers, Segment, Server, Service, World, sample_world,
+    start_salesforce, test_public_key_pem,
 };
 use serde_json::{Value, json};
 
@@ -290,4 +290,104 @@ async fn the_query_reads_legs_and_their_conversation() {
         .find(|r| r["Id"] == keyless.as_str())
         .unwrap();
     assert_eq!(without_key["Conversation"], Value::Null);
+}
+
+/// The records of a one-page query result.
+async fn query(server: &Server, token: &str, soql: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/services/data/v62.0/query", server.url()))
+        .query(&[("q", soql)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{soql}");
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["done"], true);
+    page["records"].as_array().unwrap().clone()
+}
+
+/// (Id, VendorCallKey) of each record.
+fn id_and_key(records: &[Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                r["VendorCallKey"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_query_finds_a_calls_legs_by_its_conversation_id() {
+    let (world, server, token) = setup().await;
+    let ids = world.add_transferred_call(vec![
+        leg("a", "0LQ0000000000TA", 0),
+        leg("b", "0LQ0000000000TB", 1),
+    ]);
+    let single = world.add_voice_call("0LQ0000000000SG", Some("s"), T, None);
+    let consult = ContactSpec {
+        joined_call: false,
+        ..leg("k", "0LQ0000000000TK", 1)
+    };
+    let consulted = world.add_transferred_call(vec![leg("c", "0LQ0000000000TC", 0), consult]);
+    // Faults aimed at a contact match the VendorCallKeys a query names: none here.
+    world.inject(
+        Service::Salesforce,
+        Fault::http(500, "{}").for_contact("a").always(),
+    );
+
+    let conversation_of = async |key: &str| {
+        let soql = format!("SELECT ConversationId FROM VoiceCall WHERE VendorCallKey = '{key}'");
+        let records = query(&server, &token, &soql).await;
+        records[0]["ConversationId"].as_str().unwrap().to_owned()
+    };
+    let conversation = conversation_of("b").await;
+    assert!(conversation.starts_with("0dw"), "{conversation}");
+    assert_eq!(conversation.len(), 18);
+    assert_ne!(conversation_of("s").await, conversation);
+
+    let legs = |id: &str| {
+        format!("SELECT Id, VendorCallKey FROM VoiceCall WHERE ConversationId IN ('{id}')")
+    };
+    let both = vec![
+        (ids[0].clone(), "a".to_owned()),
+        (ids[1].clone(), "b".to_owned()),
+    ];
+    assert_eq!(
+        id_and_key(&query(&server, &token, &legs(&conversation)).await),
+        both
+    );
+    assert_eq!(
+        id_and_key(&query(&server, &token, &legs(&conversation[..15])).await),
+        both
+    );
+    let equal =
+        format!("SELECT Id, VendorCallKey FROM VoiceCall WHERE ConversationId = '{conversation}'");
+    assert_eq!(id_and_key(&query(&server, &token, &equal).await), both);
+    assert!(!both.iter().any(|(id, _)| *id == single));
+    // The fault is armed: a query naming leg a's key meets it.
+    let response = reqwest::Client::new()
+        .get(format!("{}/services/data/v62.0/query", server.url()))
+        .query(&[("q", "SELECT Id FROM VoiceCall WHERE VendorCallKey = 'a'")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+
+    // A consult that never joined is in a conversation of its own, not among its call's legs.
+    let call = conversation_of("c").await;
+    assert_eq!(
+        id_and_key(&query(&server, &token, &legs(&call)).await),
+        [(consulted[0].clone(), "c".to_owned())]
+    );
+    let own = conversation_of("k").await;
+    assert_ne!(own, call);
+    assert_eq!(
+        id_and_key(&query(&server, &token, &legs(&own)).await),
+        [(consulted[1].clone(), "k".to_owned())]
+    );
 }
