@@ -380,6 +380,7 @@ mod tests {
                     VoiceCallRecord {
                         id,
                         vendor_call_key: Some(key),
+                        ..VoiceCallRecord::default()
                     }
                 })
                 .collect();

@@ -124,7 +124,7 @@ where
             Work::Upload(contacts, options) if options.dry_run => {
                 let lines = self
                     .pipeline
-                    .dry_run(&sink, &contacts, options, invocation.deadline())
+                    .dry_run(&sink, &contacts, None, options, invocation.deadline())
                     .await;
                 for line in &lines {
                     log_outcome(&line.outcome, true);
@@ -134,7 +134,7 @@ where
             Work::Upload(contacts, options) => {
                 let mut report = self
                     .pipeline
-                    .upload(&sink, &contacts, options, invocation.deadline())
+                    .upload(&sink, &contacts, None, options, invocation.deadline())
                     .await;
                 for o in &report.outcomes {
                     log_outcome(o, false);
@@ -337,6 +337,8 @@ fn log_outcome(o: &ContactOutcome, dry_run: bool) {
         contactId = %o.contact_id,
         status,
         dryRun = dry_run,
+        call = o.call.as_deref(),
+        conversation = o.conversation.as_deref(),
         reason = o.failure.map(|c| c.as_str()),
         source = o.source.as_ref().map(TranscriptSourceUsed::name),
         analysisFile = o.source.as_ref().and_then(TranscriptSourceUsed::analysis_file),
@@ -367,6 +369,8 @@ fn render_dry_run(
             json!({
                 "conversationIdentifier": spelled.get(o.contact_id.as_str()).copied().unwrap_or(o.contact_id.as_str()),
                 "status": status,
+                "call": o.call,
+                "conversation": o.conversation,
                 "errorDetail": line.reason.as_ref().map(Failure::error_detail),
                 "source": o.source.as_ref().map(TranscriptSourceUsed::name),
                 "analysisFile": o.source.as_ref().and_then(TranscriptSourceUsed::analysis_file),

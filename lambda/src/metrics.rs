@@ -121,6 +121,8 @@ mod tests {
             entries: 0,
             already_present: 0,
             disconnected_ms: None,
+            call: None,
+            conversation: None,
             elapsed: Duration::ZERO,
         }
     }

@@ -1,6 +1,7 @@
 //! uploadTranscript end to end: contacts are read concurrently (bounded) from Contact Lens, or
 //! from its post-call analysis files once the real-time segments are gone; what the Salesforce
-//! conversation already holds is left out; each finished conversation joins a batch, and full
+//! conversation already holds is left out; the legs of one call that a request names become one
+//! conversation file once all are read, each finished conversation joins a batch, and full
 //! batches upload while reading goes on. A dry run stops before the upload.
 
 use std::collections::{HashMap, HashSet};
@@ -14,17 +15,21 @@ use crate::domain::analysis::{
     REALTIME_RETENTION_MS, candidate_prefixes, parse_analysis_file, pick_analysis_key,
 };
 use crate::domain::batch::Batcher;
+use crate::domain::call::{Placement, Placements};
 use crate::domain::contact::ContactRequest;
 use crate::domain::existing::{ExistingEntries, missing_turns};
 use crate::domain::outcome::{
     BulkUploadResult, Failure, FailureCode, ResponseElement, reconcile_batch,
 };
 use crate::domain::request::UploadOptions;
-use crate::domain::transcript::{CallWindow, ConversationFile, Turn, conversation_file};
+use crate::domain::transcript::{
+    CallWindow, ConversationFile, LegTurns, Turn, conversation_file, entry_role, entry_timestamp,
+};
 use crate::ports::{
     AnalysisStore, ContactDirectory, ConversationSink, SalesforceError, SourceError,
-    TranscriptSource,
+    TranscriptSource, VoiceCallDirectory,
 };
+use crate::query::placements_of;
 
 /// Upload requests in flight at once; Salesforce, not the function, limits throughput here.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -95,6 +100,11 @@ pub struct ContactOutcome {
     pub already_present: usize,
     /// When the call ended (epoch ms), once Amazon Connect said.
     pub disconnected_ms: Option<i64>,
+    /// The call's first leg's contactId (the contact's own for a call of one leg), once Amazon
+    /// Connect said.
+    pub call: Option<String>,
+    /// The conversation its transcript goes to, once known.
+    pub conversation: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -124,13 +134,34 @@ struct ReadStats {
     entries: usize,
     already_present: usize,
     disconnected_ms: Option<i64>,
+    call: Option<String>,
+    conversation: Option<String>,
     elapsed: Duration,
 }
 
 /// A contact ready to upload, or one to leave alone (the reason's code is ALREADY_UPLOADED).
 enum Read {
-    Upload(ConversationFile),
+    Upload(LegRead),
     Skip(Failure),
+}
+
+/// A contact's (a leg's) turns still to upload, and where they go.
+struct LegRead {
+    conversation: String,
+    window: CallWindow,
+    turns: Vec<Turn>,
+}
+
+impl LegRead {
+    /// clientSentTimestamp of its first and last entries.
+    fn entry_span(&self) -> (Option<i64>, Option<i64>) {
+        let times = self
+            .turns
+            .iter()
+            .filter(|t| entry_role(t).is_some())
+            .map(|t| entry_timestamp(&self.window, t));
+        (times.clone().min(), times.max())
+    }
 }
 
 type ReadResult = Result<Read, Failure>;
@@ -161,18 +192,23 @@ where
         &'a self,
         sink: &'a S,
         contacts: &'a [ContactRequest],
+        placements: &'a Placements,
         options: UploadOptions,
         read_cutoff: Instant,
     ) -> impl futures::Stream<Item = (&'a ContactRequest, ReadResult, ReadStats)> + 'a {
         stream::iter(contacts)
             .map(move |contact| async move {
                 let started = Instant::now();
+                let placement = placements.get(&contact.contact_id);
                 let (result, mut read_stats) = if started >= read_cutoff {
                     (Err(deadline_failure()), ReadStats::default())
                 } else {
-                    timeout_at(read_cutoff, self.read_contact(sink, contact, options))
-                        .await
-                        .unwrap_or_else(|_| (Err(deadline_failure()), ReadStats::default()))
+                    timeout_at(
+                        read_cutoff,
+                        self.read_contact(sink, contact, placement, options),
+                    )
+                    .await
+                    .unwrap_or_else(|_| (Err(deadline_failure()), ReadStats::default()))
                 };
                 read_stats.elapsed = started.elapsed();
                 (contact, result, read_stats)
@@ -180,26 +216,33 @@ where
             .buffer_unordered(self.settings.contact_concurrency)
     }
 
-    /// Everything an upload does except uploading: what each contact would give.
-    pub async fn dry_run<S: ConversationSink>(
+    /// Everything an upload does except uploading: what each contact would give, and where.
+    /// Without `placements`, the contacts' VoiceCalls are looked up.
+    pub async fn dry_run<S: ConversationSink + VoiceCallDirectory>(
         &self,
         sink: &S,
         contacts: &[ContactRequest],
+        placements: Option<&Placements>,
         options: UploadOptions,
         deadline: Instant,
     ) -> Vec<DryRunLine> {
         let mut lines: HashMap<&str, DryRunLine> = HashMap::new();
         let line = |contact: &ContactRequest, read: Result<&Read, &Failure>, stats: ReadStats| {
-            let (failure, skipped, reason, file) = match read {
-                Ok(Read::Upload(file)) => (None, false, None, Some(file)),
-                Ok(Read::Skip(reason)) => (None, true, Some(reason.clone()), None),
-                Err(failure) => (Some(failure.code), false, Some(failure.clone()), None),
+            let (failure, skipped, reason, span) = match read {
+                Ok(Read::Upload(leg)) => (None, false, None, leg.entry_span()),
+                Ok(Read::Skip(reason)) => (None, true, Some(reason.clone()), (None, None)),
+                Err(failure) => (
+                    Some(failure.code),
+                    false,
+                    Some(failure.clone()),
+                    (None, None),
+                ),
             };
             DryRunLine {
                 outcome: outcome(contact, failure, skipped, stats),
                 reason,
-                first_timestamp: file.and_then(|f| f.first_timestamp),
-                last_timestamp: file.and_then(|f| f.last_timestamp),
+                first_timestamp: span.0,
+                last_timestamp: span.1,
             }
         };
         if let Err(e) = sink.prepare().await {
@@ -209,8 +252,9 @@ where
                 .map(|c| line(c, Err(&failure), ReadStats::default()))
                 .collect();
         }
+        let (placements, contacts) = placed(sink, contacts, placements).await;
         let (read_cutoff, _) = self.cutoffs(deadline);
-        let mut reads = self.reads(sink, contacts, options, read_cutoff);
+        let mut reads = self.reads(sink, &contacts, &placements, options, read_cutoff);
         while let Some((contact, result, stats)) = reads.next().await {
             lines.insert(&contact.contact_id, line(contact, result.as_ref(), stats));
         }
@@ -220,11 +264,14 @@ where
             .collect()
     }
 
-    /// Uploads the contacts' transcripts to the org behind `sink`.
-    pub async fn upload<S: ConversationSink>(
+    /// Uploads the contacts' transcripts to the org behind `sink`, each into the conversation
+    /// its placement names (its call's first leg's by default). Without `placements`, the
+    /// contacts' VoiceCalls are looked up.
+    pub async fn upload<S: ConversationSink + VoiceCallDirectory>(
         &self,
         sink: &S,
         contacts: &[ContactRequest],
+        placements: Option<&Placements>,
         options: UploadOptions,
         deadline: Instant,
     ) -> UploadReport {
@@ -244,9 +291,11 @@ where
             return finish(contacts, elements, early_results, &reasons, &skipped, stats);
         }
 
+        let (placements, placed_contacts) = placed(sink, contacts, placements).await;
         let (read_cutoff, upload_deadline) = self.cutoffs(deadline);
         let upload_slots = Semaphore::new(UPLOAD_CONCURRENCY);
-        let mut reads = self.reads(sink, contacts, options, read_cutoff);
+        let mut reads = self.reads(sink, &placed_contacts, &placements, options, read_cutoff);
+        let mut calls = CallGroups::new(&placed_contacts, &placements);
 
         let mut batcher = Batcher::new(
             self.settings.upload_batch_size,
@@ -261,18 +310,22 @@ where
                     let ready = match next {
                         Some((contact, read, read_stats)) => {
                             stats.insert(&contact.contact_id, read_stats);
-                            match read {
-                                Ok(Read::Upload(file)) => batcher.push(file),
+                            let leg = match read {
+                                Ok(Read::Upload(leg)) => Some(leg),
                                 Ok(Read::Skip(reason)) => {
                                     skipped.push(contact.contact_id.clone());
                                     early_results.push(BulkUploadResult::skipped(&contact.contact_id, &reason));
-                                    Vec::new()
+                                    None
                                 }
                                 Err(failure) => {
                                     reasons.insert(contact.contact_id.clone(), failure.code);
                                     early_results.push(BulkUploadResult::failed(&contact.contact_id, &failure));
-                                    Vec::new()
+                                    None
                                 }
+                            };
+                            match calls.read(contact, leg) {
+                                Some(file) => batcher.push(file),
+                                None => Vec::new(),
                             }
                         }
                         None => {
@@ -287,7 +340,12 @@ where
                         let confirm_by_reading = options.existing_entries != ExistingEntries::Ignore;
                         uploads.push(async move {
                             let _slot = slots.acquire().await.expect("the semaphore is never closed");
-                            (index, upload_batch(sink, batch, confirm_by_reading, upload_deadline).await)
+                            let members: Vec<(String, Vec<String>)> = batch
+                                .iter()
+                                .map(|f| (f.conversation_id.clone(), f.contact_ids.clone()))
+                                .collect();
+                            let outcome = upload_batch(sink, batch, confirm_by_reading, upload_deadline).await;
+                            (index, outcome.per_contact(&members))
                         });
                     }
                 }
@@ -305,6 +363,7 @@ where
         &self,
         sink: &S,
         contact: &ContactRequest,
+        placement: Option<&Placement>,
         options: UploadOptions,
     ) -> (ReadResult, ReadStats) {
         let mut stats = ReadStats::default();
@@ -319,12 +378,27 @@ where
                         "Amazon Connect has no such contact in this instance",
                     )
                 })?;
+            let call = details
+                .initial_contact_id
+                .clone()
+                .unwrap_or_else(|| contact.contact_id.clone());
+            let conversation = conversation_of(contact, placement, &call);
+            stats.call = Some(call);
+            stats.conversation = Some(conversation.clone());
+            if placement.is_some_and(Placement::call_goes_on) {
+                return Err(Failure::new(
+                    FailureCode::CallInProgress,
+                    format!(
+                        "the call goes on in another leg: its Salesforce conversation {conversation} is not closed, and Salesforce takes uploads into closed conversations only; retry after the call ends"
+                    ),
+                ));
+            }
             let window = details.call_window()?;
             stats.disconnected_ms = Some(window.disconnect_ms);
             let (turns, source) = self.transcript(&contact.contact_id, &window, &mut stats).await?;
             stats.source = Some(source);
             let turns = self
-                .leave_out_existing(sink, &contact.contact_id, &window, turns, options, &mut stats)
+                .leave_out_existing(sink, &conversation, &window, turns, options, &mut stats)
                 .await?;
             let Some(turns) = turns else {
                 return Ok(Read::Skip(Failure::new(
@@ -335,15 +409,18 @@ where
                     ),
                 )));
             };
-            let file = conversation_file(contact, &window, turns);
-            stats.entries = file.entry_ids.len();
-            if file.entry_ids.is_empty() {
+            stats.entries = turns.iter().filter(|t| entry_role(t).is_some()).count();
+            if stats.entries == 0 {
                 return Err(Failure::new(
                     FailureCode::NoTranscript,
                     "Contact Lens finished the analysis but it holds no agent or customer speech",
                 ));
             }
-            Ok(Read::Upload(file))
+            Ok(Read::Upload(LegRead {
+                conversation,
+                window,
+                turns,
+            }))
         }
         .await;
         (result, stats)
@@ -422,7 +499,7 @@ where
     async fn leave_out_existing<S: ConversationSink>(
         &self,
         sink: &S,
-        contact_id: &str,
+        conversation: &str,
         window: &CallWindow,
         turns: Vec<Turn>,
         options: UploadOptions,
@@ -431,7 +508,7 @@ where
         if options.existing_entries == ExistingEntries::Ignore {
             return Ok(Some(turns));
         }
-        let existing = sink.existing_entries(contact_id).await.map_err(|e| {
+        let existing = sink.existing_entries(conversation).await.map_err(|e| {
             let mut failure = e.failure();
             failure.detail = format!(
                 "the conversation's entries could not be read, so nothing was uploaded (no duplicates): {}",
@@ -524,7 +601,122 @@ fn outcome(
         entries: stats.entries,
         already_present: stats.already_present,
         disconnected_ms: stats.disconnected_ms,
+        call: stats.call,
+        conversation: stats.conversation,
         elapsed: stats.elapsed,
+    }
+}
+
+/// The placements to use, looked up unless given, and the contacts with their VoiceCalls as
+/// relatedRecords where the request named none, so that each entry of a transferred call names
+/// its leg's VoiceCall.
+async fn placed<S: VoiceCallDirectory>(
+    sink: &S,
+    contacts: &[ContactRequest],
+    given: Option<&Placements>,
+) -> (Placements, Vec<ContactRequest>) {
+    let placements = match given {
+        Some(placements) => placements.clone(),
+        None => {
+            let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+            placements_of(sink, &ids).await
+        }
+    };
+    let contacts = contacts
+        .iter()
+        .map(|contact| {
+            let mut contact = contact.clone();
+            if contact.related_records.is_empty()
+                && let Some(placement) = placements.get(&contact.contact_id)
+            {
+                contact.related_records.clone_from(&placement.voice_calls);
+            }
+            contact
+        })
+        .collect();
+    (placements, contacts)
+}
+
+/// The conversation a contact's transcript goes to: the one Salesforce keeps its VoiceCall in,
+/// else its call's first leg's contactId, which Salesforce documents as the conversation's
+/// identifier (logged, since Salesforce did not confirm it).
+fn conversation_of(contact: &ContactRequest, placement: Option<&Placement>, call: &str) -> String {
+    if let Some(conversation) = placement.and_then(|p| p.conversation.as_deref()) {
+        return conversation.to_owned();
+    }
+    tracing::info!(
+        contactId = %contact.contact_id,
+        conversation = call,
+        "no Salesforce conversation found for this contact's VoiceCall; using its call's first leg's contactId"
+    );
+    call.to_owned()
+}
+
+/// The legs a request names, grouped by the conversation they go to, so that each call's legs
+/// travel as one conversation file. Contacts whose conversation Salesforce did not name are
+/// groups of their own.
+struct CallGroups<'a> {
+    group_of: HashMap<&'a str, GroupKey<'a>>,
+    groups: HashMap<GroupKey<'a>, Group<'a>>,
+}
+
+/// The legs of a group still being read, and those read with turns to upload.
+#[derive(Default)]
+struct Group<'a> {
+    waiting: usize,
+    legs: Vec<(&'a ContactRequest, LegRead)>,
+}
+
+/// A conversation Salesforce named, or a contact whose conversation it did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum GroupKey<'a> {
+    Conversation(&'a str),
+    Contact(&'a str),
+}
+
+impl<'a> CallGroups<'a> {
+    fn new(contacts: &'a [ContactRequest], placements: &'a Placements) -> Self {
+        let mut group_of = HashMap::new();
+        let mut groups: HashMap<GroupKey<'a>, Group<'a>> = HashMap::new();
+        for contact in contacts {
+            let group = placements
+                .get(&contact.contact_id)
+                .and_then(|p| p.conversation.as_deref())
+                .map_or(
+                    GroupKey::Contact(&contact.contact_id),
+                    GroupKey::Conversation,
+                );
+            group_of.insert(contact.contact_id.as_str(), group);
+            groups.entry(group).or_default().waiting += 1;
+        }
+        Self { group_of, groups }
+    }
+
+    /// Takes a leg's read (`None` when it has nothing to upload); once every leg of its group
+    /// is read, the group's conversation file, if any leg gave turns.
+    fn read(
+        &mut self,
+        contact: &'a ContactRequest,
+        leg: Option<LegRead>,
+    ) -> Option<ConversationFile> {
+        let group = self.group_of.get(contact.contact_id.as_str())?;
+        let group = self.groups.get_mut(group)?;
+        group.waiting = group.waiting.saturating_sub(1);
+        group.legs.extend(leg.map(|leg| (contact, leg)));
+        if group.waiting > 0 || group.legs.is_empty() {
+            return None;
+        }
+        let legs = std::mem::take(&mut group.legs);
+        let conversation = legs[0].1.conversation.clone();
+        let legs: Vec<LegTurns<'_>> = legs
+            .into_iter()
+            .map(|(contact, leg)| LegTurns {
+                contact,
+                window: leg.window,
+                turns: leg.turns,
+            })
+            .collect();
+        Some(conversation_file(&conversation, &legs))
     }
 }
 
@@ -568,7 +760,7 @@ fn upload_batch<'a, S: ConversationSink>(
     deadline: Instant,
 ) -> futures::future::BoxFuture<'a, BatchOutcome> {
     Box::pin(async move {
-        let ids: Vec<String> = batch.iter().map(|f| f.contact_id.clone()).collect();
+        let ids: Vec<String> = batch.iter().map(|f| f.conversation_id.clone()).collect();
         if Instant::now() >= deadline {
             return BatchOutcome::all_failed(&ids, 504, &unsent_failure());
         }
@@ -599,7 +791,7 @@ fn upload_batch<'a, S: ConversationSink>(
                 if !omitted.is_empty() {
                     let unanswered: Vec<ConversationFile> = batch
                         .into_iter()
-                        .filter(|f| omitted.contains(&f.contact_id))
+                        .filter(|f| omitted.contains(&f.conversation_id))
                         .collect();
                     let why = "Salesforce's upload answer did not mention this conversation";
                     outcome.extend(
@@ -660,6 +852,55 @@ impl BatchOutcome {
         self.elements.extend(other.elements);
         self.reasons.extend(other.reasons);
     }
+
+    /// The outcome told per requested contact: a conversation's result once for each leg
+    /// (`members`: conversation, its legs in the batch) that went into it, under that leg's id.
+    fn per_contact(self, members: &[(String, Vec<String>)]) -> Self {
+        let legs_of = |conversation: &str| {
+            members
+                .iter()
+                .find(|(c, _)| c == conversation)
+                .map(|(_, legs)| legs.clone())
+                .unwrap_or_else(|| vec![conversation.to_owned()])
+        };
+        let elements = self
+            .elements
+            .into_iter()
+            .map(|element| ResponseElement {
+                status_code: element.status_code,
+                results: element
+                    .results
+                    .into_iter()
+                    .flat_map(|result| {
+                        legs_of(&result.conversation_identifier)
+                            .into_iter()
+                            .map(move |leg| {
+                                let mut result = result.clone();
+                                if leg != result.conversation_identifier {
+                                    // A later leg: say which conversation holds it now.
+                                    let conversation =
+                                        std::mem::replace(&mut result.conversation_identifier, leg);
+                                    result
+                                        .extra
+                                        .insert("conversation".into(), conversation.into());
+                                }
+                                result
+                            })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let reasons = self
+            .reasons
+            .into_iter()
+            .flat_map(|(conversation, code)| {
+                legs_of(&conversation)
+                    .into_iter()
+                    .map(move |leg| (leg, code))
+            })
+            .collect();
+        Self { elements, reasons }
+    }
 }
 
 /// After an upload that Salesforce may have stored (`why` it is unknown), each conversation
@@ -679,13 +920,13 @@ async fn confirm<S: ConversationSink>(
     let mut unconfirmed = Vec::new();
     for file in files {
         let held = if by_reading {
-            match sink.existing_entries(&file.contact_id).await {
+            match sink.existing_entries(&file.conversation_id).await {
                 Ok(entries) => file
                     .entry_ids
                     .iter()
                     .all(|id| entries.iter().any(|e| &e.identifier == id)),
                 Err(e) => {
-                    tracing::warn!(contactId = %file.contact_id, error = %e, "the conversation could not be read back");
+                    tracing::warn!(conversation = %file.conversation_id, error = %e, "the conversation could not be read back");
                     false
                 }
             }
@@ -693,9 +934,9 @@ async fn confirm<S: ConversationSink>(
             false
         };
         if held {
-            confirmed.push(BulkUploadResult::confirmed(&file.contact_id));
+            confirmed.push(BulkUploadResult::confirmed(&file.conversation_id));
         } else {
-            unconfirmed.push(file.contact_id);
+            unconfirmed.push(file.conversation_id);
         }
     }
     if !unconfirmed.is_empty() {

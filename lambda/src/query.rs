@@ -1,8 +1,9 @@
 //! A SOQL query's result read through [`VoiceCallDirectory`] page by page, each cursor checked
 //! ([`QueryPaging`]) before it is followed.
 
+use crate::domain::call::{Placements, placements};
 use crate::domain::paging::{Cursor, QueryPaging};
-use crate::domain::soql::{Soql, VoiceCallRecord};
+use crate::domain::soql::{Soql, VoiceCallRecord, voice_calls_of_contacts};
 use crate::ports::{SalesforceError, VoiceCallDirectory};
 
 /// The pages of one query, fetched as they are asked for, so a caller holds one at a time.
@@ -57,4 +58,31 @@ pub async fn all_voice_calls<D: VoiceCallDirectory>(
         records.extend(page);
     }
     Ok(records)
+}
+
+/// Contacts looked up per query: 100 UUIDs keep the query's URL near 5 KB.
+const CONTACTS_PER_QUERY: usize = 100;
+
+/// Where each contact's transcript goes, from its VoiceCall records (one query per 100
+/// contacts). A failed lookup is logged and leaves its contacts unplaced: each then goes to its
+/// call's first leg's contactId, as Salesforce documents.
+pub async fn placements_of<D: VoiceCallDirectory>(
+    directory: &D,
+    contact_ids: &[&str],
+) -> Placements {
+    let mut records = Vec::new();
+    for chunk in contact_ids.chunks(CONTACTS_PER_QUERY) {
+        let Some(soql) = voice_calls_of_contacts(chunk.iter().copied()) else {
+            continue;
+        };
+        match all_voice_calls(directory, &soql).await {
+            Ok(found) => records.extend(found),
+            Err(e) => tracing::warn!(
+                error = %e,
+                contacts = chunk.len(),
+                "the contacts' VoiceCalls could not be read; each goes to its call's first leg's contactId"
+            ),
+        }
+    }
+    placements(&records)
 }

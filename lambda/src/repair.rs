@@ -13,16 +13,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::domain::call::{self, Placement, Placements, last_leg};
 use crate::domain::contact::ContactRequest;
 use crate::domain::existing::ExistingEntries;
-use crate::domain::ids::{contact_id, salesforce_id_15};
 use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
-    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, RepairMessage, Verdict,
-    transcript_may_still_come, verdict, worth_retrying,
+    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, REPAIRED_WITH_LAST_LEG,
+    RepairMessage, Verdict, transcript_may_still_come, verdict, worth_retrying,
 };
 use crate::domain::request::UploadOptions;
-use crate::domain::soql::voice_calls_of_contacts;
+use crate::domain::soql::{voice_calls_in_conversations, voice_calls_of_contacts};
 use crate::pipeline::Pipeline;
 use crate::ports::{
     AnalysisStore, ContactDirectory, ConversationSink, TranscriptSource, VoiceCallDirectory,
@@ -130,7 +130,10 @@ where
     RepairReport { outcomes, checked }
 }
 
-/// The outcome of each contact: its VoiceCalls found with one query, then filled in.
+/// The outcome of each contact: its VoiceCalls found with one query (every leg of the
+/// transferred calls among them with a second), then filled in. A transferred call is repaired
+/// by its last leg's event once Salesforce closed its conversation, all legs in one
+/// conversation file; the other legs' events are done without an upload.
 async fn repair_contacts<C, T, A, S>(
     pipeline: &Pipeline<C, T, A>,
     sink: &S,
@@ -154,46 +157,83 @@ where
             return HashMap::new();
         }
     };
-    let mut voice_calls: HashMap<String, Vec<String>> = HashMap::new();
-    for record in records {
-        let key = record.vendor_call_key.as_deref().and_then(contact_id);
-        let (Some(key), Ok(id15)) = (key, salesforce_id_15(&record.id)) else {
+    let mut placements = call::placements(&records);
+    let legs_of = legs_of_calls(sink, contact_ids, &mut placements).await;
+
+    let mut outcomes = HashMap::new();
+    let mut requests: Vec<ContactRequest> = Vec::new();
+    // Each checked contact and the legs whose outcomes make its own.
+    let mut calls: Vec<(&str, Vec<String>)> = Vec::new();
+    for id in contact_ids {
+        let Some(placement) = placements.get(*id) else {
+            outcomes.insert(
+                (*id).to_owned(),
+                MessageOutcome::Final(NO_VOICE_CALL.into()),
+            );
             continue;
         };
-        let ids = voice_calls.entry(key).or_default();
-        if !ids.iter().any(|id| id == id15) {
-            ids.push(id15.to_owned());
-        }
-    }
-    let mut outcomes = HashMap::new();
-    let mut requests = Vec::new();
-    for id in contact_ids {
-        match voice_calls.remove(*id) {
-            Some(related_records) => requests.push(ContactRequest {
-                contact_id: (*id).to_owned(),
-                as_requested: (*id).to_owned(),
-                related_records,
-            }),
-            None => {
-                outcomes.insert(
-                    (*id).to_owned(),
-                    MessageOutcome::Final(NO_VOICE_CALL.into()),
+        let legs = match (placement.transferred, &placement.conversation_record) {
+            (true, Some(record)) => {
+                if !placement.ended {
+                    let waiting = FailureCode::CallInProgress.as_str();
+                    outcomes.insert((*id).to_owned(), MessageOutcome::Retry(waiting.into()));
+                    continue;
+                }
+                let Some(legs) = legs_of.as_ref() else {
+                    outcomes.insert(
+                        (*id).to_owned(),
+                        MessageOutcome::Retry(LOOKUP_FAILED.into()),
+                    );
+                    continue;
+                };
+                let legs = legs
+                    .get(record)
+                    .cloned()
+                    .unwrap_or_else(|| vec![(*id).to_owned()]);
+                let last = last_leg(
+                    legs.iter()
+                        .filter_map(|leg| placements.get(leg).map(|p| (leg.as_str(), p))),
                 );
+                if last != Some(*id) {
+                    outcomes.insert(
+                        (*id).to_owned(),
+                        MessageOutcome::Final(REPAIRED_WITH_LAST_LEG.into()),
+                    );
+                    continue;
+                }
+                legs
+            }
+            _ => vec![(*id).to_owned()],
+        };
+        for leg in &legs {
+            if !requests.iter().any(|r| &r.contact_id == leg) {
+                requests.push(ContactRequest {
+                    contact_id: leg.clone(),
+                    as_requested: leg.clone(),
+                    related_records: placements
+                        .get(leg)
+                        .map(|p| p.voice_calls.clone())
+                        .unwrap_or_default(),
+                });
             }
         }
+        calls.push((id, legs));
+    }
+    if requests.is_empty() {
+        return outcomes;
     }
     let options = UploadOptions {
         dry_run: false,
         existing_entries: ExistingEntries::Fill,
         add_post_call_to_existing: false,
     };
-    if requests.is_empty() {
-        return outcomes;
-    }
-    let report = pipeline.upload(sink, &requests, options, deadline).await;
+    let report = pipeline
+        .upload(sink, &requests, Some(&placements), options, deadline)
+        .await;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut per_leg: HashMap<String, MessageOutcome> = HashMap::new();
     for o in report.outcomes {
         let late = transcript_may_still_come(o.disconnected_ms, now_ms, transcript_horizon);
         let outcome = match o.failure {
@@ -205,9 +245,67 @@ where
             None if o.skipped || o.entries == 0 => MessageOutcome::AlreadyComplete,
             None => MessageOutcome::Repaired { entries: o.entries },
         };
-        outcomes.insert(o.contact_id, outcome);
+        per_leg.insert(o.contact_id, outcome);
+    }
+    for (id, legs) in calls {
+        if legs.len() > 1 {
+            for leg in &legs {
+                let outcome = per_leg.get(leg);
+                tracing::info!(
+                    contactId = %leg,
+                    call = id,
+                    outcome = outcome.map(MessageOutcome::name),
+                    reason = outcome.and_then(MessageOutcome::reason),
+                    "leg of a transferred call checked"
+                );
+            }
+        }
+        let outcome = MessageOutcome::of_legs(legs.iter().filter_map(|leg| per_leg.get(leg)))
+            .unwrap_or_else(|| MessageOutcome::Retry(LOOKUP_FAILED.into()));
+        outcomes.insert(id.to_owned(), outcome);
     }
     outcomes
+}
+
+/// The contactIds of every leg of the transferred calls among `contact_ids`, by Conversation
+/// record id, found with one query; each leg's placement joins `placements`. `None` when the
+/// query failed.
+async fn legs_of_calls<S: VoiceCallDirectory>(
+    sink: &S,
+    contact_ids: &[&str],
+    placements: &mut Placements,
+) -> Option<HashMap<String, Vec<String>>> {
+    let mut conversations: Vec<String> = Vec::new();
+    for placement in contact_ids.iter().filter_map(|id| placements.get(*id)) {
+        if let (true, Some(record)) = (placement.transferred, &placement.conversation_record)
+            && !conversations.contains(record)
+        {
+            conversations.push(record.clone());
+        }
+    }
+    let mut legs_of: HashMap<String, Vec<String>> = HashMap::new();
+    let Some(soql) = voice_calls_in_conversations(conversations.iter().map(String::as_str)) else {
+        return Some(legs_of);
+    };
+    let records = match all_voice_calls(sink, &soql).await {
+        Ok(records) => records,
+        Err(e) => {
+            tracing::error!(error = %e, calls = conversations.len(), "the transferred calls' legs could not be read");
+            return None;
+        }
+    };
+    let mut legs: Vec<(String, Placement)> = call::placements(&records).into_iter().collect();
+    legs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (contact, placement) in legs {
+        if let Some(record) = &placement.conversation_record {
+            legs_of
+                .entry(record.clone())
+                .or_default()
+                .push(contact.clone());
+        }
+        placements.entry(contact).or_insert(placement);
+    }
+    Some(legs_of)
 }
 
 #[cfg(test)]

@@ -128,9 +128,9 @@ async fn a_503_without_retry_after_or_a_502_may_have_been_stored_and_is_not_sent
             1,
             "HTTP {status} must not be resent"
         );
-        // A token, each conversation's entries read before the upload, the upload, and each
-        // conversation read back once to confirm it.
-        assert_eq!(h.world.stats().salesforce.requests, 1 + 3 + 1 + 3);
+        // A token, the VoiceCall lookup, each conversation's entries read before the upload,
+        // the upload, and each conversation read back once to confirm it.
+        assert_eq!(h.world.stats().salesforce.requests, 1 + 1 + 3 + 1 + 3);
     }
 }
 
@@ -147,8 +147,8 @@ async fn after_ignore_an_unconfirmed_upload_is_not_read_back() {
     for result in results_by_contact(&response, &refs(&ids)).values() {
         assert_eq!(outcome(result), "UPLOAD_UNCONFIRMED");
     }
-    // A token and the upload: no entries read, before or after.
-    assert_eq!(h.world.stats().salesforce.requests, 2);
+    // A token, the VoiceCall lookup and the upload: no entries read, before or after.
+    assert_eq!(h.world.stats().salesforce.requests, 3);
 }
 
 #[tokio::test]

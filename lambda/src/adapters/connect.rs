@@ -46,6 +46,11 @@ impl ContactDirectory for Connect {
                     .and_then(|a| a.connected_to_agent_timestamp.as_ref()),
             ),
             disconnect_ms: millis(contact.disconnect_timestamp.as_ref()),
+            // Connect names a first leg's own id as its InitialContactId, or leaves it out.
+            initial_contact_id: contact
+                .initial_contact_id
+                .filter(|initial| !initial.eq_ignore_ascii_case(contact_id))
+                .map(|initial| initial.to_ascii_lowercase()),
         })
     }
 }

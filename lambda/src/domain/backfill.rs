@@ -661,6 +661,7 @@ mod tests {
         VoiceCallRecord {
             id: id.into(),
             vendor_call_key: key.map(str::to_owned),
+            ..VoiceCallRecord::default()
         }
     }
 

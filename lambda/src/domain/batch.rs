@@ -22,9 +22,15 @@ impl Batcher {
     /// Adds a file; returns the batches that are ready to upload (at most two: the one this
     /// file would have overflowed, and this file's own when it fills a batch alone). A file
     /// larger than `max_bytes` travels alone, since a conversation cannot be split across parts.
+    /// A conversation appears once per request: a second file of it starts the next batch.
     pub fn push(&mut self, file: ConversationFile) -> Vec<Vec<ConversationFile>> {
         let mut ready = Vec::new();
-        if !self.current.is_empty() && self.bytes + file.body.len() > self.max_bytes {
+        let overflows = self.bytes + file.body.len() > self.max_bytes;
+        let repeats = self
+            .current
+            .iter()
+            .any(|f| f.conversation_id == file.conversation_id);
+        if !self.current.is_empty() && (overflows || repeats) {
             ready.extend(self.take());
         }
         self.bytes += file.body.len();
@@ -54,7 +60,8 @@ mod tests {
 
     fn file(id: &str, len: usize) -> ConversationFile {
         ConversationFile {
-            contact_id: id.into(),
+            conversation_id: id.into(),
+            contact_ids: vec![id.into()],
             body: Bytes::from(vec![b'x'; len]),
             entry_ids: vec!["e1".into()],
             skipped_turns: 0,
@@ -66,7 +73,7 @@ mod tests {
     fn ids(batches: &[Vec<ConversationFile>]) -> Vec<Vec<&str>> {
         batches
             .iter()
-            .map(|b| b.iter().map(|f| f.contact_id.as_str()).collect())
+            .map(|b| b.iter().map(|f| f.conversation_id.as_str()).collect())
             .collect()
     }
 
@@ -98,5 +105,16 @@ mod tests {
                 .iter()
                 .all(|b| b.len() == 1 || b.iter().map(|f| f.body.len()).sum::<usize>() <= 100)
         );
+    }
+
+    #[test]
+    fn a_conversation_is_never_twice_in_one_request() {
+        let mut batcher = Batcher::new(10, 1_000);
+        let mut ready = Vec::new();
+        for id in ["a", "b", "a", "c"] {
+            ready.extend(batcher.push(file(id, 10)));
+        }
+        ready.extend(batcher.flush());
+        assert_eq!(ids(&ready), vec![vec!["a", "b"], vec!["a", "c"]]);
     }
 }

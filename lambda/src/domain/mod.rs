@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod backfill;
 pub mod batch;
+pub mod call;
 pub mod contact;
 pub mod existing;
 pub mod ids;

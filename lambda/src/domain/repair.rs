@@ -35,6 +35,8 @@ pub const OTHER_INSTANCE: &str = "OTHER_INSTANCE";
 pub const NO_VOICE_CALL: &str = "NO_VOICE_CALL";
 /// The VoiceCall lookup itself failed (Salesforce unreachable, throttled, ...).
 pub const LOOKUP_FAILED: &str = "VOICE_CALL_LOOKUP_FAILED";
+/// A leg of a transferred call that is not its last: the last leg's event repairs the call.
+pub const REPAIRED_WITH_LAST_LEG: &str = "REPAIRED_WITH_LAST_LEG";
 
 /// Reads an EventBridge contact event (the message body) of the Amazon Connect admin guide's
 /// data model. Fields this function does not use are ignored, so new ones change nothing.
@@ -97,6 +99,29 @@ impl MessageOutcome {
             Self::Final(reason) | Self::Retry(reason) => Some(reason),
             _ => None,
         }
+    }
+
+    /// A call's outcome from its legs': delivered again if any leg is worth another try
+    /// (filling then sends only what is still missing), else repaired if any leg was, else the
+    /// first final reason, else complete. `None` without legs.
+    pub fn of_legs<'a>(legs: impl IntoIterator<Item = &'a MessageOutcome>) -> Option<Self> {
+        let legs: Vec<&MessageOutcome> = legs.into_iter().collect();
+        let first = |keep: fn(&MessageOutcome) -> bool| legs.iter().find(|o| keep(o)).copied();
+        let repaired: usize = legs
+            .iter()
+            .map(|o| match o {
+                Self::Repaired { entries } => *entries,
+                _ => 0,
+            })
+            .sum();
+        first(|o| matches!(o, Self::Retry(_)))
+            .cloned()
+            .or_else(|| {
+                first(|o| matches!(o, Self::Repaired { .. }))
+                    .map(|_| Self::Repaired { entries: repaired })
+            })
+            .or_else(|| first(|o| matches!(o, Self::Final(_))).cloned())
+            .or_else(|| first(|_| true).cloned())
     }
 }
 

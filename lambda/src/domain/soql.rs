@@ -4,8 +4,9 @@
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
-use super::ids::is_connect_id;
+use super::ids::{is_connect_id, salesforce_id_15};
 
 /// A query built here; the only way to make one, so every query sent is one of these shapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,17 +18,43 @@ impl Soql {
     }
 }
 
-/// One VoiceCall as a query returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One VoiceCall as a query returns it; fields a query did not select are `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VoiceCallRecord {
     /// The 18-character record id.
     pub id: String,
-    /// The Amazon Connect contactId of the call.
+    /// The Amazon Connect contactId of the call (of this leg, for a transferred call).
     pub vendor_call_key: Option<String>,
+    /// The VoiceCall of the leg this one was transferred or consulted from.
+    pub previous_call_id: Option<String>,
+    /// The VoiceCall of the leg this one was transferred or consulted to.
+    pub next_call_id: Option<String>,
+    /// `CallEndDateTime`, epoch milliseconds.
+    pub call_end_ms: Option<i64>,
+    /// The conversation the leg's transcript is kept in.
+    pub conversation: Option<ConversationRecord>,
 }
 
-/// The VoiceCalls of these contacts, by `VendorCallKey`. Ids that are not UUIDs are left out
-/// (they cannot be contact ids, and never reach a query); `None` when none is left.
+/// A VoiceCall's `ConversationId` and what the `Conversation` relationship reads of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    /// The Conversation record's id.
+    pub id: String,
+    /// `Conversation.ConversationIdentifier`: what the Connect REST resources call the
+    /// conversation (the first leg's contactId).
+    pub identifier: Option<String>,
+    /// `Conversation.EndTime` is set: the conversation is closed.
+    pub ended: bool,
+}
+
+/// What the lookups of calls' legs select: the leg, its neighbours, when it ended, and its
+/// conversation (Salesforce object reference: VoiceCall, Conversation).
+const LEG_FIELDS: &str = "Id, VendorCallKey, PreviousCallId, NextCallId, CallEndDateTime, \
+ConversationId, Conversation.ConversationIdentifier, Conversation.EndTime";
+
+/// The VoiceCalls of these contacts, by `VendorCallKey`, with their conversations. Ids that
+/// are not UUIDs are left out (they cannot be contact ids, and never reach a query); `None`
+/// when none is left.
 pub fn voice_calls_of_contacts<'a>(contact_ids: impl IntoIterator<Item = &'a str>) -> Option<Soql> {
     let keys: Vec<String> = contact_ids
         .into_iter()
@@ -38,9 +65,40 @@ pub fn voice_calls_of_contacts<'a>(contact_ids: impl IntoIterator<Item = &'a str
         return None;
     }
     Some(Soql(format!(
-        "SELECT Id, VendorCallKey FROM VoiceCall WHERE VendorCallKey IN ({})",
+        "SELECT {LEG_FIELDS} FROM VoiceCall WHERE VendorCallKey IN ({})",
         keys.join(", ")
     )))
+}
+
+/// Every VoiceCall of these conversations (by Conversation record id): all legs of the calls.
+/// Values that are not Salesforce ids are left out; `None` when none is left.
+pub fn voice_calls_in_conversations<'a>(
+    conversation_ids: impl IntoIterator<Item = &'a str>,
+) -> Option<Soql> {
+    let ids: Vec<String> = conversation_ids
+        .into_iter()
+        .filter(|id| salesforce_id_15(id).is_ok())
+        .map(string_literal)
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    Some(Soql(format!(
+        "SELECT {LEG_FIELDS} FROM VoiceCall WHERE ConversationId IN ({})",
+        ids.join(", ")
+    )))
+}
+
+/// A datetime as Salesforce's REST API writes it (`2026-11-01T10:00:00.000+0000`), in epoch
+/// milliseconds; `None` when it is not one.
+pub fn parse_datetime(text: &str) -> Option<i64> {
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
+    );
+    let at = OffsetDateTime::parse(text, format)
+        .or_else(|_| OffsetDateTime::parse(text, &Rfc3339))
+        .ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Every VoiceCall with a `VendorCallKey` whose call started in `[from, to)`, oldest first.
@@ -100,11 +158,44 @@ mod tests {
         let soql = voice_calls_of_contacts([A, "x' OR Id != null OR Id = 'y", B]).unwrap();
         assert_eq!(
             soql.as_str(),
-            format!(
-                "SELECT Id, VendorCallKey FROM VoiceCall WHERE VendorCallKey IN ('{A}', '{B}')"
-            )
+            format!("SELECT {LEG_FIELDS} FROM VoiceCall WHERE VendorCallKey IN ('{A}', '{B}')")
         );
         assert_eq!(voice_calls_of_contacts(["not-a-uuid"]), None);
+    }
+
+    #[test]
+    fn legs_are_looked_up_by_conversation_id_and_only_salesforce_ids_reach_the_query() {
+        let soql = voice_calls_in_conversations([
+            "0dw000000000001AAA",
+            "x' OR Id != null",
+            "0dw000000000002",
+        ])
+        .unwrap();
+        assert_eq!(
+            soql.as_str(),
+            format!(
+                "SELECT {LEG_FIELDS} FROM VoiceCall WHERE ConversationId IN \
+                 ('0dw000000000001AAA', '0dw000000000002')"
+            )
+        );
+        assert_eq!(voice_calls_in_conversations(["nope"]), None);
+    }
+
+    #[test]
+    fn salesforce_datetimes_are_read_to_the_millisecond() {
+        assert_eq!(
+            parse_datetime("2026-11-01T10:00:00.250+0000"),
+            Some(1_793_527_200_250)
+        );
+        assert_eq!(
+            parse_datetime("2026-11-01T11:00:00.250+0100"),
+            Some(1_793_527_200_250)
+        );
+        assert_eq!(
+            parse_datetime("2026-11-01T10:00:00Z"),
+            Some(1_793_527_200_000)
+        );
+        assert_eq!(parse_datetime("yesterday"), None);
     }
 
     #[test]

@@ -7,12 +7,15 @@ use serde::Serialize;
 use super::contact::ContactRequest;
 use super::outcome::{Failure, FailureCode};
 
-/// What DescribeContact tells about a call, in epoch milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What DescribeContact tells about a call (a leg, for a transferred call), in epoch
+/// milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactDetails {
     pub initiation_ms: i64,
     pub connected_to_agent_ms: Option<i64>,
     pub disconnect_ms: Option<i64>,
+    /// The call's first leg, for a later leg of a transferred or consulted call.
+    pub initial_contact_id: Option<String>,
 }
 
 /// A finished call with an agent: the only kind whose transcript can be uploaded.
@@ -59,7 +62,10 @@ pub struct Turn {
 /// One conversation's upload file and what it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationFile {
-    pub contact_id: String,
+    /// The conversation's identifier: the call's first leg's contactId.
+    pub conversation_id: String,
+    /// The requested contacts (legs) whose entries the file holds.
+    pub contact_ids: Vec<String>,
     pub body: Bytes,
     /// The ids of the entries in the file, which confirm an upload when read back.
     pub entry_ids: Vec<String>,
@@ -129,43 +135,48 @@ fn sender_role(participant_role: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Builds the NDJSON file: a conversation header line, then one entry per turn in
-/// BeginOffsetMillis order (Salesforce keeps file order and does not sort).
-///
-/// Each entry's time is ConnectedToAgentTimestamp + BeginOffsetMillis, computed afresh for
-/// every turn and held inside the call's window, because Salesforce rejects entries outside it.
-pub fn conversation_file(
-    contact: &ContactRequest,
-    window: &CallWindow,
-    mut turns: Vec<Turn>,
-) -> ConversationFile {
-    turns.sort_by_key(|t| t.begin_offset_ms);
-    let id = contact.contact_id.as_str();
-    let mut body =
-        Vec::with_capacity(64 + turns.iter().map(|t| t.content.len() + 400).sum::<usize>());
-    write_line(
-        &mut body,
-        "conversation",
-        Header {
-            conversation_id: id,
-        },
-    );
+/// One leg's share of a conversation file: the contact, its call window and its turns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegTurns<'a> {
+    pub contact: &'a ContactRequest,
+    pub window: CallWindow,
+    pub turns: Vec<Turn>,
+}
 
-    let mut entry_ids = Vec::with_capacity(turns.len());
+/// Builds the NDJSON file of one conversation: a header line, then one entry per turn of every
+/// leg, in the order they were said (Salesforce keeps file order and does not sort).
+///
+/// Each entry's time is its leg's ConnectedToAgentTimestamp + BeginOffsetMillis, computed afresh
+/// for every turn and held inside the leg's window, because Salesforce rejects entries outside
+/// the call; each entry names its own leg's contact as sender and its VoiceCalls as records.
+pub fn conversation_file(conversation_id: &str, legs: &[LegTurns<'_>]) -> ConversationFile {
+    let mut entries: Vec<(i64, &LegTurns<'_>, &Turn)> = legs
+        .iter()
+        .flat_map(|leg| {
+            leg.turns
+                .iter()
+                .map(move |turn| (entry_timestamp(&leg.window, turn), leg, turn))
+        })
+        .collect();
+    entries.sort_by_key(|(at, _, turn)| (*at, turn.begin_offset_ms));
+    let text_bytes: usize = entries.iter().map(|(_, _, t)| t.content.len() + 400).sum();
+    let mut body = Vec::with_capacity(64 + text_bytes);
+    write_line(&mut body, "conversation", Header { conversation_id });
+
+    let mut entry_ids = Vec::with_capacity(entries.len());
     let mut skipped_turns = 0;
     let (mut first_timestamp, mut last_timestamp) = (None, None);
-    for turn in &turns {
+    for (timestamp, leg, turn) in entries {
         let Some((role, suffix)) = sender_role(&turn.participant_role) else {
             skipped_turns += 1;
             continue;
         };
-        let subject = format!("{id}{suffix}");
-        let timestamp = entry_timestamp(window, turn);
+        let subject = format!("{}{suffix}", leg.contact.contact_id);
         write_line(
             &mut body,
             "conversationEntry",
             Entry {
-                conversation_id: id,
+                conversation_id,
                 id: &turn.id,
                 client_sent_timestamp: timestamp,
                 client_duration: turn
@@ -178,7 +189,7 @@ pub fn conversation_file(
                     role,
                     subject: &subject,
                 },
-                related_records: &contact.related_records,
+                related_records: &leg.contact.related_records,
             },
         );
         entry_ids.push(turn.id.clone());
@@ -186,7 +197,8 @@ pub fn conversation_file(
         last_timestamp = Some(timestamp);
     }
     ConversationFile {
-        contact_id: contact.contact_id.clone(),
+        conversation_id: conversation_id.to_owned(),
+        contact_ids: legs.iter().map(|l| l.contact.contact_id.clone()).collect(),
         body: Bytes::from(body),
         entry_ids,
         skipped_turns,
@@ -235,6 +247,19 @@ mod tests {
         }
     }
 
+    /// The file of the one leg of `contact()`.
+    fn single(turns: Vec<Turn>) -> ConversationFile {
+        let contact = contact();
+        conversation_file(
+            CONTACT,
+            &[LegTurns {
+                contact: &contact,
+                window: window(),
+                turns,
+            }],
+        )
+    }
+
     fn lines(file: &ConversationFile) -> Vec<Value> {
         std::str::from_utf8(&file.body)
             .unwrap()
@@ -249,6 +274,7 @@ mod tests {
             initiation_ms: 1,
             connected_to_agent_ms: Some(2),
             disconnect_ms: None,
+            initial_contact_id: None,
         };
         assert_eq!(
             details.call_window().unwrap_err().code,
@@ -267,14 +293,10 @@ mod tests {
 
     #[test]
     fn file_has_header_then_entries_in_offset_order_with_exact_fields() {
-        let file = conversation_file(
-            &contact(),
-            &window(),
-            vec![
-                turn("s2", "CUSTOMER", "Hola, ¿qué tal?", 4_000, 6_500),
-                turn("s1", "AGENT", "Thanks for calling", 1_000, 3_000),
-            ],
-        );
+        let file = single(vec![
+            turn("s2", "CUSTOMER", "Hola, ¿qué tal?", 4_000, 6_500),
+            turn("s1", "AGENT", "Thanks for calling", 1_000, 3_000),
+        ]);
         assert_eq!(file.entry_ids.len(), 2);
         let lines = lines(&file);
         assert_eq!(
@@ -308,7 +330,7 @@ mod tests {
             .map(|i| turn(&format!("s{i}"), "AGENT", "x", i * 1_000, i * 1_000 + 900))
             .chain([turn("late", "CUSTOMER", "y", 500_000, 501_000)])
             .collect();
-        let file = conversation_file(&contact(), &window(), turns);
+        let file = single(turns);
         let lines = lines(&file);
         for (i, line) in lines[1..51].iter().enumerate() {
             assert_eq!(
@@ -328,7 +350,7 @@ mod tests {
             turn("early", "AGENT", "x", i64::MIN, i64::MAX),
             turn("late", "CUSTOMER", "y", i64::MAX, i64::MIN),
         ];
-        let file = conversation_file(&contact(), &window(), turns);
+        let file = single(turns);
         let lines = lines(&file);
         let (w, early, late) = (window(), &lines[1]["payload"], &lines[2]["payload"]);
         assert_eq!(early["clientSentTimestamp"], w.initiation_ms);
@@ -340,11 +362,7 @@ mod tests {
     #[test]
     fn utf8_text_survives_byte_for_byte() {
         let text = "Ça coûte 3 € — 東京で会いましょう 👋🏽 \"quoted\"\nnew line";
-        let file = conversation_file(
-            &contact(),
-            &window(),
-            vec![turn("s1", "CUSTOMER", text, 0, 1)],
-        );
+        let file = single(vec![turn("s1", "CUSTOMER", text, 0, 1)]);
         assert_eq!(lines(&file)[1]["payload"]["messageText"], text);
         // Non-ASCII is written as UTF-8, not as \u escapes.
         assert!(std::str::from_utf8(&file.body).unwrap().contains("東京"));
@@ -353,15 +371,66 @@ mod tests {
 
     #[test]
     fn unknown_roles_are_left_out_and_counted() {
-        let file = conversation_file(
-            &contact(),
-            &window(),
-            vec![
-                turn("s1", "AGENT", "a", 0, 1),
-                turn("s2", "ROBOT", "b", 2, 3),
-            ],
-        );
+        let file = single(vec![
+            turn("s1", "AGENT", "a", 0, 1),
+            turn("s2", "ROBOT", "b", 2, 3),
+        ]);
         assert_eq!((file.entry_ids.len(), file.skipped_turns), (1, 1));
         assert_eq!(lines(&file).len(), 2);
+    }
+
+    #[test]
+    fn legs_of_a_transferred_call_share_one_file_in_the_order_they_were_said() {
+        let first = contact();
+        let second = ContactRequest {
+            contact_id: "0b3c1d5e-7f8a-4b9c-8d0e-1f2a3b4c5d6e".into(),
+            as_requested: "0b3c1d5e-7f8a-4b9c-8d0e-1f2a3b4c5d6e".into(),
+            related_records: vec!["0LQ1Q000002TZtX".into()],
+        };
+        // The second leg was connected 60 s after the first: its offsets count from there.
+        let later = CallWindow {
+            initiation_ms: window().connected_to_agent_ms + 55_000,
+            connected_to_agent_ms: window().connected_to_agent_ms + 60_000,
+            disconnect_ms: window().disconnect_ms + 60_000,
+        };
+        let legs = [
+            LegTurns {
+                contact: &second,
+                window: later,
+                turns: vec![turn("b1", "AGENT", "second agent", 1_000, 2_000)],
+            },
+            LegTurns {
+                contact: &first,
+                window: window(),
+                turns: vec![
+                    turn("a2", "CUSTOMER", "bye", 59_000, 59_500),
+                    turn("a1", "AGENT", "first agent", 1_000, 2_000),
+                ],
+            },
+        ];
+        let file = conversation_file(CONTACT, &legs);
+        assert_eq!(file.conversation_id, CONTACT);
+        assert_eq!(
+            file.contact_ids,
+            [second.contact_id.clone(), CONTACT.to_owned()]
+        );
+        assert_eq!(file.entry_ids, ["a1", "a2", "b1"]);
+        let lines = lines(&file);
+        assert_eq!(lines[0]["payload"]["conversationId"], CONTACT);
+        let b1 = &lines[3]["payload"];
+        assert_eq!(b1["conversationId"], CONTACT);
+        assert_eq!(
+            b1["clientSentTimestamp"],
+            later.connected_to_agent_ms + 1_000
+        );
+        assert_eq!(
+            b1["sender"]["subject"],
+            format!("{}VIRTUAL_AGENT", second.contact_id)
+        );
+        assert_eq!(b1["relatedRecords"], serde_json::json!(["0LQ1Q000002TZtX"]));
+        assert_eq!(
+            lines[1]["payload"]["relatedRecords"],
+            serde_json::json!(["0LQ1Q000002TZtn"])
+        );
     }
 }

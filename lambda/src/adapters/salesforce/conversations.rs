@@ -62,7 +62,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                 let form = batch.iter().fold(Form::new(), |form, file| {
                     let part = Part::stream_with_length(file.body.clone(), file.body.len() as u64)
                         .file_name(PART_FILENAME);
-                    form.part(file.contact_id.clone(), part)
+                    form.part(file.conversation_id.clone(), part)
                 });
                 self.client
                     .http

@@ -7,7 +7,7 @@ use super::OrgSession;
 use super::http::{Resend, rest_error_detail};
 use super::token::AccessToken;
 use crate::domain::paging::Cursor;
-use crate::domain::soql::{Soql, VoiceCallRecord};
+use crate::domain::soql::{ConversationRecord, Soql, VoiceCallRecord, parse_datetime};
 use crate::ports::{ParameterStore, SalesforceError, SecretStore, VoiceCallPage};
 
 /// A page of the REST query resource.
@@ -21,12 +21,54 @@ struct QueryPage {
     next_records_url: Option<String>,
 }
 
+/// A VoiceCall record; a field the query did not select is absent.
 #[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct QueryRecord {
-    #[serde(rename = "Id")]
     id: String,
-    #[serde(rename = "VendorCallKey", default)]
+    #[serde(default)]
     vendor_call_key: Option<String>,
+    #[serde(default)]
+    previous_call_id: Option<String>,
+    #[serde(default)]
+    next_call_id: Option<String>,
+    #[serde(default)]
+    call_end_date_time: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// The `Conversation.` fields, as a nested record (null without a conversation).
+    #[serde(default)]
+    conversation: Option<ConversationFields>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConversationFields {
+    #[serde(default)]
+    conversation_identifier: Option<String>,
+    #[serde(default)]
+    end_time: Option<String>,
+}
+
+impl From<QueryRecord> for VoiceCallRecord {
+    fn from(r: QueryRecord) -> Self {
+        let conversation = r.conversation_id.map(|id| {
+            let fields = r.conversation.as_ref();
+            ConversationRecord {
+                id,
+                identifier: fields.and_then(|c| c.conversation_identifier.clone()),
+                ended: fields.is_some_and(|c| c.end_time.is_some()),
+            }
+        });
+        VoiceCallRecord {
+            id: r.id,
+            vendor_call_key: r.vendor_call_key,
+            previous_call_id: r.previous_call_id,
+            next_call_id: r.next_call_id,
+            call_end_ms: r.call_end_date_time.as_deref().and_then(parse_datetime),
+            conversation,
+        }
+    }
 }
 
 impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
@@ -65,10 +107,7 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
             records: page
                 .records
                 .into_iter()
-                .map(|r| VoiceCallRecord {
-                    id: r.id,
-                    vendor_call_key: r.vendor_call_key,
-                })
+                .map(VoiceCallRecord::from)
                 .collect(),
             done: page.done,
             next_records_url: page.next_records_url,
