@@ -18,48 +18,6 @@ use support::*;
 
 const BUCKET: &str = "contact-data-sync-backfill-test";
 
-/// The admin guide's DISCONNECTED event (a fixture), for this contact.
-fn disconnected_event(contact_id: &str) -> String {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/events/contact-disconnected.json"),
-    )
-    .unwrap();
-    text.replace("faaa3a21-5990-48cd-a035-e85ca8c861ff", contact_id)
-}
-
-/// A standard SQS event as Lambda's event source mapping hands it over.
-fn sqs_event(bodies: &[String]) -> Value {
-    let records: Vec<Value> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            json!({
-                "messageId": format!("message-{i}"),
-                "receiptHandle": format!("handle-{i}"),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795500000000",
-                               "SenderId": "AIDAEVENTBRIDGE", "ApproximateFirstReceiveTimestamp": "1795500600000"},
-                "messageAttributes": {},
-                "md5OfBody": "0d6e7c0a0a3f2b9f9a4b1f6b1c1f5e3d",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ContactDataSync-AutoRepair",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
-fn failed_messages(answer: &Value) -> BTreeSet<String> {
-    answer["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a partial batch response: {answer}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// S3 multipart requests: (create, upload part, complete, abort).
 fn multipart_requests(world: &World) -> (u64, u64, u64, u64) {
     let stats = world.stats();

@@ -16,7 +16,7 @@ use contact_data_sync::{App, AwsClients, build_app};
 use emulators::{
     ContactSpec, Emulators, RequestRecord, RuntimeApi, Service, World, register_sandbox_salesforce,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
 /// The Salesforce upload resource, to aim faults at uploads only (not the entries check).
@@ -188,6 +188,48 @@ pub fn upload_request(world: &World, contact_ids: &[&str]) -> Value {
         })
         .collect();
     serde_json::json!({"operation": "uploadTranscript", "payload": payload})
+}
+
+/// The admin guide's DISCONNECTED event (a fixture), for this contact.
+pub fn disconnected_event(contact_id: &str) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/events/contact-disconnected.json"),
+    )
+    .unwrap();
+    text.replace("faaa3a21-5990-48cd-a035-e85ca8c861ff", contact_id)
+}
+
+/// A standard SQS event as Lambda's event source mapping hands it over.
+pub fn sqs_event(bodies: &[String]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("message-{i}"),
+                "receiptHandle": format!("handle-{i}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795500000000",
+                               "SenderId": "AIDAEVENTBRIDGE", "ApproximateFirstReceiveTimestamp": "1795500600000"},
+                "messageAttributes": {},
+                "md5OfBody": "0d6e7c0a0a3f2b9f9a4b1f6b1c1f5e3d",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ContactDataSync-AutoRepair",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+pub fn failed_messages(answer: &Value) -> std::collections::BTreeSet<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a partial batch response: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// All `conversationBulkUploadsResults` of an uploadTranscript response, after checking each
