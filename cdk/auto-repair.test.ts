@@ -339,7 +339,7 @@ describe('monitoring', () => {
     expect(Object.keys(widgets).slice(-5)).toEqual([
       'Backfill executions started / succeeded / failed',
       'Backfill executions timed out / aborted',
-      'Calls checked / gaps repaired / already complete',
+      'Calls checked / gaps repaired / already complete / covered by last leg',
       'Repairs failed / retried by reason',
       'Auto-repair dead letters',
     ]);
@@ -349,8 +349,8 @@ describe('monitoring', () => {
       [8, row[0].y],
       [8, row[0].y],
     ]);
-    expect(widgets['Calls checked / gaps repaired / already complete'].properties.metrics.map((m: Json[]) => m.slice(0, 4))).toEqual(
-      ['CallsChecked', 'GapsRepaired', 'AlreadyComplete'].map((name) => ['ContactDataSync', name, 'FunctionName', `\${${fn}}`]),
+    expect(widgets['Calls checked / gaps repaired / already complete / covered by last leg'].properties.metrics.map((m: Json[]) => m.slice(0, 4))).toEqual(
+      ['CallsChecked', 'GapsRepaired', 'AlreadyComplete', 'CoveredByLastLeg'].map((name) => ['ContactDataSync', name, 'FunctionName', `\${${fn}}`]),
     );
     expect(widgets['Repairs failed / retried by reason'].properties.metrics).toEqual(
       [

@@ -240,11 +240,12 @@ export class Monitoring extends Construct {
     const repairMetric = (metricName: string, label: string) => functionMetric(fn, metricName, label);
     this.dashboard.addWidgets(
       graph(
-        'Calls checked / gaps repaired / already complete',
+        'Calls checked / gaps repaired / already complete / covered by last leg',
         [
           repairMetric('CallsChecked', 'Checked'),
           repairMetric('GapsRepaired', 'Repaired'),
           repairMetric('AlreadyComplete', 'Already complete'),
+          repairMetric('CoveredByLastLeg', 'Earlier legs of transferred calls'),
         ],
         undefined,
         8,

@@ -45,6 +45,7 @@ pub fn repair_records(
         "CallsChecked",
         "GapsRepaired",
         "AlreadyComplete",
+        "CoveredByLastLeg",
         "RepairFailed",
         "RepairRetried",
     ];
@@ -54,6 +55,7 @@ pub fn repair_records(
         "CallsChecked": checked,
         "GapsRepaired": count(|o| matches!(o, MessageOutcome::Repaired { .. })),
         "AlreadyComplete": count(|o| matches!(o, MessageOutcome::AlreadyComplete)),
+        "CoveredByLastLeg": count(|o| matches!(o, MessageOutcome::CoveredByLastLeg)),
         "RepairFailed": count(|o| matches!(o, MessageOutcome::Final(_))),
         "RepairRetried": count(|o| matches!(o, MessageOutcome::Retry(_))),
     })];
@@ -181,16 +183,18 @@ mod tests {
         let outcomes = [
             MessageOutcome::Repaired { entries: 3 },
             MessageOutcome::AlreadyComplete,
+            MessageOutcome::CoveredByLastLeg,
             MessageOutcome::Final("NO_VOICE_CALL".into()),
             MessageOutcome::Retry("THROTTLED".into()),
             MessageOutcome::Retry("THROTTLED".into()),
         ];
-        let records = repair_records("fn", 4, &outcomes.iter().collect::<Vec<_>>(), 1);
+        let records = repair_records("fn", 5, &outcomes.iter().collect::<Vec<_>>(), 1);
         assert_eq!(records.len(), 3);
         for (metric, value) in [
-            ("CallsChecked", 4),
+            ("CallsChecked", 5),
             ("GapsRepaired", 1),
             ("AlreadyComplete", 1),
+            ("CoveredByLastLeg", 1),
             ("RepairFailed", 1),
             ("RepairRetried", 2),
         ] {

@@ -18,8 +18,8 @@ use crate::domain::contact::ContactRequest;
 use crate::domain::existing::ExistingEntries;
 use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
-    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, REPAIRED_WITH_LAST_LEG,
-    RepairMessage, Verdict, transcript_may_still_come, verdict, worth_retrying,
+    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, RepairMessage, Verdict,
+    transcript_may_still_come, verdict, worth_retrying,
 };
 use crate::domain::request::UploadOptions;
 use crate::domain::soql::{voice_calls_in_conversations, voice_calls_of_contacts};
@@ -195,10 +195,7 @@ where
                         .filter_map(|leg| placements.get(leg).map(|p| (leg.as_str(), p))),
                 );
                 if last != Some(*id) {
-                    outcomes.insert(
-                        (*id).to_owned(),
-                        MessageOutcome::Final(REPAIRED_WITH_LAST_LEG.into()),
-                    );
+                    outcomes.insert((*id).to_owned(), MessageOutcome::CoveredByLastLeg);
                     continue;
                 }
                 legs

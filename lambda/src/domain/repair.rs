@@ -35,8 +35,6 @@ pub const OTHER_INSTANCE: &str = "OTHER_INSTANCE";
 pub const NO_VOICE_CALL: &str = "NO_VOICE_CALL";
 /// The VoiceCall lookup itself failed (Salesforce unreachable, throttled, ...).
 pub const LOOKUP_FAILED: &str = "VOICE_CALL_LOOKUP_FAILED";
-/// A leg of a transferred call that is not its last: the last leg's event repairs the call.
-pub const REPAIRED_WITH_LAST_LEG: &str = "REPAIRED_WITH_LAST_LEG";
 
 /// Reads an EventBridge contact event (the message body) of the Amazon Connect admin guide's
 /// data model. Fields this function does not use are ignored, so new ones change nothing.
@@ -78,6 +76,8 @@ pub enum MessageOutcome {
     Repaired { entries: usize },
     /// The conversation already held the whole transcript.
     AlreadyComplete,
+    /// A leg of a transferred call other than its last: the last leg's event repairs the call.
+    CoveredByLastLeg,
     /// Nothing can be done, now or later; the stable code says why.
     Final(String),
     /// Worth another try: SQS delivers the message again.
@@ -89,6 +89,7 @@ impl MessageOutcome {
         match self {
             Self::Repaired { .. } => "REPAIRED",
             Self::AlreadyComplete => "ALREADY_COMPLETE",
+            Self::CoveredByLastLeg => "COVERED_BY_LAST_LEG",
             Self::Final(_) => "DONE_WITHOUT_REPAIR",
             Self::Retry(_) => "RETRY",
         }
@@ -278,5 +279,22 @@ mod tests {
         ));
         assert!(!transcript_may_still_come(None, now, horizon));
         assert!(!transcript_may_still_come(Some(i64::MIN), now, horizon));
+    }
+
+    #[test]
+    fn a_calls_outcome_is_retried_if_any_leg_is_then_repaired_then_final() {
+        use MessageOutcome::*;
+        let of = |legs: &[MessageOutcome]| MessageOutcome::of_legs(legs).unwrap();
+        let retry = Retry("THROTTLED".into());
+        let no_agent = Final("NO_AGENT".into());
+        let repaired = |entries| Repaired { entries };
+        assert_eq!(of(&[repaired(2), retry.clone(), no_agent.clone()]), retry);
+        assert_eq!(
+            of(&[no_agent.clone(), repaired(2), repaired(3)]),
+            repaired(5)
+        );
+        assert_eq!(of(&[AlreadyComplete, no_agent.clone()]), no_agent);
+        assert_eq!(of(&[AlreadyComplete, AlreadyComplete]), AlreadyComplete);
+        assert_eq!(MessageOutcome::of_legs(&[]), None);
     }
 }
