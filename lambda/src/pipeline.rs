@@ -4,6 +4,7 @@
 //! conversation file once all are read, each finished conversation joins a batch, and full
 //! batches upload while reading goes on. A dry run stops before the upload.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -252,9 +253,9 @@ where
                 .map(|c| line(c, Err(&failure), ReadStats::default()))
                 .collect();
         }
-        let (placements, contacts) = placed(sink, contacts, placements).await;
+        let placements = placements_or_lookup(sink, contacts, placements).await;
         let (read_cutoff, _) = self.cutoffs(deadline);
-        let mut reads = self.reads(sink, &contacts, &placements, options, read_cutoff);
+        let mut reads = self.reads(sink, contacts, &placements, options, read_cutoff);
         while let Some((contact, result, stats)) = reads.next().await {
             lines.insert(&contact.contact_id, line(contact, result.as_ref(), stats));
         }
@@ -291,11 +292,11 @@ where
             return finish(contacts, elements, early_results, &reasons, &skipped, stats);
         }
 
-        let (placements, placed_contacts) = placed(sink, contacts, placements).await;
+        let placements = placements_or_lookup(sink, contacts, placements).await;
         let (read_cutoff, upload_deadline) = self.cutoffs(deadline);
         let upload_slots = Semaphore::new(UPLOAD_CONCURRENCY);
-        let mut reads = self.reads(sink, &placed_contacts, &placements, options, read_cutoff);
-        let mut calls = CallGroups::new(&placed_contacts, &placements);
+        let mut reads = self.reads(sink, contacts, &placements, options, read_cutoff);
+        let mut calls = CallGroups::new(contacts, &placements);
 
         let mut batcher = Batcher::new(
             self.settings.upload_batch_size,
@@ -607,34 +608,19 @@ fn outcome(
     }
 }
 
-/// The placements to use, looked up unless given, and the contacts with their VoiceCalls as
-/// relatedRecords where the request named none, so that each entry of a transferred call names
-/// its leg's VoiceCall.
-async fn placed<S: VoiceCallDirectory>(
+/// The placements given, or else those of the contacts' VoiceCalls.
+async fn placements_or_lookup<'a, S: VoiceCallDirectory>(
     sink: &S,
     contacts: &[ContactRequest],
-    given: Option<&Placements>,
-) -> (Placements, Vec<ContactRequest>) {
-    let placements = match given {
-        Some(placements) => placements.clone(),
+    given: Option<&'a Placements>,
+) -> Cow<'a, Placements> {
+    match given {
+        Some(placements) => Cow::Borrowed(placements),
         None => {
             let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
-            placements_of(sink, &ids).await
+            Cow::Owned(placements_of(sink, &ids).await)
         }
-    };
-    let contacts = contacts
-        .iter()
-        .map(|contact| {
-            let mut contact = contact.clone();
-            if contact.related_records.is_empty()
-                && let Some(placement) = placements.get(&contact.contact_id)
-            {
-                contact.related_records.clone_from(&placement.voice_calls);
-            }
-            contact
-        })
-        .collect();
-    (placements, contacts)
+    }
 }
 
 /// The conversation a contact's transcript goes to: the one Salesforce keeps its VoiceCall in,
