@@ -201,7 +201,7 @@ async fn without_salesforces_answer_a_later_leg_goes_to_its_initial_contact() {
 
     let result = &results_by_contact(&response, &[b])[b.as_str()];
     assert_eq!(result["status"], "SUCCESS", "{result}");
-    assert_eq!(uploaded_conversations(&h.world), [a.clone()]);
+    assert_eq!(uploaded_conversations(&h.world), [a.as_str()]);
 }
 
 #[tokio::test]
