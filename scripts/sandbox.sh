@@ -5,12 +5,16 @@
 # then uploads the same contacts again (nothing is doubled) and two calls older than 24 hours
 # (read from Contact Lens post-call analysis files in the S3 emulator); repairs a call whose
 # real-time delivery lost half its entries, from an SQS event as automatic repair receives it;
-# and lists the last three days' calls from Salesforce into a backfill manifest.
+# repairs a call transferred from one agent to another (two contacts, one Salesforce
+# conversation) whose real-time delivery lost entries of both legs, from an SQS event holding
+# its legs' DISCONNECTED events in reverse order and repeated; and lists the last three days'
+# calls from Salesforce into a backfill manifest.
 #
 #   scripts/sandbox.sh [--secret-format project|scv|scv-ssm]
 #
 # The Salesforce credentials come from the project's secret (default), Service Cloud Voice's own
 # secret with its token-cache secret (scv), or SCV's older SSM parameters (scv-ssm).
+# The binaries are built into $CARGO_TARGET_DIR when it is set, else into target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --rust-only
@@ -23,6 +27,7 @@ case "${1:-}" in
 esac
 
 port=${SANDBOX_PORT:-9009}
+target_dir=${CARGO_TARGET_DIR:-target}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -54,7 +59,7 @@ print(json.dumps(doc, indent=2, ensure_ascii=False))'
 echo "sandbox: building the function and the emulators"
 cargo build --quiet -p contact-data-sync -p emulators --bins
 
-target/debug/emulators --env-file "$work/emulators.env" --secret-format "$secret_format" \
+"$target_dir/debug/emulators" --env-file "$work/emulators.env" --secret-format "$secret_format" \
   2>"$work/emulators.log" &
 pids+=($!)
 wait_for "the emulators" test -s "$work/emulators.env"
@@ -71,7 +76,7 @@ wait_for "the Lambda runtime emulator (cargo lambda watch) on port $port" port_o
   . "$work/emulators.env"
   AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" AWS_LAMBDA_LOG_FORMAT=JSON
-  exec target/debug/contact-data-sync
+  exec "$target_dir/debug/contact-data-sync"
 ) >"$work/function.log" 2>&1 &
 pids+=($!)
 
@@ -106,13 +111,40 @@ before=$(invoke --data-ascii "$partial")
 show "dry run before the repair: what Salesforce lacks of call ...1a08" <<<"$before"
 repair=$(invoke --data-file tests/fixtures/events/sqs-contact-disconnected.json)
 show "automatic repair of the SQS event tests/fixtures/events/sqs-contact-disconnected.json (batchItemFailures: messages to deliver again)" <<<"$repair"
-grep '"contact event processed"' "$work/function.log" | python3 -c '
+repair_log() { # the "contact event processed" log lines from line $1 of the function's log on
+  tail -n "+$1" "$work/function.log" | grep '"contact event processed"' | python3 -c '
 import json, sys
+first_message = {}
 for line in sys.stdin:
     f = json.loads(line).get("fields", {})
-    print("filled: contact %s: %s, %s entries uploaded" % (f.get("contactId"), f.get("outcome"), f.get("entries")))'
+    contact, message = f.get("contactId"), f.get("messageId")
+    reason = " (%s)" % f["reason"] if f.get("reason") else ""
+    if contact in first_message:  # a batch checks and uploads each contact once
+        done = "the same check and upload as message %s" % first_message[contact]
+    else:
+        first_message[contact] = message
+        done = "%s entries uploaded" % f.get("entries")
+    print("filled: message %s, contact %s: %s%s, %s" % (message, contact, f.get("outcome"), reason, done))'
+}
+repair_log 1
 after=$(invoke --data-ascii "$partial")
 show "dry run after the repair" <<<"$after"
+
+# A transferred call: a cold transfer from contact ...1a09 (first leg, VoiceCall 0LQ1Q000003SBT1)
+# to ...1a10 (second leg, 0LQ1Q000003SBT2). Salesforce keeps both legs in one conversation, under
+# the first leg's contactId, and holds 2 of the first leg's 4 entries and 3 of the second's 6.
+# The SQS event holds the legs' DISCONNECTED events as they may come: the second leg's, the
+# first's, the second's again. Only the second leg's (the leg that ended last) uploads: both
+# legs' missing entries in one part; the first leg's is done as REPAIRED_WITH_LAST_LEG.
+legs='{"operation":"uploadTranscript","dryRun":true,"payload":[{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a09","relatedRecords":["0LQ1Q000003SBT1"]},{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a10","relatedRecords":["0LQ1Q000003SBT2"]}]}'
+legs_before=$(invoke --data-ascii "$legs")
+show "dry run before the repair of the transferred call ...1a09 -> ...1a10: each leg's call, conversation and gap" <<<"$legs_before"
+log_from=$(($(wc -l <"$work/function.log") + 1))
+legs_repair=$(invoke --data-file tests/fixtures/events/sqs-transferred-call-disconnected.json)
+show "automatic repair of the SQS event tests/fixtures/events/sqs-transferred-call-disconnected.json (second leg, first leg, second leg again)" <<<"$legs_repair"
+repair_log "$log_from"
+legs_after=$(invoke --data-ascii "$legs")
+show "dry run of both legs after the repair" <<<"$legs_after"
 
 window_request=$(python3 -c '
 import datetime, json
@@ -125,11 +157,16 @@ show "the backfill state machine's first step for a time window: $window_request
 printf '\n--- the function'"'"'s log lines (JSON; metrics in Embedded Metric Format)\n'
 cat "$work/function.log"
 
-python3 - "$upload" "$status" "$again" "$old_calls" "$before" "$repair" "$after" "$window" <<'PY'
+python3 - "$upload" "$status" "$again" "$old_calls" "$before" "$repair" "$after" \
+  "$legs_before" "$legs_repair" "$legs_after" "$window" <<'PY'
 import json, sys
-upload, status, again, old_calls, before, repair, after, window = (json.loads(a) for a in sys.argv[1:])
+upload, status, again, old_calls, before, repair, after, legs_before, legs_repair, legs_after, window = (
+    json.loads(a) for a in sys.argv[1:])
+first_leg = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a09"
+def dry_all(response):
+    return json.loads(response[0]["Payload"])["dryRunResults"]
 def dry(response):
-    return json.loads(response[0]["Payload"])["dryRunResults"][0]
+    return dry_all(response)[0]
 def results(response):
     return [r for e in response for r in json.loads(e["Payload"])["conversationBulkUploadsResults"]]
 def all_of(response, status):
@@ -144,6 +181,11 @@ checks = {
     "a call missing 4 of its 8 entries": dry(before)["entries"] == 4 and dry(before)["alreadyInSalesforce"] == 4,
     "repaired from its SQS event": repair == {"batchItemFailures": []},
     "and then complete": dry(after)["status"] == "WOULD_SKIP",
+    "a transferred call missing entries of both legs, in the first leg's conversation": len(dry_all(legs_before)) == 2
+        and all(r["conversation"] == first_leg and r["entries"] > 0 for r in dry_all(legs_before)),
+    "repaired from its legs' SQS events": legs_repair == {"batchItemFailures": []},
+    "and then both legs complete": len(dry_all(legs_after)) == 2
+        and all(r["status"] == "WOULD_SKIP" for r in dry_all(legs_after)),
     "the window's calls listed into a manifest": window.get("manifestKey") == "manifests/windows/sandbox-window.csv" and window.get("contacts", 0) >= 8,
 }
 failed = [name for name, ok in checks.items() if not ok]

@@ -366,5 +366,28 @@ mod tests {
             serde_json::to_string(&retry_all(&messages)).unwrap(),
             r#"{"batchItemFailures":[{"itemIdentifier":"2f1c7a5e-3b9d-4e6f-8a1b-9c0d1e2f3a4b"}]}"#
         );
+
+        // The sandbox's transferred call: its second leg's event, the first's, the second's again.
+        let transferred: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/events/sqs-transferred-call-disconnected.json"
+        ))
+        .unwrap();
+        let messages = sqs_messages(&transferred).unwrap();
+        let (a, b) = (
+            "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a09",
+            "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a10",
+        );
+        let checked: Vec<Verdict> = messages
+            .iter()
+            .map(|m| verdict(&m.body, "8e7b2f4c-1d3a-4e5b-9c6d-0a1b2c3d4e5f"))
+            .collect();
+        assert_eq!(
+            checked,
+            [b, a, b].map(|id| Verdict::Check(id.into())).to_vec()
+        );
+        let mut ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "distinct message ids");
     }
 }

@@ -17,11 +17,19 @@
 //! | [`SAMPLE_OLD_CALL`] | `0LQ1Q000003SB06` | finished about 50 h ago: Contact Lens 404, analysis files (raw and redacted) in [`SAMPLE_ANALYSIS_BUCKET`]; 6 turns of German, French and Japanese, a Categories match after turn 2 |
 //! | [`SAMPLE_PARTIALLY_DELIVERED`] | `0LQ1Q000003SB08` | finished 40 min ago, agent, 8 turns; real-time delivery reached Salesforce with only turns 1, 3, 5 and 7: what automatic repair fills in |
 //! | [`SAMPLE_OLD_CALL_MIDNIGHT`] | `0LQ1Q000003SB07` | connected at 23:58 UTC two days ago, ended 00:02 the next day: Contact Lens 404, analysis files dated by the first day (timed by the second); 5 turns of French and Japanese |
+//! | [`SAMPLE_TRANSFERRED`]`[0]` (`…1a09`) | `0LQ1Q000003SBT1` | first leg of a cold transfer, started 35 min ago, agent, 4 turns; real-time delivery reached Salesforce with only turns 1 and 2 |
+//! | [`SAMPLE_TRANSFERRED`]`[1]` (`…1a10`) | `0LQ1Q000003SBT2` | second leg, from when the first ended: InitialContactId and PreviousContactId the first leg, InitiationMethod TRANSFER, 6 turns; real-time delivery reached Salesforce with only turns 1, 3 and 5 |
+//!
+//! The two legs of [`SAMPLE_TRANSFERRED`] are one call (`transferred-calls.json`, added with
+//! [`World::add_transferred_call`]): their VoiceCalls are chained by PreviousCallId and
+//! NextCallId, and both are in the Conversation of the first leg's contactId, which holds the
+//! five entries real-time delivery stored; automatic repair fills the other five, all legs in
+//! one part, from the event of the leg that ended last.
 //!
 //! Wall-clock times are relative to when the world is built (recent calls, inside Contact
-//! Lens' 24-hour window, except the last three); everything else is fixed. Each contact's
-//! disconnect time leaves room for the last turn whether a client anchors the offsets at the
-//! contact's initiation or at the agent connection.
+//! Lens' 24-hour window, except the three that ended more than 24 hours ago); everything else
+//! is fixed. Each contact's disconnect time leaves room for the last turn whether a client
+//! anchors the offsets at the contact's initiation or at the agent connection.
 //!
 //! Each sample contact also has its VoiceCall record for the query resource: the 18-character
 //! form of its VoiceCall id, VendorCallKey = the contactId, CallStartDateTime = the initiation,
@@ -57,6 +65,11 @@ pub const SAMPLE_REALTIME_UNAVAILABLE: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1
 pub const SAMPLE_OLD_CALL: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a06";
 pub const SAMPLE_OLD_CALL_MIDNIGHT: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a07";
 pub const SAMPLE_PARTIALLY_DELIVERED: &str = "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a08";
+/// The legs of the sample world's transferred call, first leg first (a cold transfer A -> B).
+pub const SAMPLE_TRANSFERRED: [&str; 2] = [
+    "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a09",
+    "3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a10",
+];
 
 /// The VoiceCalls of [`sample_world`] whose VendorCallKey is null, 18-character ids
 /// (`0LQ1Q000003SBN1` to `N3`), started 25 minutes, 3 hours and 49 hours before the world was
@@ -253,8 +266,9 @@ pub fn register_scv_salesforce(
 }
 
 /// A world holding the sample contacts of the table above, as
-/// `tests/fixtures/sample-world/contacts.json` describes them, their VoiceCalls, and the
-/// VoiceCalls of `voice-calls-without-key.json`.
+/// `tests/fixtures/sample-world/contacts.json` describes them, their VoiceCalls, the
+/// VoiceCalls of `voice-calls-without-key.json`, and the legs of `transferred-calls.json`
+/// with theirs (added last).
 pub fn sample_world(instance_id: &str) -> World {
     let world = World::new(instance_id);
     let now = now_ms();
@@ -288,6 +302,19 @@ pub fn sample_world(instance_id: &str) -> World {
         let started = call.start.initiation(now);
         let ended = started + call.length_seconds * 1000;
         world.add_voice_call(&call.id, None, started, Some(ended));
+    }
+    let transferred: Vec<SampleTransferredCall> = fixture(
+        "transferred-calls.json",
+        include_str!("../../fixtures/sample-world/transferred-calls.json"),
+    );
+    for call in &transferred {
+        world.add_transferred_call(call.legs(now));
+        // After the legs are added: real-time entries go to the call's conversation.
+        for leg in &call.legs {
+            if let Some(delivered) = &leg.realtime_delivered_turns {
+                world.deliver_realtime(&leg.contact_id, |turn| delivered.contains(&turn));
+            }
+        }
     }
     world
 }
@@ -385,6 +412,68 @@ impl SampleContact {
             realtime_available: self.realtime_available,
             ..ContactSpec::default()
         }
+    }
+}
+
+/// A finished call that reached its agent [`AGENT_ANSWERS_MS`] after `initiation` and ended
+/// 15 s after its last turn.
+fn finished_call(
+    contact_id: &str,
+    voice_call_id: &str,
+    initiation: i64,
+    segments: Vec<Segment>,
+) -> ContactSpec {
+    let connected = initiation + AGENT_ANSWERS_MS;
+    ContactSpec {
+        contact_id: contact_id.to_owned(),
+        voice_call_id: voice_call_id.to_owned(),
+        initiation_ms: initiation,
+        connected_to_agent_ms: Some(connected),
+        disconnect_ms: Some(connected + last_end(&segments) + 15_000),
+        segments,
+        ..ContactSpec::default()
+    }
+}
+
+/// A transferred call as `transferred-calls.json` describes it: its first leg starts at
+/// `start`, each later leg when the one before it ended.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SampleTransferredCall {
+    start: Start,
+    legs: Vec<SampleLeg>,
+}
+
+/// One leg of a [`SampleTransferredCall`]: a finished call that reached its agent.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SampleLeg {
+    contact_id: String,
+    voice_call_id: String,
+    /// As [`SampleContact`]'s.
+    turn_id_prefix: String,
+    turns: Vec<(String, String)>,
+    /// The turns (from 0) real-time transcription delivered to Salesforce.
+    realtime_delivered_turns: Option<Vec<usize>>,
+}
+
+impl SampleTransferredCall {
+    /// The legs, first leg first, for [`World::add_transferred_call`] (which links them).
+    fn legs(&self, now: i64) -> Vec<ContactSpec> {
+        let mut starts = self.start.initiation(now);
+        self.legs
+            .iter()
+            .map(|leg| {
+                let contact = finished_call(
+                    &leg.contact_id,
+                    &leg.voice_call_id,
+                    starts,
+                    turns(&leg.turn_id_prefix, &leg.turns),
+                );
+                starts = contact.disconnect_ms.unwrap_or(starts);
+                contact
+            })
+            .collect()
     }
 }
 
@@ -906,8 +995,10 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::{CallType, InitiationMethod};
 
-    /// Every sample contact, in the order of the table above and of `contacts.json`.
+    /// Every sample contact but the legs of the transferred call, in the order of the table
+    /// above and of `contacts.json`.
     const SAMPLE_CONTACTS: [&str; 10] = [
         SAMPLE_INTERNATIONAL,
         SAMPLE_CJK,
@@ -963,7 +1054,11 @@ mod tests {
     fn every_sample_contact_has_its_voice_call_and_three_have_no_key() {
         let world = sample_world("instance");
         let calls = world.voice_calls();
-        assert_eq!(calls.len(), SAMPLE_CONTACTS.len() + 3);
+        // Then the legs of the transferred call (see the next test).
+        assert_eq!(
+            calls.len(),
+            SAMPLE_CONTACTS.len() + 3 + SAMPLE_TRANSFERRED.len()
+        );
         for (call, contact_id) in calls.iter().zip(SAMPLE_CONTACTS) {
             let contact = world.contact(contact_id).unwrap();
             assert_eq!(call.id.len(), 18);
@@ -982,7 +1077,7 @@ mod tests {
                 .call_end_ms,
             None
         );
-        let unkeyed: Vec<&str> = calls[SAMPLE_CONTACTS.len()..]
+        let unkeyed: Vec<&str> = calls[SAMPLE_CONTACTS.len()..SAMPLE_CONTACTS.len() + 3]
             .iter()
             .map(|c| {
                 assert_eq!(c.vendor_call_key, None);
@@ -996,6 +1091,81 @@ mod tests {
                 Some(id)
             );
         }
+    }
+
+    #[test]
+    fn the_transferred_call_has_two_chained_legs_in_one_conversation_half_delivered() {
+        let world = sample_world("instance");
+        let [a, b] = SAMPLE_TRANSFERRED.map(|id| world.contact(id).unwrap());
+        assert_eq!(
+            (
+                a.initial_contact_id.as_deref(),
+                a.previous_contact_id.as_deref()
+            ),
+            (None, None)
+        );
+        assert_eq!(a.initiation_method, InitiationMethod::Inbound);
+        assert_eq!(b.initial_contact_id.as_deref(), Some(a.contact_id.as_str()));
+        assert_eq!(
+            b.previous_contact_id.as_deref(),
+            Some(a.contact_id.as_str())
+        );
+        assert_eq!(b.initiation_method, InitiationMethod::Transfer);
+        let now = now_ms();
+        assert_eq!(Some(b.initiation_ms), a.disconnect_ms, "a cold transfer");
+        assert!(b.disconnect_ms.unwrap() < now - 20 * MINUTE_MS);
+        for leg in [&a, &b] {
+            assert!(leg.realtime_available);
+            assert_eq!(leg.voice_call_id.len(), 15);
+            assert!(
+                leg.connected_to_agent_ms.unwrap() + last_end(&leg.segments)
+                    < leg.disconnect_ms.unwrap()
+            );
+        }
+        assert_eq!((a.segments.len(), b.segments.len()), (4, 6));
+
+        let calls = world.voice_calls();
+        let [call_a, call_b] = [&a, &b].map(|leg| {
+            calls
+                .iter()
+                .find(|c| c.vendor_call_key.as_deref() == Some(leg.contact_id.as_str()))
+                .unwrap()
+        });
+        assert_eq!(call_a.id, "0LQ1Q000003SBT1WAO");
+        assert_eq!(call_b.id[..15], *"0LQ1Q000003SBT2");
+        assert_eq!(call_a.next_call_id.as_deref(), Some(call_b.id.as_str()));
+        assert_eq!(call_b.previous_call_id.as_deref(), Some(call_a.id.as_str()));
+        assert_eq!(
+            (call_a.call_type, call_b.call_type),
+            (CallType::Inbound, CallType::Transfer)
+        );
+        for call in [call_a, call_b] {
+            assert_eq!(
+                call.conversation_identifier.as_deref(),
+                Some(a.contact_id.as_str())
+            );
+        }
+        // Neither the legs nor their VoiceCalls replaced another sample's.
+        let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), calls.len());
+        assert_eq!(
+            world.lock().contacts.len(),
+            SAMPLE_CONTACTS.len() + SAMPLE_TRANSFERRED.len()
+        );
+
+        // Real-time delivery stored A's first two turns and B's first, third and fifth, all in
+        // the conversation of A; B has none of its own.
+        let held: Vec<String> = world
+            .conversation_entries(&a.contact_id)
+            .iter()
+            .map(|e| e["identifier"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = [(&a, vec![0, 1]), (&b, vec![0, 2, 4])]
+            .into_iter()
+            .flat_map(|(leg, turns)| turns.into_iter().map(|i| leg.segments[i].id.clone()))
+            .collect();
+        assert_eq!(held, expected);
+        assert!(world.conversation_entries(&b.contact_id).is_empty());
     }
 
     #[test]
