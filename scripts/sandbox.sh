@@ -135,7 +135,7 @@ show "dry run after the repair" <<<"$after"
 # the first leg's contactId, and holds 2 of the first leg's 4 entries and 3 of the second's 6.
 # The SQS event holds the legs' DISCONNECTED events as they may come: the second leg's, the
 # first's, the second's again. Only the second leg's (the leg that ended last) uploads: both
-# legs' missing entries in one part; the first leg's is done as REPAIRED_WITH_LAST_LEG.
+# legs' missing entries in one part; the first leg's is COVERED_BY_LAST_LEG.
 legs='{"operation":"uploadTranscript","dryRun":true,"payload":[{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a09","relatedRecords":["0LQ1Q000003SBT1"]},{"contactId":"3c9d1e27-8b44-4f6a-9e21-7d0a5b6c1a10","relatedRecords":["0LQ1Q000003SBT2"]}]}'
 legs_before=$(invoke --data-ascii "$legs")
 show "dry run before the repair of the transferred call ...1a09 -> ...1a10: each leg's call, conversation and gap" <<<"$legs_before"

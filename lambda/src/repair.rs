@@ -250,7 +250,7 @@ where
                 let outcome = per_leg.get(leg);
                 tracing::info!(
                     contactId = %leg,
-                    call = id,
+                    lastLeg = id,
                     outcome = outcome.map(MessageOutcome::name),
                     reason = outcome.and_then(MessageOutcome::reason),
                     "leg of a transferred call checked"
