@@ -4,7 +4,6 @@
 //! `docs/configuration.md`.
 //! `lambda/env-vars.json` lists them for both sides; a test below keeps this file and it in step.
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -30,6 +29,9 @@ pub const RETRY_BASE_DELAY_MS: &str = "RETRY_BASE_DELAY_MS";
 pub const DEADLINE_RESERVE_MS: &str = "DEADLINE_RESERVE_MS";
 pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "AWS_ATTEMPT_TIMEOUT_MS";
 pub const CONTACT_LENS_REQUESTS_PER_SECOND: &str = "CONTACT_LENS_REQUESTS_PER_SECOND";
+pub const DESCRIBE_CONTACT_REQUESTS_PER_SECOND: &str = "DESCRIBE_CONTACT_REQUESTS_PER_SECOND";
+pub const SALESFORCE_ENTRIES_READS_PER_HOUR: &str = "SALESFORCE_ENTRIES_READS_PER_HOUR";
+pub const SALESFORCE_API_USAGE_CEILING_PERCENT: &str = "SALESFORCE_API_USAGE_CEILING_PERCENT";
 pub const ANALYSIS_BUCKET: &str = "ANALYSIS_BUCKET";
 pub const ANALYSIS_PREFER_REDACTED: &str = "ANALYSIS_PREFER_REDACTED";
 pub const BACKFILL_BUCKET: &str = "BACKFILL_BUCKET";
@@ -56,10 +58,10 @@ pub struct Config {
     pub salesforce_api_version: String,
     /// Contacts fetched from Contact Lens at the same time.
     pub contact_concurrency: usize,
-    /// Pace of Contact Lens requests from one function instance. Staying under the account's
-    /// quota matters: throttled retries draw on the SDK's retry budget, and once that is spent
-    /// contacts fail as THROTTLED.
-    pub contact_lens_rate: NonZeroU32,
+    /// This instance's shares of the deployment's quota budgets.
+    pub shares: QuotaShares,
+    /// The share of the org's daily API allocation above which the function stops spending it.
+    pub api_usage_ceiling_percent: u8,
     /// Conversations per Salesforce upload request.
     pub upload_batch_size: usize,
     /// Upper bound on one upload request's body.
@@ -107,6 +109,20 @@ pub struct TokenPairing {
     /// The entry of `extra_secret_ids` as configured.
     pub org_secret_id: String,
     pub token_secret_id: String,
+}
+
+/// One function instance's share of each quota, as the time between two requests: the stack
+/// divides each budget among the instances that can run at once. Staying under a quota matters:
+/// throttled retries draw on the SDK's retry budget, and once that is spent contacts fail as
+/// THROTTLED; the entries reads also count against the org's concurrent session limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuotaShares {
+    /// Contact Lens ListRealtimeContactAnalysisSegments: 1/s unless set, the account's quota.
+    pub contact_lens: Duration,
+    /// Amazon Connect DescribeContact; not paced unless set (the stack sets it).
+    pub describe_contact: Option<Duration>,
+    /// Salesforce conversation entries GETs; not paced unless set (the stack sets it).
+    pub entries_reads: Option<Duration>,
 }
 
 /// Shared by the AWS SDK clients (standard retry mode) and the Salesforce client.
@@ -194,6 +210,26 @@ impl Config {
                         .ok_or_else(|| invalid(name, range_rule(min, max), &raw)),
                 }
             };
+        // A rate per second, which may be a fraction (a share of 1/s among 4 instances is
+        // 0.25), as the time between two requests.
+        let per_second = |name: &'static str, default: f64| -> Result<Duration, ConfigError> {
+            let rate = match get(name) {
+                None => default,
+                Some(raw) => raw
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
+                    .ok_or_else(|| {
+                        invalid(
+                            name,
+                            "must be a number of requests per second from 0.0003 (about one an hour) to 1000",
+                            &raw,
+                        )
+                    })?,
+            };
+            Ok(Duration::from_secs_f64(1.0 / rate))
+        };
 
         Ok(Config {
             connect_instance_id,
@@ -203,15 +239,27 @@ impl Config {
             backfill_bucket,
             salesforce_api_version,
             contact_concurrency: number(CONTACT_CONCURRENCY, 10, 1, 100)? as usize,
-            // The account's quota is 1 request/second with a burst of 2 (Amazon Connect service
-            // quotas); the pace holds one token, so the default never relies on the burst.
-            contact_lens_rate: NonZeroU32::new(number(
-                CONTACT_LENS_REQUESTS_PER_SECOND,
-                1,
-                1,
-                1_000,
-            )? as u32)
-            .expect("the range starts at 1"),
+            shares: QuotaShares {
+                // The account's quota is 1 request/second with a burst of 2 (Amazon Connect
+                // service quotas); the pace holds one token, so it never relies on the burst.
+                contact_lens: per_second(CONTACT_LENS_REQUESTS_PER_SECOND, 1.0)?,
+                // About 10 requests/second for the account (Service Quotas).
+                describe_contact: match get(DESCRIBE_CONTACT_REQUESTS_PER_SECOND) {
+                    None => None,
+                    Some(_) => Some(per_second(DESCRIBE_CONTACT_REQUESTS_PER_SECOND, 1.0)?),
+                },
+                // 1,000 an hour per connected app and user by default (Salesforce Help, "Get
+                // Conversation Data Using Connect REST API").
+                entries_reads: match get(SALESFORCE_ENTRIES_READS_PER_HOUR) {
+                    None => None,
+                    Some(_) => Some(
+                        Duration::from_secs(3_600)
+                            / number(SALESFORCE_ENTRIES_READS_PER_HOUR, 1, 1, 1_000_000)? as u32,
+                    ),
+                },
+            },
+            api_usage_ceiling_percent: number(SALESFORCE_API_USAGE_CEILING_PERCENT, 80, 1, 100)?
+                as u8,
             upload_batch_size: number(UPLOAD_BATCH_SIZE, 25, 1, 100)? as usize,
             upload_max_bytes: number(
                 UPLOAD_MAX_BYTES,
@@ -453,6 +501,10 @@ fn invalid(name: &'static str, rule: impl Into<String>, value: &str) -> ConfigEr
     }
 }
 
+/// The range of a pace's requests per second: about one an hour at least.
+const MIN_RATE: f64 = 0.0003;
+const MAX_RATE: f64 = 1_000.0;
+
 fn range_rule(min: u64, max: u64) -> String {
     format!("must be a whole number from {min} to {max}")
 }
@@ -497,6 +549,37 @@ mod tests {
         assert_eq!(c.upload_batch_size, 25);
         assert_eq!(c.retry.max_attempts, 6);
         assert_eq!(c.deadline_reserve, Duration::from_secs(10));
+        assert_eq!(
+            c.shares,
+            QuotaShares {
+                contact_lens: Duration::from_secs(1),
+                describe_contact: None,
+                entries_reads: None,
+            }
+        );
+        assert_eq!(c.api_usage_ceiling_percent, 80);
+    }
+
+    #[test]
+    fn quota_shares_may_be_fractions_of_a_request_per_second() {
+        let c = config(&[
+            (CONNECT_INSTANCE_ID, INSTANCE),
+            (SALESFORCE_SECRET_ID, "sf"),
+            (CONTACT_LENS_REQUESTS_PER_SECOND, "0.25"),
+            (DESCRIBE_CONTACT_REQUESTS_PER_SECOND, "2.5"),
+            (SALESFORCE_ENTRIES_READS_PER_HOUR, "3600"),
+            (SALESFORCE_API_USAGE_CEILING_PERCENT, "90"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.shares,
+            QuotaShares {
+                contact_lens: Duration::from_secs(4),
+                describe_contact: Some(Duration::from_millis(400)),
+                entries_reads: Some(Duration::from_secs(1)),
+            }
+        );
+        assert_eq!(c.api_usage_ceiling_percent, 90);
     }
 
     #[test]
@@ -720,6 +803,11 @@ mod tests {
             (SALESFORCE_API_VERSION, "v64"),
             (SALESFORCE_API_VERSION, "50.0"),
             (CONNECT_INSTANCE_ID, "not-an-id"),
+            (CONTACT_LENS_REQUESTS_PER_SECOND, "0"),
+            (DESCRIBE_CONTACT_REQUESTS_PER_SECOND, "NaN"),
+            (DESCRIBE_CONTACT_REQUESTS_PER_SECOND, "1001"),
+            (SALESFORCE_ENTRIES_READS_PER_HOUR, "0.5"),
+            (SALESFORCE_API_USAGE_CEILING_PERCENT, "101"),
         ] {
             let mut vars = base.to_vec();
             vars.retain(|(k, _)| *k != name);

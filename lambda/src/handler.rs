@@ -18,8 +18,8 @@ use crate::domain::request::{
     Request, RequestError, SummaryRequest, UploadOptions, WindowRequest, parse_org_choice,
     parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
 };
-use crate::metrics::emf_records;
 use crate::metrics::repair_records;
+use crate::metrics::{api_usage_record, emf_records};
 use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
 use crate::ports::{
     AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
@@ -143,6 +143,7 @@ where
                     // EMF must be a log line of its own, outside the tracing format.
                     println!("{record}");
                 }
+                report_api_usage(&sink, &invocation.function_name);
                 let spelled = requested_spellings(&contacts);
                 for result in report.elements.iter_mut().flat_map(|e| &mut e.results) {
                     if let Some(id) = spelled.get(result.conversation_identifier.as_str()) {
@@ -234,7 +235,20 @@ where
         ) {
             println!("{record}");
         }
+        report_api_usage(&sink, &invocation.function_name);
         report.batch_item_failures()
+    }
+}
+
+/// The org's API usage metric, when Salesforce has reported it to this instance.
+fn report_api_usage<S: ConversationSink>(sink: &S, function_name: &str) {
+    if let Some(usage) = sink.api_usage() {
+        tracing::info!(
+            used = usage.used,
+            max = usage.max,
+            "the org's API usage of the last 24 hours"
+        );
+        println!("{}", api_usage_record(function_name, usage, now_ms()));
     }
 }
 

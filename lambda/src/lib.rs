@@ -18,6 +18,7 @@ use aws_config::SdkConfig;
 
 use adapters::connect::Connect;
 use adapters::contact_lens::ContactLens;
+use adapters::pace::Pace;
 use adapters::s3::{AnalysisBucket, BackfillBucket};
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
@@ -58,16 +59,21 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
         SalesforceSettings {
             api_version: config.salesforce_api_version.clone(),
             retry: config.retry,
+            entries_reads: config.shares.entries_reads,
         },
         config.salesforce.clone(),
     )?;
     Ok(Handler {
         pipeline: Pipeline {
-            contacts: Connect::new(clients.connect, config.connect_instance_id.clone()),
+            contacts: Connect::new(
+                clients.connect,
+                config.connect_instance_id.clone(),
+                Pace::every(config.shares.describe_contact),
+            ),
             transcripts: ContactLens::new(
                 clients.contact_lens,
                 config.connect_instance_id.clone(),
-                config.contact_lens_rate,
+                Pace::every(Some(config.shares.contact_lens)),
             ),
             analysis: config.analysis_bucket.clone().map(|bucket| AnalysisFiles {
                 store: AnalysisBucket::new(clients.s3.clone(), bucket),
@@ -79,6 +85,7 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
                 upload_max_bytes: config.upload_max_bytes,
                 deadline_reserve: config.deadline_reserve,
                 status_poll_delay: config.retry.base_delay,
+                api_usage_ceiling_percent: config.api_usage_ceiling_percent,
             },
         },
         orgs,

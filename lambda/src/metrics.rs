@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::domain::repair::MessageOutcome;
+use crate::domain::usage::ApiUsage;
 use crate::pipeline::ContactOutcome;
 
 pub const NAMESPACE: &str = "ContactDataSync";
@@ -18,6 +19,22 @@ fn metric_directive(timestamp_ms: u64, dimensions: Value, metrics: &[&str]) -> V
             "Dimensions": [dimensions],
             "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
         }],
+    })
+}
+
+/// The org's API usage of the last 24 hours as Salesforce last reported it, in percent of its
+/// allocation, once per invocation that heard it.
+pub fn api_usage_record(function_name: &str, usage: ApiUsage, timestamp_ms: u64) -> Value {
+    let mut directive = metric_directive(
+        timestamp_ms,
+        json!(["FunctionName"]),
+        &["SalesforceApiUsagePercent"],
+    );
+    directive["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Percent");
+    json!({
+        "_aws": directive,
+        "FunctionName": function_name,
+        "SalesforceApiUsagePercent": (usage.percent() * 10.0).round() / 10.0,
     })
 }
 
@@ -175,6 +192,23 @@ mod tests {
         assert_eq!(
             records[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["FunctionName", "Reason"]])
+        );
+    }
+
+    #[test]
+    fn the_orgs_api_usage_is_a_percentage_to_a_tenth() {
+        let record = api_usage_record(
+            "fn",
+            ApiUsage {
+                used: 2_001,
+                max: 15_000,
+            },
+            1,
+        );
+        assert_eq!(record["SalesforceApiUsagePercent"], 13.3);
+        assert_eq!(
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "SalesforceApiUsagePercent", "Unit": "Percent"}])
         );
     }
 

@@ -47,6 +47,8 @@ pub struct PipelineSettings {
     pub deadline_reserve: Duration,
     /// First pause between two upload-status polls; it doubles up to 10 s.
     pub status_poll_delay: Duration,
+    /// The share of the org's daily API allocation at or above which no contact is read.
+    pub api_usage_ceiling_percent: u8,
 }
 
 pub struct Pipeline<C, T, A> {
@@ -188,6 +190,15 @@ where
         (read_cutoff, upload_deadline)
     }
 
+    /// The failure of every contact when the org's API usage, as last reported, has reached
+    /// the ceiling.
+    pub fn above_ceiling<S: ConversationSink>(&self, sink: &S) -> Option<Failure> {
+        let ceiling = self.settings.api_usage_ceiling_percent;
+        sink.api_usage()
+            .filter(|usage| usage.at_or_above(ceiling))
+            .map(|usage| usage.ceiling_failure(ceiling))
+    }
+
     /// Reads every contact, `contact_concurrency` at a time, each within `read_cutoff`.
     fn reads<'a, S: ConversationSink>(
         &'a self,
@@ -254,6 +265,12 @@ where
                 .collect();
         }
         let placements = placements_or_lookup(sink, contacts, placements).await;
+        if let Some(failure) = self.above_ceiling(sink) {
+            return contacts
+                .iter()
+                .map(|c| line(c, Err(&failure), ReadStats::default()))
+                .collect();
+        }
         let (read_cutoff, _) = self.cutoffs(deadline);
         let mut reads = self.reads(sink, contacts, &placements, options, read_cutoff);
         while let Some((contact, result, stats)) = reads.next().await {
@@ -293,6 +310,14 @@ where
         }
 
         let placements = placements_or_lookup(sink, contacts, placements).await;
+        if let Some(failure) = self.above_ceiling(sink) {
+            tracing::warn!(detail = %failure.detail, "the org's API usage is at or above the ceiling; no contact was read");
+            for c in contacts {
+                reasons.insert(c.contact_id.clone(), failure.code);
+                early_results.push(BulkUploadResult::failed(&c.contact_id, &failure));
+            }
+            return finish(contacts, elements, early_results, &reasons, &skipped, stats);
+        }
         let (read_cutoff, upload_deadline) = self.cutoffs(deadline);
         let upload_slots = Semaphore::new(UPLOAD_CONCURRENCY);
         let mut reads = self.reads(sink, contacts, &placements, options, read_cutoff);

@@ -14,6 +14,7 @@ use crate::domain::paging::{Cursor, PagingError};
 use crate::domain::request::RequestError;
 use crate::domain::soql::{Soql, VoiceCallRecord};
 use crate::domain::transcript::{ContactDetails, ConversationFile, Turn};
+use crate::domain::usage::ApiUsage;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -216,6 +217,9 @@ pub trait ConversationSink: Send + Sync {
         &self,
         upload_ids: &[String],
     ) -> impl Future<Output = Result<RawResponse, SalesforceError>> + Send;
+
+    /// The org's API usage as its last answer to this instance reported it; `None` before any.
+    fn api_usage(&self) -> Option<ApiUsage>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -150,6 +150,15 @@ where
     let Some(soql) = voice_calls_of_contacts(contact_ids.iter().copied()) else {
         return HashMap::new();
     };
+    if let Some(failure) = pipeline.above_ceiling(sink) {
+        // Known from an earlier answer: not even the lookup is spent.
+        tracing::warn!(detail = %failure.detail, "the org's API usage is at or above the ceiling; the batch waits in the queue");
+        let deferred = MessageOutcome::Retry(failure.code.as_str().into());
+        return contact_ids
+            .iter()
+            .map(|id| ((*id).to_owned(), deferred.clone()))
+            .collect();
+    }
     let records = match all_voice_calls(sink, &soql).await {
         Ok(records) => records,
         Err(e) => {

@@ -671,3 +671,38 @@ async fn a_mixed_case_request_is_one_contact_per_id_and_echoes_its_spelling() {
     assert_no_duplicate_entries(&h.world);
     assert_eq!(h.world.uploads().len(), 2);
 }
+
+#[tokio::test]
+async fn describe_contact_and_entries_reads_are_paced_by_their_shares() {
+    let (h, contacts) = Harness::generated(
+        10,
+        3,
+        14,
+        &[
+            ("DESCRIBE_CONTACT_REQUESTS_PER_SECOND", "10"),
+            // Ten an hour's worth each second: one every 100 ms.
+            ("SALESFORCE_ENTRIES_READS_PER_HOUR", "36000"),
+        ],
+    )
+    .await;
+    let ids: Vec<&str> = contacts.iter().map(|c| c.contact_id.as_str()).collect();
+    let started = tokio::time::Instant::now();
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    for r in results_by_contact(&response, &ids).values() {
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    // Ten of each, one every 100 ms: the tenth cannot come sooner than 900 ms after the start,
+    // however fast the machine.
+    let describes = h.world.requests_to(Service::Connect);
+    let entries: Vec<_> = h
+        .world
+        .requests_to(Service::Salesforce)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
+        .collect();
+    assert_eq!((describes.len(), entries.len()), (10, 10));
+    for tenth in [&describes[9], &entries[9]] {
+        let after = tenth.received - started;
+        assert!(after >= Duration::from_millis(900), "{tenth:?}: {after:?}");
+    }
+}

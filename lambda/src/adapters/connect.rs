@@ -3,25 +3,30 @@
 use aws_smithy_types::DateTime;
 
 use super::aws::classify;
+use super::pace::Pace;
 use crate::domain::transcript::ContactDetails;
 use crate::ports::{ContactDirectory, SourceError};
 
 pub struct Connect {
     client: aws_sdk_connect::Client,
     instance_id: String,
+    /// This instance's share of the account's DescribeContact quota.
+    pace: Pace,
 }
 
 impl Connect {
-    pub fn new(client: aws_sdk_connect::Client, instance_id: String) -> Self {
+    pub fn new(client: aws_sdk_connect::Client, instance_id: String, pace: Pace) -> Self {
         Self {
             client,
             instance_id,
+            pace,
         }
     }
 }
 
 impl ContactDirectory for Connect {
     async fn describe_contact(&self, contact_id: &str) -> Result<ContactDetails, SourceError> {
+        self.pace.ready().await;
         let output = self
             .client
             .describe_contact()

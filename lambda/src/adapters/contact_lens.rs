@@ -1,10 +1,7 @@
 //! Contact Lens ListRealtimeContactAnalysisSegments.
 
-use std::num::NonZeroU32;
-
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-
 use super::aws::classify;
+use super::pace::Pace;
 use crate::domain::transcript::Turn;
 use crate::ports::{SegmentPage, SourceError, TranscriptSource};
 
@@ -14,22 +11,21 @@ const PAGE_SIZE: i32 = 100;
 pub struct ContactLens {
     client: aws_sdk_connectcontactlens::Client,
     instance_id: String,
-    /// Spaces requests evenly under the quota instead of provoking 429s: every contact read at
-    /// the same time, and every warm invocation, shares it.
-    pace: DefaultDirectRateLimiter,
+    /// This instance's share of the account's quota, spent evenly instead of provoking 429s:
+    /// every contact read at the same time, and every warm invocation, shares it.
+    pace: Pace,
 }
 
 impl ContactLens {
     pub fn new(
         client: aws_sdk_connectcontactlens::Client,
         instance_id: String,
-        requests_per_second: NonZeroU32,
+        pace: Pace,
     ) -> Self {
-        let quota = Quota::per_second(requests_per_second).allow_burst(NonZeroU32::MIN);
         Self {
             client,
             instance_id,
-            pace: RateLimiter::direct(quota),
+            pace,
         }
     }
 }
@@ -40,7 +36,7 @@ impl TranscriptSource for ContactLens {
         contact_id: &str,
         next_token: Option<String>,
     ) -> Result<SegmentPage, SourceError> {
-        self.pace.until_ready().await;
+        self.pace.ready().await;
         let output = self
             .client
             .list_realtime_contact_analysis_segments()

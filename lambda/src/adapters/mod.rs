@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod connect;
 pub mod contact_lens;
+pub mod pace;
 pub mod s3;
 pub mod salesforce;
 pub mod secrets;

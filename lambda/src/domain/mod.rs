@@ -16,3 +16,4 @@ pub mod repair;
 pub mod request;
 pub mod soql;
 pub mod transcript;
+pub mod usage;

@@ -23,6 +23,9 @@ pub enum FailureCode {
     SalesforceRejected,
     SalesforceAuthFailed,
     SalesforceLimitExceeded,
+    /// The org has used its share of the daily API allocation this function may spend
+    /// (`SALESFORCE_API_USAGE_CEILING_PERCENT`): the rest is left to its other systems.
+    SalesforceApiCeiling,
     ConfigurationError,
     DeadlineExceeded,
     /// The upload may have reached Salesforce, which did not confirm it: sending it again now
@@ -51,6 +54,7 @@ impl FailureCode {
             Self::SalesforceRejected => "SALESFORCE_REJECTED",
             Self::SalesforceAuthFailed => "SALESFORCE_AUTH_FAILED",
             Self::SalesforceLimitExceeded => "SALESFORCE_LIMIT_EXCEEDED",
+            Self::SalesforceApiCeiling => "SALESFORCE_API_CEILING",
             Self::ConfigurationError => "CONFIGURATION_ERROR",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::UploadUnconfirmed => "UPLOAD_UNCONFIRMED",

@@ -142,6 +142,7 @@ pub fn worth_retrying(code: FailureCode) -> bool {
         | FailureCode::SalesforceError
         | FailureCode::SalesforceAuthFailed
         | FailureCode::SalesforceLimitExceeded
+        | FailureCode::SalesforceApiCeiling
         | FailureCode::ConfigurationError
         | FailureCode::DeadlineExceeded
         // By the next delivery Salesforce has processed the upload, and filling sends only

@@ -12,6 +12,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::OrgSession;
 use super::token::AccessToken;
+use crate::domain::usage::ApiUsage;
 use crate::ports::{BoxError, ParameterStore, SalesforceError, SecretStore};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
@@ -112,6 +113,9 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     self.deadline,
                 )
                 .await?;
+                if let Some(usage) = limit_info(&headers) {
+                    self.org.record_api_usage(usage);
+                }
                 if status == StatusCode::UNAUTHORIZED {
                     return Err(Attempt::Unauthorized);
                 }
@@ -227,6 +231,21 @@ pub(super) fn is_transient(status: StatusCode) -> bool {
 }
 
 /// Retry-After in seconds (the form Salesforce sends), capped.
+/// `Sforce-Limit-Info: api-usage=18/15000`, which every REST response carries: the org's API
+/// requests used and allowed in the last 24 hours (REST API Developer Guide, "Limit Info
+/// Header"). Other keys the header may gain are ignored.
+fn limit_info(headers: &HeaderMap) -> Option<ApiUsage> {
+    let value = headers.get("sforce-limit-info")?.to_str().ok()?;
+    let usage = value
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("api-usage="))?;
+    let (used, max) = usage.split_once('/')?;
+    Some(ApiUsage {
+        used: used.trim().parse().ok()?,
+        max: max.trim().parse().ok()?,
+    })
+}
+
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers
         .get(RETRY_AFTER)?
@@ -291,6 +310,29 @@ mod tests {
             br#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]"#,
             "REQUEST_LIMIT_EXCEEDED"
         ));
+    }
+
+    #[test]
+    fn the_orgs_api_usage_is_read_from_the_limit_info_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(limit_info(&headers), None);
+        headers.insert("Sforce-Limit-Info", "api-usage=18/15000".parse().unwrap());
+        assert_eq!(
+            limit_info(&headers),
+            Some(ApiUsage {
+                used: 18,
+                max: 15_000
+            })
+        );
+        headers.insert(
+            "Sforce-Limit-Info",
+            "per-app-api-usage=2/250(appName=x), api-usage=7/100"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(limit_info(&headers), Some(ApiUsage { used: 7, max: 100 }));
+        headers.insert("Sforce-Limit-Info", "api-usage=lots".parse().unwrap());
+        assert_eq!(limit_info(&headers), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod http;
 mod query;
 mod token;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use self::credentials::Credentials;
 use self::token::AccessToken;
+use super::pace::Pace;
 use crate::config::{CredentialSource, OrgSettings, RetrySettings, TokenPairing};
 use crate::domain::existing::ExistingEntry;
 use crate::domain::org::{OrgChoice, same_secret};
@@ -27,6 +28,7 @@ use crate::domain::paging::Cursor;
 use crate::domain::request::{RequestError, quoted};
 use crate::domain::soql::Soql;
 use crate::domain::transcript::ConversationFile;
+use crate::domain::usage::ApiUsage;
 use crate::ports::{
     ConversationSink, ParameterStore, RawResponse, SalesforceError, SalesforceOrgs, SecretStore,
     UploadResponse, VoiceCallDirectory, VoiceCallPage,
@@ -38,6 +40,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct SalesforceSettings {
     pub api_version: String,
     pub retry: RetrySettings,
+    /// This instance's share of each org's conversation entries reads, as the time between two;
+    /// `None`: not paced.
+    pub entries_reads: Option<Duration>,
 }
 
 /// Every org's secret and access token, held across warm invocations.
@@ -57,20 +62,38 @@ struct Client<S, P> {
 }
 
 /// One org: its credentials and the access token in use, each read or minted once and shared
-/// by concurrent callers.
+/// by concurrent callers; the share of its entries reads; its API usage as last reported.
 struct Org {
     source: CredentialSource,
     credentials: Mutex<Option<Arc<Credentials>>>,
     token: Mutex<Option<Arc<AccessToken>>>,
+    entries_reads: Pace,
+    api_usage: std::sync::Mutex<Option<ApiUsage>>,
 }
 
 impl Org {
-    fn new(source: CredentialSource) -> Arc<Self> {
+    fn new(source: CredentialSource, entries_reads: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
             source,
             credentials: Mutex::new(None),
             token: Mutex::new(None),
+            entries_reads: Pace::every(entries_reads),
+            api_usage: std::sync::Mutex::new(None),
         })
+    }
+
+    fn record_api_usage(&self, usage: ApiUsage) {
+        *self
+            .api_usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(usage);
+    }
+
+    fn api_usage(&self) -> Option<ApiUsage> {
+        *self
+            .api_usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -98,6 +121,7 @@ impl<S: SecretStore, P: ParameterStore> Salesforce<S, P> {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("contact-data-sync/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let entries_reads = settings.entries_reads;
         Ok(Self {
             client: Arc::new(Client {
                 http,
@@ -105,11 +129,14 @@ impl<S: SecretStore, P: ParameterStore> Salesforce<S, P> {
                 parameters,
                 settings,
             }),
-            default: Org::new(orgs.default),
+            default: Org::new(orgs.default, entries_reads),
             extras: orgs
                 .extra_secret_ids
                 .into_iter()
-                .map(|id| (id.clone(), Org::new(CredentialSource::Secret(id))))
+                .map(|id| {
+                    let org = Org::new(CredentialSource::Secret(id.clone()), entries_reads);
+                    (id, org)
+                })
                 .collect(),
             token_secret_id: orgs.token_secret_id,
             extra_token_secret_ids: orgs.extra_token_secret_ids,
@@ -175,6 +202,10 @@ impl<S: SecretStore, P: ParameterStore> ConversationSink for OrgSession<S, P> {
 
     async fn upload_status(&self, upload_ids: &[String]) -> Result<RawResponse, SalesforceError> {
         self.upload_statuses(upload_ids).await
+    }
+
+    fn api_usage(&self) -> Option<ApiUsage> {
+        self.org.api_usage()
     }
 }
 
