@@ -242,6 +242,7 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
         token_mints: after.token_mints - before.token_mints,
         upload_requests: after.upload_requests - before.upload_requests,
         query_requests: after.query_requests - before.query_requests,
+        entries_reads_refused: after.entries_reads_refused - before.entries_reads_refused,
         secret_writes: after.secret_writes - before.secret_writes,
         parameter_writes: after.parameter_writes - before.parameter_writes,
         s3: service(Service::S3),

@@ -14,7 +14,7 @@ use time::format_description::BorrowedFormatItem;
 use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
 use crate::s3::MultipartUpload;
-use crate::salesforce::QueryCursor;
+use crate::salesforce::{ApiLimits, ApiUser, QueryCursor};
 
 /// The emulated services; used to aim faults and latency and to read counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -366,9 +366,12 @@ pub struct Stats {
     pub ssm: ServiceStats,
     pub token_mints: u64,
     pub upload_requests: u64,
-    /// Salesforce query and `nextRecordsUrl` requests that got past authentication, whatever
-    /// their outcome (injected faults and refused queries included).
+    /// Salesforce query and `nextRecordsUrl` requests that got past authentication and the
+    /// API allocation, whatever their outcome (injected faults and refused queries included).
     pub query_requests: u64,
+    /// Salesforce conversation entries GETs refused for the hourly limit of their connected
+    /// app and user ([`World::set_entries_reads_per_hour`]).
+    pub entries_reads_refused: u64,
     /// Successful Secrets Manager PutSecretValue calls.
     pub secret_writes: u64,
     /// Successful SSM PutParameter calls.
@@ -471,7 +474,8 @@ pub(crate) struct JwtClient {
 pub(crate) struct SalesforceState {
     pub jwt_clients: Vec<JwtClient>,
     pub client_secrets: HashMap<String, String>,
-    pub tokens: HashSet<String>,
+    /// Live access tokens, and whom each acts for.
+    pub tokens: HashMap<String, ApiUser>,
     pub uploads: Vec<UploadRecord>,
     pub upload_processing: UploadProcessing,
     /// Where in `uploads` the uploads not processed yet are, in the order received.
@@ -488,8 +492,8 @@ pub(crate) struct SalesforceState {
     pub processing_polls: u32,
     /// Status queries since processing, by upload id.
     pub status_polls: HashMap<String, u32>,
-    /// Successful API calls reported in `Sforce-Limit-Info`.
-    pub api_usage: u64,
+    /// The API request allocation (`Sforce-Limit-Info`) and the entries hourly limit.
+    pub limits: ApiLimits,
     /// VoiceCall records in insertion order, the order a query without ORDER BY returns.
     pub voice_calls: Vec<VoiceCall>,
     /// Where each VoiceCall is in `voice_calls`, by id.
@@ -1152,6 +1156,35 @@ impl World {
         self.lock().salesforce.tokens.clear();
     }
 
+    /// Sets the org's API request allocation: `used` calls counted so far out of `max`. Every
+    /// authenticated REST call (query, query page, upload, upload status, conversation
+    /// entries) counts one and reports the count in `Sforce-Limit-Info: api-usage=used/max`;
+    /// once `used` reaches `max` they answer 403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit
+    /// exceeded." and are not counted. A world starts at 0 of 100,000 (an Enterprise
+    /// Edition org's base allocation, licences left out). The count never ages out of the
+    /// 24 hours: tests set it.
+    pub fn set_api_allocation(&self, used: u64, max: u64) {
+        let limits = &mut self.lock().salesforce.limits;
+        limits.used = used;
+        limits.max = max;
+    }
+
+    /// The org's API usage as `(used, max)`, what the next `Sforce-Limit-Info` reports (plus
+    /// one for the call that carries it).
+    pub fn api_usage(&self) -> (u64, u64) {
+        let limits = &self.lock().salesforce.limits;
+        (limits.used, limits.max)
+    }
+
+    /// Sets how many conversation entries GETs each connected app may make per user in a
+    /// rolling hour (default 1,000, Salesforce's default). A GET beyond it answers 503
+    /// REQUEST_LIMIT_EXCEEDED and counts in [`Stats::entries_reads_refused`], not towards the
+    /// hour. The user is the one the access token was issued for: the JWT's `sub`, or the
+    /// connected app's execution user for the client credentials flow.
+    pub fn set_entries_reads_per_hour(&self, n: u32) {
+        self.lock().salesforce.limits.entries_reads_per_hour = n;
+    }
+
     /// Conversations Salesforce accepted (processed or not), in the order it accepted them.
     /// Entries delivered by [`World::deliver_realtime`] are not among them.
     pub fn uploads(&self) -> Vec<UploadRecord> {
@@ -1267,14 +1300,14 @@ impl World {
         self.lock().salesforce.voice_calls.clone()
     }
 
-    /// Query and `nextRecordsUrl` requests that got past authentication, whatever their
-    /// outcome.
+    /// Query and `nextRecordsUrl` requests that got past authentication and the API
+    /// allocation, whatever their outcome.
     pub fn query_requests(&self) -> u64 {
         self.lock().stats.query_requests
     }
 
-    /// Upload POSTs that got past authentication, whatever their outcome (injected faults and
-    /// retries included).
+    /// Upload POSTs that got past authentication and the API allocation, whatever their outcome
+    /// (injected faults and retries included).
     pub fn upload_requests(&self) -> u64 {
         self.lock().stats.upload_requests
     }

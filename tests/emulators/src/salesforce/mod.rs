@@ -5,14 +5,16 @@
 //! on all, so one can be the login host and another the REST API base a Service Cloud Voice
 //! secret names.
 
+mod limits;
 mod oauth;
 mod query;
 mod upload;
 
+pub(crate) use limits::{ApiLimits, ApiUser};
 pub(crate) use query::QueryCursor;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::fault::{self, IdMatch, Injected, RequestInfo};
 use crate::server::{self, Server};
-use crate::world::{Service, World};
+use crate::world::{Service, World, now_ms};
 
 /// What every Salesforce handler gets: the world and this server's own URL.
 #[derive(Clone)]
@@ -96,12 +98,17 @@ async fn not_found() -> Response {
 /// The conversation upload resources exist from API version 51.0 on, so the emulator serves no
 /// earlier version; the query resource exists in all of them.
 const MIN_API_VERSION: f64 = 51.0;
-/// The daily API request allowance reported in `Sforce-Limit-Info`.
-const API_LIMIT: u64 = 15_000;
 
-/// Guards every REST API route: the version must have the resource and the bearer token must
-/// be live. Answered calls count towards the API usage reported in `Sforce-Limit-Info`.
-async fn api_gate(State(state): State<Host>, request: Request, next: Next) -> Response {
+/// Guards every REST API route (not the token endpoint, which is not the REST API): the version
+/// must have the resource, the bearer token must be live and the org's API allocation must not
+/// be used up (403 REQUEST_LIMIT_EXCEEDED, see [`limits`]). A call let through counts one
+/// towards the allocation, whatever its outcome (refusals by the resource, injected faults and
+/// the entries hourly limit included: Salesforce counts the calls made); one refused for the
+/// allocation does not. Every response past the token check carries `Sforce-Limit-Info:
+/// api-usage=<used>/<max>`, the count including this call, as Salesforce's REST error
+/// responses carry it too; a 401 and a 404 for an unserved version (answered before the token
+/// is read) do not. The handler gets the token's [`ApiUser`] as an extension.
+async fn api_gate(State(state): State<Host>, mut request: Request, next: Next) -> Response {
     let version_ok =
         api_version(request.uri().path()).is_some_and(|version| version >= MIN_API_VERSION);
     if !version_ok {
@@ -112,25 +119,36 @@ async fn api_gate(State(state): State<Host>, request: Request, next: Next) -> Re
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let usage = {
+    let admitted = {
         let mut world = state.world.lock();
         let salesforce = &mut world.salesforce;
         token
-            .is_some_and(|token| salesforce.tokens.contains(token))
-            .then(|| {
-                salesforce.api_usage += 1;
-                salesforce.api_usage
+            .and_then(|token| salesforce.tokens.get(token).cloned())
+            .map(|user| {
+                let limits = &mut salesforce.limits;
+                let usage = limits.admit_call();
+                let header = limits.header_value(usage.unwrap_or(limits.used));
+                (user, usage.is_some(), header)
             })
     };
-    let Some(usage) = usage else {
+    let Some((user, within_allocation, usage)) = admitted else {
         return rest_error(
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "Session expired or invalid",
         );
     };
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::try_from(format!("api-usage={usage}/{API_LIMIT}")) {
+    let mut response = if within_allocation {
+        request.extensions_mut().insert(user);
+        next.run(request).await
+    } else {
+        rest_error(
+            StatusCode::FORBIDDEN,
+            limits::API_LIMIT_ERROR_CODE,
+            limits::API_LIMIT_MESSAGE,
+        )
+    };
+    if let Ok(value) = HeaderValue::try_from(usage) {
         response.headers_mut().insert("Sforce-Limit-Info", value);
     }
     response
@@ -279,12 +297,33 @@ pub(crate) fn held_entry(payload: &Value, received_ms: i64) -> Value {
 /// (FromEnd), at most `recordLimit`, within the inclusive `startTimestamp`..`endTimestamp`.
 /// An entry uploaded again under the same id is there twice, or once when the world says
 /// re-uploads replace ([`crate::ReuploadedEntries`]); a deferred upload's entries are not there
-/// until processed.
+/// until processed. Each connected app user may read so many times in a rolling hour
+/// ([`crate::World::set_entries_reads_per_hour`]); a read beyond it is refused with 503 before
+/// anything else, injected faults included.
 async fn conversation_entries(
     State(state): State<Host>,
+    Extension(user): Extension<ApiUser>,
     Path((_version, conversation_id)): Path<(String, String)>,
     uri: Uri,
 ) -> Response {
+    let refused_per_hour = {
+        let mut world = state.world.lock();
+        let limits = &mut world.salesforce.limits;
+        let refused =
+            (!limits.admit_entries_read(&user, now_ms())).then_some(limits.entries_reads_per_hour);
+        if refused.is_some() {
+            world.stats.entries_reads_refused += 1;
+        }
+        refused
+    };
+    if let Some(per_hour) = refused_per_hour {
+        crate::server::note_request_about(&state.world, &[&conversation_id]);
+        return rest_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits::ENTRIES_LIMIT_ERROR_CODE,
+            &limits::entries_limit_message(per_hour),
+        );
+    }
     let request = RequestInfo {
         path: uri.path(),
         contact_ids: vec![&conversation_id],

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Host, json_response, path_fault};
+use super::{ApiUser, Host, json_response, path_fault};
 use crate::world::{now_ms, splitmix64};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -63,7 +63,7 @@ pub(super) async fn token(
         }),
     };
     match outcome {
-        Ok(()) => mint(&host),
+        Ok(user) => mint(&host, user),
         Err(e) => json_response(
             StatusCode::BAD_REQUEST,
             &json!({ "error": e.error, "error_description": e.description }),
@@ -79,7 +79,9 @@ struct Claims {
     exp: Option<i64>,
 }
 
-fn check_assertion(host: &Host, assertion: &str) -> Result<(), OAuthError> {
+/// Checks a JWT bearer assertion; the token it earns acts for its issuer (the connected app)
+/// and subject (the approved user).
+fn check_assertion(host: &Host, assertion: &str) -> Result<ApiUser, OAuthError> {
     let jwt_header = jsonwebtoken::decode_header(assertion)
         .map_err(|e| invalid_grant(format!("invalid assertion: {e}")))?;
     if jwt_header.alg != Algorithm::RS256 {
@@ -128,7 +130,10 @@ fn check_assertion(host: &Host, assertion: &str) -> Result<(), OAuthError> {
     }
     let now = now_ms() / 1000;
     match claims.exp {
-        Some(exp) if exp > now && exp <= now + MAX_ASSERTION_LIFETIME_SECS => Ok(()),
+        Some(exp) if exp > now && exp <= now + MAX_ASSERTION_LIFETIME_SECS => Ok(ApiUser {
+            client_id: issuer,
+            username: Some(client.username.clone()),
+        }),
         Some(exp) if exp <= now => Err(invalid_grant("expired authorization code")),
         _ => Err(invalid_grant(format!(
             "invalid assertion: exp must be in the future and at most \
@@ -137,11 +142,12 @@ fn check_assertion(host: &Host, assertion: &str) -> Result<(), OAuthError> {
     }
 }
 
+/// Checks a client credentials grant; the token it earns acts for the app's execution user.
 fn check_client_secret(
     host: &Host,
     client_id: &str,
     client_secret: &str,
-) -> Result<(), OAuthError> {
+) -> Result<ApiUser, OAuthError> {
     match host.world.lock().salesforce.client_secrets.get(client_id) {
         None => Err(OAuthError {
             error: "invalid_client_id",
@@ -151,15 +157,18 @@ fn check_client_secret(
             error: "invalid_client",
             description: "invalid client credentials".into(),
         }),
-        Some(_) => Ok(()),
+        Some(_) => Ok(ApiUser {
+            client_id: client_id.to_owned(),
+            username: None,
+        }),
     }
 }
 
-fn mint(host: &Host) -> Response {
+fn mint(host: &Host, user: ApiUser) -> Response {
     let mut world = host.world.lock();
     let (high, low) = (world.next_random(), world.next_random());
     let access_token = format!("{}!AQ{high:016x}{low:016x}", &ORG_ID[..15]);
-    world.salesforce.tokens.insert(access_token.clone());
+    world.salesforce.tokens.insert(access_token.clone(), user);
     world.stats.token_mints += 1;
     let issued_at = now_ms();
     let base = &host.base_url;

@@ -5,6 +5,7 @@ mod connect;
 mod contact_lens;
 mod s3;
 mod salesforce;
+mod salesforce_limits;
 mod salesforce_query;
 mod scv;
 mod secrets_manager;
