@@ -18,8 +18,7 @@ use crate::domain::request::{
     Request, RequestError, SummaryRequest, UploadOptions, WindowRequest, parse_org_choice,
     parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
 };
-use crate::metrics::repair_records;
-use crate::metrics::{api_usage_record, emf_records};
+use crate::metrics::{api_usage_record, emf_records, repair_records};
 use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
 use crate::ports::{
     AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,

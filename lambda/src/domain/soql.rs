@@ -56,18 +56,7 @@ ConversationId, Conversation.ConversationIdentifier, Conversation.EndTime";
 /// are not UUIDs are left out (they cannot be contact ids, and never reach a query); `None`
 /// when none is left.
 pub fn voice_calls_of_contacts<'a>(contact_ids: impl IntoIterator<Item = &'a str>) -> Option<Soql> {
-    let keys: Vec<String> = contact_ids
-        .into_iter()
-        .filter(|id| is_connect_id(id))
-        .map(string_literal)
-        .collect();
-    if keys.is_empty() {
-        return None;
-    }
-    Some(Soql(format!(
-        "SELECT {LEG_FIELDS} FROM VoiceCall WHERE VendorCallKey IN ({})",
-        keys.join(", ")
-    )))
+    legs_where_in("VendorCallKey", contact_ids, is_connect_id)
 }
 
 /// Every VoiceCall of these conversations (by Conversation record id): all legs of the calls.
@@ -75,17 +64,29 @@ pub fn voice_calls_of_contacts<'a>(contact_ids: impl IntoIterator<Item = &'a str
 pub fn voice_calls_in_conversations<'a>(
     conversation_ids: impl IntoIterator<Item = &'a str>,
 ) -> Option<Soql> {
-    let ids: Vec<String> = conversation_ids
+    legs_where_in("ConversationId", conversation_ids, |id| {
+        salesforce_id_15(id).is_ok()
+    })
+}
+
+/// The legs' fields of the VoiceCalls whose `field` is one of the `values` that pass `valid`,
+/// each quoted; `None` when none does.
+fn legs_where_in<'a>(
+    field: &str,
+    values: impl IntoIterator<Item = &'a str>,
+    valid: impl Fn(&str) -> bool,
+) -> Option<Soql> {
+    let literals: Vec<String> = values
         .into_iter()
-        .filter(|id| salesforce_id_15(id).is_ok())
+        .filter(|value| valid(value))
         .map(string_literal)
         .collect();
-    if ids.is_empty() {
+    if literals.is_empty() {
         return None;
     }
     Some(Soql(format!(
-        "SELECT {LEG_FIELDS} FROM VoiceCall WHERE ConversationId IN ({})",
-        ids.join(", ")
+        "SELECT {LEG_FIELDS} FROM VoiceCall WHERE {field} IN ({})",
+        literals.join(", ")
     )))
 }
 
