@@ -9,8 +9,10 @@ import {
   MODES,
   allStatements,
   buildStack,
+  manualFunctionOf,
   onlyResource,
   render,
+  workerFunctionOf,
 } from './test-support';
 
 const template = (context: Record<string, string> = {}) => Template.fromStack(buildStack(context));
@@ -34,14 +36,14 @@ function ids(t: Template) {
     queue: queue![0],
     deadLetterQueue: deadLetterQueue![0],
     rule: onlyResource(t, 'AWS::Events::Rule').id,
-    fn: onlyResource(t, 'AWS::Lambda::Function').id,
+    fn: workerFunctionOf(t).id,
   };
 }
 
-/** The statements of the function role's policy. */
-function functionStatements(t: Template): Json[] {
+/** The statements of the policy of the worker's role, or of the manual function's. */
+function functionStatements(t: Template, role: 'WorkerRole' | 'Role' = 'WorkerRole'): Json[] {
   const policies = Object.values<Json>(t.findResources('AWS::IAM::Policy')).filter((policy) =>
-    policy.Properties.Roles.some((role: Json) => role.Ref.startsWith('ContactDataSyncRole')),
+    policy.Properties.Roles.some((r: Json) => r.Ref.startsWith(`ContactDataSync${role}`)),
   );
   expect(policies).toHaveLength(1);
   return policies[0].Properties.PolicyDocument.Statement;
@@ -155,9 +157,9 @@ describe('queues', () => {
 
   test('a transcript horizon reaches the function, and only when given', () => {
     const t = template({ ...AUTO_REPAIR, autoRepairTranscriptHorizonHours: '72' });
-    const environment = onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables;
+    const environment = workerFunctionOf(t).resource.Properties.Environment.Variables;
     expect(environment.REPAIR_TRANSCRIPT_HORIZON_HOURS).toBe('72');
-    const byDefault = onlyResource(template(AUTO_REPAIR), 'AWS::Lambda::Function').resource.Properties.Environment.Variables;
+    const byDefault = workerFunctionOf(template(AUTO_REPAIR)).resource.Properties.Environment.Variables;
     expect(byDefault).not.toHaveProperty('REPAIR_TRANSCRIPT_HORIZON_HOURS');
   });
 
@@ -194,17 +196,25 @@ describe('queues', () => {
     },
   );
 
-  test.each(Object.entries(AUTO_REPAIR_MODES))('no other statement allows sending to a queue (%s)', (_mode, context) => {
-    const t = template({ ...context, alarmEmail: 'ops@example.com' });
-    const senders = allStatements(t)
-      .map(({ statement }) => statement)
-      .filter(
-        (statement) =>
-          statement.Effect === 'Allow' &&
-          asArray<string>(statement.Action).some((action) => ['sqs:SendMessage', 'sqs:*', '*'].includes(action)),
-      );
-    expect(senders).toEqual([expect.objectContaining({ Principal: { Service: 'events.amazonaws.com' } })]);
-  });
+  test.each(Object.entries(AUTO_REPAIR_MODES))(
+    'only EventBridge and the worker (deferring a call) may send, and only to the queue (%s)',
+    (_mode, context) => {
+      const t = template({ ...context, alarmEmail: 'ops@example.com' });
+      const { queue } = ids(t);
+      const senders = allStatements(t)
+        .map(({ statement }) => statement)
+        .filter(
+          (statement) =>
+            statement.Effect === 'Allow' &&
+            asArray<string>(statement.Action).some((action) => ['sqs:SendMessage', 'sqs:*', '*'].includes(action)),
+        );
+      expect(senders).toEqual([
+        { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: arnOf(queue) },
+        expect.objectContaining({ Principal: { Service: 'events.amazonaws.com' } }),
+      ]);
+      expect(functionStatements(t)).toContainEqual(senders[0]);
+    },
+  );
 });
 
 describe('event source mapping', () => {
@@ -226,14 +236,14 @@ describe('event source mapping', () => {
 
   test('is created after the function may receive from the queue', () => {
     const t = template(AUTO_REPAIR);
-    const policy = Object.keys(t.findResources('AWS::IAM::Policy')).find((id) => id.startsWith('ContactDataSyncRole'));
+    const policy = Object.keys(t.findResources('AWS::IAM::Policy')).find((id) => id.startsWith('ContactDataSyncWorkerRole'));
     expect(onlyResource(t, 'AWS::Lambda::EventSourceMapping').resource.DependsOn).toEqual([policy]);
   });
 });
 
 describe('function', () => {
   test.each(Object.entries(AUTO_REPAIR_MODES))(
-    'may receive, delete and read the attributes of the queue\'s messages, nothing else of SQS (%s)',
+    'the worker may receive, delete and read the attributes of the queue\'s messages and send to it, nothing else of SQS (%s)',
     (_mode, context) => {
       const t = template(context);
       const { queue, deadLetterQueue } = ids(t);
@@ -247,14 +257,19 @@ describe('function', () => {
           Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
           Resource: arnOf(queue),
         },
+        { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: arnOf(queue) },
       ]);
       expect(JSON.stringify(statements)).not.toContain(deadLetterQueue);
-      // Its other grants and its variables stay as they were.
+      // The manual function gets nothing of SQS, and its grants stay as they were.
       const without = template(withoutAutoRepair(context));
-      expect(statements.filter((statement) => !sqsStatements.includes(statement))).toEqual(functionStatements(without));
-      expect(onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment).toEqual(
-        onlyResource(without, 'AWS::Lambda::Function').resource.Properties.Environment,
-      );
+      expect(JSON.stringify(functionStatements(t, 'Role'))).not.toContain('sqs:');
+      expect(functionStatements(t, 'Role')).toEqual(functionStatements(without, 'Role'));
+      // The worker's other grants are the manual function's, plus the backfill's where there is one.
+      const backfillGrants = context.backfill === 'true' ? functionStatements(without) : functionStatements(without, 'Role');
+      expect(statements.filter((statement) => !sqsStatements.includes(statement))).toEqual(backfillGrants);
+      // Only the worker learns the queue's URL.
+      expect(workerFunctionOf(t).resource.Properties.Environment.Variables.REPAIR_QUEUE_URL).toEqual({ Ref: queue });
+      expect(manualFunctionOf(t).resource.Properties.Environment.Variables).not.toHaveProperty('REPAIR_QUEUE_URL');
     },
   );
 
@@ -266,8 +281,8 @@ describe('function', () => {
       const touching = allStatements(t)
         .map(({ statement }) => statement)
         .filter((statement) => [queue, deadLetterQueue].some((id) => JSON.stringify(statement.Resource ?? '').includes(id)));
-      // The function's grant, EventBridge's send, and the two TLS-only denials.
-      expect(touching).toHaveLength(4);
+      // The worker's two grants, EventBridge's send, and the two TLS-only denials.
+      expect(touching).toHaveLength(5);
       for (const statement of touching.filter(({ Effect }) => Effect === 'Allow')) {
         expect(asArray<string>(statement.Action).filter((action) => action.includes('*'))).toEqual([]);
         expect(asArray(statement.Resource)).toEqual([arnOf(queue)]);
@@ -295,8 +310,19 @@ describe('monitoring', () => {
     const alarms = alarmsByName(t);
     expect(Object.keys(alarms).filter((name) => name.includes('AutoRepair')).sort()).toEqual([
       'ContactDataSync-AutoRepairBacklog',
+      'ContactDataSync-AutoRepairCallWaitingLong',
       'ContactDataSync-AutoRepairDeadLetters',
     ]);
+    // Contact Lens keeps real-time segments 24 hours: the alarm leaves four to act.
+    expect(alarms['ContactDataSync-AutoRepairCallWaitingLong']).toMatchObject({
+      ...common,
+      Namespace: 'ContactDataSync',
+      MetricName: 'OldestWaitingCallAgeSeconds',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids(t).fn } }],
+      Statistic: 'Maximum',
+      Threshold: 20 * 3600,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
     expect(alarms['ContactDataSync-AutoRepairDeadLetters']).toMatchObject({
       ...common,
       Namespace: 'AWS/SQS',
@@ -315,35 +341,53 @@ describe('monitoring', () => {
       Threshold: backlog,
       ComparisonOperator: 'GreaterThanThreshold',
     });
-    // The function's own alarms stay.
-    expect(Object.keys(alarms)).toHaveLength(6);
+    // The functions' own alarms stay, and the worker gets its own.
+    expect(Object.keys(alarms).filter((name) => name.includes('-Worker')).sort()).toEqual([
+      'ContactDataSync-WorkerDurationNearTimeout',
+      'ContactDataSync-WorkerErrors',
+      'ContactDataSync-WorkerThrottles',
+    ]);
+    expect(Object.keys(alarms)).toHaveLength(11);
   });
 
   test('the backfill alarm stays alongside', () => {
     expect(Object.keys(alarmsByName(template(WITH_BACKFILL))).sort()).toEqual([
       'ContactDataSync-AutoRepairBacklog',
+      'ContactDataSync-AutoRepairCallWaitingLong',
       'ContactDataSync-AutoRepairDeadLetters',
       'ContactDataSync-BackfillExecutionsFailed',
       'ContactDataSync-ContactsFailed',
       'ContactDataSync-FunctionDurationNearTimeout',
       'ContactDataSync-FunctionErrors',
       'ContactDataSync-FunctionThrottles',
+      'ContactDataSync-SalesforceApiUsageAtCeiling',
+      'ContactDataSync-WorkerDurationNearTimeout',
+      'ContactDataSync-WorkerErrors',
+      'ContactDataSync-WorkerThrottles',
     ]);
   });
 
-  test('the dashboard gets a row of calls checked, failures and retries by reason, and dead letters, after the backfill\'s', () => {
+  test('the dashboard gets rows of calls checked, failures and retries by reason, dead letters, deferrals and waiting calls, after the backfill\'s', () => {
     const t = template(WITH_BACKFILL);
     const { fn, deadLetterQueue } = ids(t);
     const body = JSON.parse(render(onlyResource(t, 'AWS::CloudWatch::Dashboard').resource.Properties.DashboardBody));
     const widgets = Object.fromEntries(body.widgets.map((w: Json) => [w.properties.title, w]));
-    expect(Object.keys(widgets).slice(-5)).toEqual([
+    expect(Object.keys(widgets).slice(-7)).toEqual([
       'Backfill executions started / succeeded / failed',
       'Backfill executions timed out / aborted',
       'Calls checked / gaps repaired / already complete / covered by last leg',
       'Repairs failed / retried by reason',
       'Auto-repair dead letters',
+      'Calls deferred for a quota budget',
+      'Oldest waiting call (s)',
     ]);
-    const row = Object.values<Json>(widgets).slice(-3);
+    expect(widgets['Calls deferred for a quota budget'].properties.metrics.map((m: Json[]) => m.slice(0, 4))).toEqual([
+      ['ContactDataSync', 'RepairDeferred', 'FunctionName', `\${${fn}}`],
+    ]);
+    expect(widgets['Oldest waiting call (s)'].properties.annotations.horizontal).toEqual([
+      expect.objectContaining({ value: 72_000, label: 'Alarm' }),
+    ]);
+    const row = Object.values<Json>(widgets).slice(-5, -2);
     expect(row.map((w) => [w.width, w.y])).toEqual([
       [8, row[0].y],
       [8, row[0].y],

@@ -21,8 +21,8 @@ export interface AutoRepairProps {
   readonly settings: AutoRepairSettings;
   /** The Amazon Connect instance whose calls are repaired. */
   readonly connectInstanceId: string;
-  /** The function that checks and repairs each call. */
-  readonly function: lambda.IFunction;
+  /** The function that checks and repairs each call (the worker). */
+  readonly function: lambda.Function;
   /** The function's timeout, which sizes the queue's visibility timeout. */
   readonly functionTimeout: Duration;
 }
@@ -100,5 +100,13 @@ export class AutoRepair extends Construct implements AutoRepairQueues {
       actions: CONSUME_ACTIONS,
       resourceArns: [this.queue.queueArn],
     }).applyBefore(mapping);
+    // A call that waits for a quota's budget goes back to this queue as a new message with a
+    // delay, so its waits never count towards the dead-letter queue.
+    props.function.addEnvironment('REPAIR_QUEUE_URL', this.queue.queueUrl);
+    iam.Grant.addToPrincipal({
+      grantee: props.function,
+      actions: ['sqs:SendMessage'],
+      resourceArns: [this.queue.queueArn],
+    });
   }
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { DEFINITION_FILE, MAP_STATES, withMaxConcurrency } from './backfill';
-import { BACKFILL_MODES, Json, MODES, buildStack, onlyResource, render } from './test-support';
+import { BACKFILL_MODES, Json, MODES, buildStack, manualFunctionOf, onlyResource, render, workerFunctionOf } from './test-support';
 
 const template = (context: Record<string, string> = {}) => Template.fromStack(buildStack(context));
 const BACKFILL = BACKFILL_MODES['created secret, backfill'];
@@ -16,7 +16,7 @@ const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [
 function ids(t: Template) {
   return {
     bucket: onlyResource(t, 'AWS::S3::Bucket').id,
-    fn: onlyResource(t, 'AWS::Lambda::Function').id,
+    fn: workerFunctionOf(t).id,
     stateMachine: onlyResource(t, 'AWS::StepFunctions::StateMachine').id,
   };
 }
@@ -49,7 +49,7 @@ describe('without the setting', () => {
       const t = template(context);
       t.resourceCountIs('AWS::S3::Bucket', 0);
       t.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
-      expect(Object.keys(onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables)).not.toContain(
+      expect(Object.keys(manualFunctionOf(t).resource.Properties.Environment.Variables)).not.toContain(
         'BACKFILL_BUCKET',
       );
       expect(Object.keys(t.findOutputs('*')).filter((name) => name.startsWith('Backfill'))).toEqual([]);
@@ -205,8 +205,8 @@ describe('state machine', () => {
 
   test.each([
     ['the configured MaxConcurrency', OWN_SIZING, 3],
-    // 10 requests per second of quota at 2 per invocation, below the reserved 10 - 1.
-    ['the MaxConcurrency the Contact Lens quota allows', QUOTA_SIZING, 5],
+    // One per request per second of the quota (10), at most the reserved 10 less one for manual invocations.
+    ['the MaxConcurrency the Contact Lens quota allows', QUOTA_SIZING, 9],
   ])('both maps run %s', (_name, context, expected) => {
     const definition = definitionOf(template(context));
     expect(MAP_STATES.map((name) => definition.States[name].MaxConcurrency)).toEqual([expected, expected]);
@@ -375,13 +375,16 @@ describe('function', () => {
     (_mode, context) => {
       const t = template(context);
       const { bucket } = ids(t);
-      expect(onlyResource(t, 'AWS::Lambda::Function').resource.Properties.Environment.Variables).toMatchObject({
+      expect(workerFunctionOf(t).resource.Properties.Environment.Variables).toMatchObject({
         BACKFILL_BUCKET: { Ref: bucket },
       });
-      const backfillStatements = roleStatements(t, 'ContactDataSyncRole').filter((statement: Json) =>
+      const backfillStatements = roleStatements(t, 'ContactDataSyncWorkerRole').filter((statement: Json) =>
         JSON.stringify(statement.Resource).includes(bucket),
       );
       expect(backfillStatements).toEqual([resultsGrant(bucket), windowManifestsGrant(bucket)]);
+      // Manual invocations run no backfill step: the manual function neither knows nor may touch the bucket.
+      expect(manualFunctionOf(t).resource.Properties.Environment.Variables).not.toHaveProperty('BACKFILL_BUCKET');
+      expect(JSON.stringify(roleStatements(t, 'ContactDataSyncRole'))).not.toContain(bucket);
     },
   );
 
@@ -390,14 +393,14 @@ describe('function', () => {
       fs.readFileSync(path.join(__dirname, '..', 'lambda', 'env-vars.json'), 'utf8'),
     );
     const known = new Set([...declared.required, ...declared.salesforceSourceOneOf.flat(), ...declared.optional]);
-    const names = Object.keys(onlyResource(template(context), 'AWS::Lambda::Function').resource.Properties.Environment.Variables);
+    const names = Object.keys(workerFunctionOf(template(context)).resource.Properties.Environment.Variables);
     expect(names.filter((name) => !known.has(name))).toEqual([]);
   });
 
   test('the backfill grants come after the Salesforce grants, and the analysis bucket grants stay as they were', () => {
     const t = template(QUOTA_SIZING);
     const { bucket } = ids(t);
-    const statements = roleStatements(t, 'ContactDataSyncRole');
+    const statements = roleStatements(t, 'ContactDataSyncWorkerRole');
     expect(statements.slice(-2)).toEqual([resultsGrant(bucket), windowManifestsGrant(bucket)]);
     expect(statements.slice(0, -2)).toEqual(roleStatements(template({ ...QUOTA_SIZING, backfill: 'false' }), 'ContactDataSyncRole'));
   });
@@ -405,7 +408,7 @@ describe('function', () => {
   test('the state machine role, not the function, reads the window manifests', () => {
     const t = template(BACKFILL);
     const { bucket } = ids(t);
-    const functionReads = roleStatements(t, 'ContactDataSyncRole').filter((statement: Json) =>
+    const functionReads = roleStatements(t, 'ContactDataSyncWorkerRole').filter((statement: Json) =>
       asArray<string>(statement.Action).includes('s3:GetObject'),
     );
     expect(functionReads).toEqual([resultsGrant(bucket)]);

@@ -54,7 +54,8 @@ describe('function', () => {
       Handler: 'bootstrap',
       MemorySize: 256,
       Timeout: 900,
-      ReservedConcurrentExecutions: 2,
+      // One manual invocation at a time: its share of each quota is all of it.
+      ReservedConcurrentExecutions: 1,
       LoggingConfig: {
         LogFormat: 'JSON',
         ApplicationLogLevel: 'INFO',
@@ -75,18 +76,32 @@ describe('function', () => {
       salesforceApiVersion: '62.0',
       contactConcurrency: '4',
       uploadBatchSize: '20',
-      contactLensRequestsPerSecond: '3',
+      contactLensQuotaPerSecond: '3',
+      describeContactQuotaPerSecond: '8',
+      salesforceEntriesReadsPerHour: '5000',
+      salesforceApiUsageCeilingPercent: '90',
     });
     expect(environmentOf(tuned)).toMatchObject({
       SALESFORCE_API_VERSION: '62.0',
       CONTACT_CONCURRENCY: '4',
       UPLOAD_BATCH_SIZE: '20',
+      // The only function instance gets each whole budget.
       CONTACT_LENS_REQUESTS_PER_SECOND: '3',
+      DESCRIBE_CONTACT_REQUESTS_PER_SECOND: '8',
+      SALESFORCE_ENTRIES_READS_PER_HOUR: '5000',
+      SALESFORCE_API_USAGE_CEILING_PERCENT: '90',
     });
   });
 
   describe('points the function at the Salesforce credentials', () => {
-    const common = { CONNECT_INSTANCE_ID: INSTANCE_ID, SALESFORCE_API_VERSION: '64.0' };
+    const common = {
+      CONNECT_INSTANCE_ID: INSTANCE_ID,
+      SALESFORCE_API_VERSION: '64.0',
+      CONTACT_LENS_REQUESTS_PER_SECOND: '1',
+      DESCRIBE_CONTACT_REQUESTS_PER_SECOND: '5',
+      SALESFORCE_ENTRIES_READS_PER_HOUR: '800',
+      SALESFORCE_API_USAGE_CEILING_PERCENT: '80',
+    };
 
     test('a created secret', () => {
       const t = template();
@@ -138,7 +153,14 @@ describe('function', () => {
   });
 
   describe('points the function at the Contact Lens analysis bucket', () => {
-    const common = { CONNECT_INSTANCE_ID: INSTANCE_ID, SALESFORCE_API_VERSION: '64.0' };
+    const common = {
+      CONNECT_INSTANCE_ID: INSTANCE_ID,
+      SALESFORCE_API_VERSION: '64.0',
+      CONTACT_LENS_REQUESTS_PER_SECOND: '1',
+      DESCRIBE_CONTACT_REQUESTS_PER_SECOND: '5',
+      SALESFORCE_ENTRIES_READS_PER_HOUR: '800',
+      SALESFORCE_API_USAGE_CEILING_PERCENT: '80',
+    };
 
     test.each([
       ['', {}],
@@ -173,7 +195,7 @@ describe('function', () => {
     const declared: { required: string[]; salesforceSourceOneOf: string[][]; optional: string[] } = JSON.parse(
       fs.readFileSync(path.join(__dirname, '..', 'lambda', 'env-vars.json'), 'utf8'),
     );
-    const tuning = { contactConcurrency: '4', uploadBatchSize: '20', contactLensRequestsPerSecond: '3' };
+    const tuning = { contactConcurrency: '4', uploadBatchSize: '20', contactLensQuotaPerSecond: '3' };
 
     test.each(Object.entries(MODES))('%s', (_mode, context) => {
       const known = new Set([...declared.required, ...declared.salesforceSourceOneOf.flat(), ...declared.optional]);
@@ -502,7 +524,16 @@ describe('monitoring', () => {
       'ContactDataSync-FunctionDurationNearTimeout',
       'ContactDataSync-FunctionErrors',
       'ContactDataSync-FunctionThrottles',
+      'ContactDataSync-SalesforceApiUsageAtCeiling',
     ]);
+    expect(alarms['ContactDataSync-SalesforceApiUsageAtCeiling']).toMatchObject({
+      ...common,
+      Namespace: 'ContactDataSync',
+      MetricName: 'SalesforceApiUsagePercent',
+      Statistic: 'Maximum',
+      Threshold: 80,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
     expect(alarms['ContactDataSync-FunctionErrors']).toMatchObject({
       ...common,
       Namespace: 'AWS/Lambda',
@@ -541,6 +572,11 @@ describe('monitoring', () => {
     const alarms = alarmsByName(template({ timeoutSeconds: '600', failedContactsAlarmThreshold: '5' }));
     expect(alarms['ContactDataSync-FunctionDurationNearTimeout'].Threshold).toBe(480_000);
     expect(alarms['ContactDataSync-ContactsFailed'].Threshold).toBe(5);
+  });
+
+  test('the API usage alarm fires at the configured ceiling', () => {
+    const alarms = alarmsByName(template({ salesforceApiUsageCeilingPercent: '65' }));
+    expect(alarms['ContactDataSync-SalesforceApiUsageAtCeiling'].Threshold).toBe(65);
   });
 
   test('every alarm notifies the encrypted, TLS-only topic', () => {
@@ -607,6 +643,10 @@ describe('monitoring', () => {
       'Duration (ms)',
       'Throttles',
       'Concurrent executions',
+      'Salesforce API usage (%)',
+    ]);
+    expect(widgets['Salesforce API usage (%)'].annotations.horizontal).toEqual([
+      expect.objectContaining({ value: 80, label: 'Ceiling' }),
     ]);
     expect(widgets['Contacts failed by reason'].metrics).toEqual([
       [
@@ -623,7 +663,11 @@ describe('monitoring', () => {
         `\${${fn}}`,
       ]),
     );
-    expect(widgets['Duration (ms)'].metrics.map((m: Json[]) => m[4].label)).toEqual(['Average', 'p99', 'Maximum']);
+    expect(widgets['Duration (ms)'].metrics.map((m: Json[]) => m[4].label)).toEqual([
+      'Manual Average',
+      'Manual p99',
+      'Manual Maximum',
+    ]);
     expect(widgets['Duration (ms)'].annotations.horizontal).toEqual([
       expect.objectContaining({ value: 900_000, label: 'Timeout' }),
     ]);

@@ -46,7 +46,7 @@ export class ContactDataSyncStack extends Stack {
       settings.backfill === undefined
         ? undefined
         : new Backfill(this, 'Backfill', { settings: settings.backfill, logRetentionDays: settings.logRetentionDays });
-    const { function: fn } = new ContactDataSyncFunction(this, 'ContactDataSync', {
+    const { function: fn, worker } = new ContactDataSyncFunction(this, 'ContactDataSync', {
       settings,
       salesforce,
       analysisFiles,
@@ -55,20 +55,23 @@ export class ContactDataSyncStack extends Stack {
         functionCode ??
         (settings.functionCodePath === undefined ? undefined : lambda.Code.fromAsset(settings.functionCodePath)),
     });
-    const backfillStateMachine = backfill?.addStateMachine(fn);
+    // The settings create a worker whenever there is a backfill or automatic repair.
+    const backfillStateMachine = backfill === undefined || worker === undefined ? undefined : backfill.addStateMachine(worker);
     const autoRepair =
-      settings.autoRepair === undefined
+      settings.autoRepair === undefined || worker === undefined
         ? undefined
         : new AutoRepair(this, 'AutoRepair', {
             settings: settings.autoRepair,
             connectInstanceId: settings.connectInstanceId,
-            function: fn,
+            function: worker,
             functionTimeout: Duration.seconds(settings.timeoutSeconds),
           });
     const monitoring = new Monitoring(this, 'Monitoring', {
       function: fn,
+      worker,
       timeout: Duration.seconds(settings.timeoutSeconds),
-      reservedConcurrency: settings.reservedConcurrency,
+      concurrency: settings.concurrency,
+      apiUsageCeilingPercent: settings.apiUsageCeilingPercent,
       failedContactsAlarmThreshold: settings.failedContactsAlarmThreshold,
       alarmEmail: settings.alarmEmail,
       backfillStateMachine,
@@ -77,6 +80,12 @@ export class ContactDataSyncStack extends Stack {
 
     new CfnOutput(this, 'FunctionName', { value: fn.functionName });
     new CfnOutput(this, 'FunctionArn', { value: fn.functionArn });
+    if (worker !== undefined) {
+      new CfnOutput(this, 'WorkerFunctionName', {
+        description: 'Runs automatic repair and backfill batches; invoke FunctionName for manual requests',
+        value: worker.functionName,
+      });
+    }
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
     new CfnOutput(this, 'InvokeExample', {

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { ContactDataSyncSettings } from './props';
+import { shareEnvironment } from './quota-shares';
 
 /** The Cargo workspace at the repository root; cargo-lambda builds the binary from there. */
 const CARGO_MANIFEST = path.join(__dirname, '..', 'Cargo.toml');
@@ -61,9 +62,17 @@ export interface ContactDataSyncFunctionProps {
   readonly code?: lambda.Code;
 }
 
-/** The Lambda function with its own role and log group. */
+/**
+ * The Lambda functions, one code, one role and one log group: `function` serves manual
+ * invocations, `worker` automatic repair and backfills. Each function's reserved concurrency caps
+ * its instances, so each gets its own per-instance share of every quota (quota-shares.ts) and
+ * repair or backfills can never take what manual invocations need.
+ */
 export class ContactDataSyncFunction extends Construct {
+  /** The function administrators invoke (and the one existing runbooks name). */
   public readonly function: lambda.Function;
+  /** The function of automatic repair and backfills; absent when neither is deployed. */
+  public readonly worker?: lambda.Function;
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ContactDataSyncFunctionProps) {
@@ -76,11 +85,85 @@ export class ContactDataSyncFunction extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // Built by hand rather than with AWSLambdaBasicExecutionRole, whose Logs grant covers every log group.
-    const role = new iam.Role(this, 'Role', {
+    const manualRole = this.role('Role', 'read Contact Lens transcripts of one Connect instance and the Salesforce credentials', props);
+    // Only the worker runs the backfill steps.
+    const workerRole =
+      settings.shares.worker === undefined
+        ? undefined
+        : this.role('WorkerRole', 'repair calls and run backfill batches of one Connect instance', props);
+    if (workerRole !== undefined) props.backfillFiles?.grantBackfillSteps(workerRole);
+
+    const environment: Record<string, string> = {
+      CONNECT_INSTANCE_ID: settings.connectInstanceId,
+      ...props.salesforce.environment,
+      SALESFORCE_API_VERSION: settings.salesforceApiVersion,
+      ...props.analysisFiles?.environment,
+    };
+    if (settings.contactConcurrency !== undefined) {
+      environment.CONTACT_CONCURRENCY = String(settings.contactConcurrency);
+    }
+    if (settings.uploadBatchSize !== undefined) {
+      environment.UPLOAD_BATCH_SIZE = String(settings.uploadBatchSize);
+    }
+    if (settings.autoRepair?.transcriptHorizonHours !== undefined) {
+      environment.REPAIR_TRANSCRIPT_HORIZON_HOURS = String(settings.autoRepair.transcriptHorizonHours);
+    }
+
+    // Shared by both code paths, so a test with prebuilt code checks what gets deployed.
+    const options: lambda.FunctionOptions = {
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: settings.memorySize,
+      timeout: Duration.seconds(settings.timeoutSeconds),
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+    };
+    const create = (id: string, functionOptions: lambda.FunctionOptions) =>
+      props.code === undefined
+        ? // Both functions bundle the same crate with the same options: CDK stages the asset once.
+          new RustFunction(this, id, {
+            ...options,
+            ...functionOptions,
+            runtime: 'provided.al2023',
+            manifestPath: CARGO_MANIFEST,
+            binaryName: BINARY_NAME,
+          })
+        : new lambda.Function(this, id, {
+            ...options,
+            ...functionOptions,
+            runtime: lambda.Runtime.PROVIDED_AL2023,
+            handler: 'bootstrap',
+            code: props.code,
+          });
+    const { shares, concurrency, apiUsageCeilingPercent } = settings;
+    this.function = create('Function', {
+      description: 'Uploads Amazon Connect Contact Lens transcripts to Salesforce',
+      role: manualRole,
+      reservedConcurrentExecutions: concurrency.manual,
+      environment: { ...environment, ...shareEnvironment(shares.manual, apiUsageCeilingPercent) },
+    });
+    if (shares.worker !== undefined && workerRole !== undefined) {
+      this.worker = create('Worker', {
+        description: 'contact-data-sync automatic repair and backfill batches',
+        role: workerRole,
+        reservedConcurrentExecutions: concurrency.worker,
+        environment: {
+          ...environment,
+          ...props.backfillFiles?.environment,
+          ...shareEnvironment(shares.worker, apiUsageCeilingPercent),
+        },
+      });
+    }
+  }
+  /**
+   * A role built by hand rather than with AWSLambdaBasicExecutionRole, whose Logs grant covers
+   * every log group: the log group, the instance's contacts and the Salesforce credentials.
+   */
+  private role(id: string, purpose: string, props: ContactDataSyncFunctionProps): iam.Role {
+    const { settings } = props;
+    const role = new iam.Role(this, id, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description:
-        'contact-data-sync: read Contact Lens transcripts of one Connect instance and the Salesforce credentials',
+      description: `contact-data-sync: ${purpose}`,
     });
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -98,61 +181,13 @@ export class ContactDataSyncFunction extends Construct {
     );
     props.salesforce.grantUse(role);
     props.analysisFiles?.grantRead(role);
-    props.backfillFiles?.grantBackfillSteps(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(settings.connectInstanceId)}]`,
       reason:
         'Contact IDs arrive in each invocation payload, so the contact ARN ends in a wildcard; ' +
         'it is confined to the one configured Connect instance.',
     });
-
-    const environment: Record<string, string> = {
-      CONNECT_INSTANCE_ID: settings.connectInstanceId,
-      ...props.salesforce.environment,
-      SALESFORCE_API_VERSION: settings.salesforceApiVersion,
-      ...props.analysisFiles?.environment,
-      ...props.backfillFiles?.environment,
-    };
-    if (settings.contactConcurrency !== undefined) {
-      environment.CONTACT_CONCURRENCY = String(settings.contactConcurrency);
-    }
-    if (settings.uploadBatchSize !== undefined) {
-      environment.UPLOAD_BATCH_SIZE = String(settings.uploadBatchSize);
-    }
-    if (settings.contactLensRequestsPerSecond !== undefined) {
-      environment.CONTACT_LENS_REQUESTS_PER_SECOND = String(settings.contactLensRequestsPerSecond);
-    }
-    if (settings.autoRepair?.transcriptHorizonHours !== undefined) {
-      environment.REPAIR_TRANSCRIPT_HORIZON_HOURS = String(settings.autoRepair.transcriptHorizonHours);
-    }
-
-    // Shared by both code paths, so a test with prebuilt code checks what gets deployed.
-    const options: lambda.FunctionOptions = {
-      description: 'Uploads Amazon Connect Contact Lens transcripts to Salesforce',
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: settings.memorySize,
-      timeout: Duration.seconds(settings.timeoutSeconds),
-      reservedConcurrentExecutions: settings.reservedConcurrency,
-      role,
-      environment,
-      logGroup: this.logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-    };
-    this.function =
-      props.code === undefined
-        ? new RustFunction(this, 'Function', {
-            ...options,
-            runtime: 'provided.al2023',
-            manifestPath: CARGO_MANIFEST,
-            binaryName: BINARY_NAME,
-          })
-        : new lambda.Function(this, 'Function', {
-            ...options,
-            runtime: lambda.Runtime.PROVIDED_AL2023,
-            handler: 'bootstrap',
-            code: props.code,
-          });
+    return role;
   }
 }
 

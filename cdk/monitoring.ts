@@ -9,6 +9,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { InstanceCounts } from './quota-shares';
 
 /** Namespace of the Embedded Metric Format metrics the function writes to its log. */
 export const METRIC_NAMESPACE = 'ContactDataSync';
@@ -17,9 +18,19 @@ const PERIOD = Duration.minutes(5);
 const DURATION_ALARM_SHARE = 0.8;
 
 export interface MonitoringProps {
+  /** The function of manual invocations. */
   readonly function: lambda.Function;
+  /**
+   * The function of automatic repair and backfills.
+   *
+   * @default - no worker alarms or dashboard lines
+   */
+  readonly worker?: lambda.Function;
   readonly timeout: Duration;
-  readonly reservedConcurrency: number;
+  /** Each function's reserved concurrency, drawn on the concurrency graph. */
+  readonly concurrency: InstanceCounts;
+  /** The org's API usage at which the function stops spending it; the usage alarm fires there. */
+  readonly apiUsageCeilingPercent: number;
   readonly failedContactsAlarmThreshold: number;
   readonly alarmEmail?: string;
   /**
@@ -50,6 +61,11 @@ export interface AutoRepairQueues {
 
 /** Age beyond the delivery delay and one retry at which the auto-repair queue counts as backed up. */
 const AUTO_REPAIR_BACKLOG_ALLOWANCE = Duration.hours(1);
+/**
+ * Age of a waiting call that raises an alarm: Contact Lens keeps real-time segments 24 hours, so
+ * this leaves 4 hours to raise a quota or clear the cause before its transcript is gone.
+ */
+const WAITING_CALL_ALARM_AGE = Duration.hours(20);
 
 /** Alarms on the function and its contact metrics, an SNS topic they notify, and a dashboard. */
 export class Monitoring extends Construct {
@@ -102,7 +118,9 @@ export class Monitoring extends Construct {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
-    const contactMetric = (metricName: string) => functionMetric(fn, metricName);
+    const functions = props.worker === undefined ? [fn] : [fn, props.worker];
+    const contactMetric = (metricName: string) =>
+      combinedMetric(functions, metricName, cloudwatch.Stats.SUM, 'SUM', metricName);
     const contactsRequested = contactMetric('ContactsRequested');
     const contactsUploaded = contactMetric('ContactsUploaded');
     // Contacts whose Salesforce conversation already held the transcript (re-run backfills).
@@ -110,27 +128,8 @@ export class Monitoring extends Construct {
     const contactsFailed = contactMetric('ContactsFailed');
     const timeoutMs = props.timeout.toMilliseconds();
 
-    this.addAlarm('FunctionErrors', {
-      alarmDescription: 'The function failed an invocation (an error, a crash or a timeout).',
-      metric: fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    this.addAlarm('FunctionThrottles', {
-      alarmDescription:
-        'An invocation was throttled: more requests arrived than the reserved concurrency allows.',
-      metric: fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    this.addAlarm('FunctionDurationNearTimeout', {
-      alarmDescription:
-        `An invocation ran longer than ${DURATION_ALARM_SHARE * 100}% of the ${props.timeout.toSeconds()} s timeout: ` +
-        'send fewer contacts per request, or contacts may be left unprocessed.',
-      metric: fn.metricDuration({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: timeoutMs * DURATION_ALARM_SHARE,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
+    this.addFunctionAlarms(fn, 'Function', timeoutMs);
+    if (props.worker !== undefined) this.addFunctionAlarms(props.worker, 'Worker', timeoutMs);
     this.addAlarm('ContactsFailed', {
       alarmDescription:
         'Contacts could not be uploaded to Salesforce; the dashboard shows the reason codes and the log one line per contact.',
@@ -145,9 +144,13 @@ export class Monitoring extends Construct {
       dashboardName: `${stackName}-${Aws.REGION}`,
       defaultInterval: Duration.days(1),
     });
+    // One line per function, labelled with its role.
+    const perFunction = <T>(metric: (f: lambda.Function, label: string) => T): T[] =>
+      props.worker === undefined ? [metric(fn, 'Manual')] : [metric(fn, 'Manual'), metric(props.worker, 'Worker')];
+    const sum = { period: PERIOD, statistic: cloudwatch.Stats.SUM };
     this.dashboard.addWidgets(
-      graph('Invocations', [fn.metricInvocations({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
-      graph('Errors', [fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
+      graph('Invocations', perFunction((f, label) => f.metricInvocations({ ...sum, label }))),
+      graph('Errors', perFunction((f, label) => f.metricErrors({ ...sum, label }))),
     );
     this.dashboard.addWidgets(
       graph('Contacts requested / uploaded / skipped / failed', [
@@ -156,27 +159,45 @@ export class Monitoring extends Construct {
         contactsSkipped,
         contactsFailed,
       ]),
-      graph('Contacts failed by reason', [byReason(fn, 'ContactsFailed')]),
+      graph('Contacts failed by reason', functions.map((f) => byReason(f, 'ContactsFailed'))),
     );
     this.dashboard.addWidgets(
       graph(
         'Duration (ms)',
-        [cloudwatch.Stats.AVERAGE, cloudwatch.Stats.p(99), cloudwatch.Stats.MAXIMUM].map((statistic) =>
-          fn.metricDuration({ period: PERIOD, statistic, label: statistic }),
-        ),
+        perFunction((f, label) =>
+          [cloudwatch.Stats.AVERAGE, cloudwatch.Stats.p(99), cloudwatch.Stats.MAXIMUM].map((statistic) =>
+            f.metricDuration({ period: PERIOD, statistic, label: `${label} ${statistic}` }),
+          ),
+        ).flat(),
         { value: timeoutMs, label: 'Timeout', color: cloudwatch.Color.RED },
       ),
-      graph('Throttles', [fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM })]),
+      graph('Throttles', perFunction((f, label) => f.metricThrottles({ ...sum, label }))),
     );
+    // Both functions read the same org's usage; the period's highest reading of either counts.
+    const usage = combinedMetric(functions, 'SalesforceApiUsagePercent', cloudwatch.Stats.MAXIMUM, 'MAX', "Org's API usage (%)");
+    this.addAlarm('SalesforceApiUsageAtCeiling', {
+      alarmDescription:
+        `The org has used ${props.apiUsageCeilingPercent}% or more of its rolling 24-hour API allocation: the function ` +
+        'defers repair and backfill work (SALESFORCE_API_CEILING) until usage falls, and manual requests report that code. ' +
+        "Find the org's biggest API consumers, or raise salesforceApiUsageCeilingPercent.",
+      metric: usage,
+      threshold: props.apiUsageCeilingPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
     this.dashboard.addWidgets(
       graph(
         'Concurrent executions',
-        [fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM })],
-        { value: props.reservedConcurrency, label: 'Reserved concurrency', color: cloudwatch.Color.ORANGE },
+        perFunction((f, label) => f.metric('ConcurrentExecutions', { period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM, label })),
+        { value: props.concurrency.manual, label: 'Manual reserved concurrency', color: cloudwatch.Color.ORANGE },
       ),
+      graph('Salesforce API usage (%)', [usage], {
+        value: props.apiUsageCeilingPercent,
+        label: 'Ceiling',
+        color: cloudwatch.Color.RED,
+      }),
     );
     if (props.backfillStateMachine !== undefined) this.addBackfill(props.backfillStateMachine);
-    if (props.autoRepair !== undefined) this.addAutoRepair(fn, props.autoRepair);
+    if (props.autoRepair !== undefined && props.worker !== undefined) this.addAutoRepair(props.worker, props.autoRepair);
   }
 
   /** An alarm on backfill executions that did not succeed, and a dashboard row of executions. */
@@ -258,6 +279,53 @@ export class Monitoring extends Construct {
       ),
       graph('Auto-repair dead letters', [deadLetters.with({ label: 'Dead letters' })], undefined, 8),
     );
+
+    // A deferred call goes back to the queue as a new message, so the queue's own age metric
+    // restarts: the function reports the age of the calls it defers or returns.
+    // Unlabelled: a label would make the alarm's metric a metric-math query.
+    const waitingCallAge = functionMetric(fn, 'OldestWaitingCallAgeSeconds').with({ statistic: cloudwatch.Stats.MAXIMUM });
+    this.addAlarm('AutoRepairCallWaitingLong', {
+      alarmDescription:
+        `A call has waited ${WAITING_CALL_ALARM_AGE.toHours()} hours for its repair: Contact Lens drops its real-time ` +
+        'segments at 24 hours. Repair is short of a quota budget (see the deferred calls on the dashboard) or its ' +
+        'calls keep failing: raise the budget with the quota, or clear the cause.',
+      metric: waitingCallAge,
+      threshold: WAITING_CALL_ALARM_AGE.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.dashboard.addWidgets(
+      graph('Calls deferred for a quota budget', [repairMetric('RepairDeferred', 'Deferred')]),
+      graph('Oldest waiting call (s)', [waitingCallAge.with({ label: 'Oldest waiting call' })], {
+        value: WAITING_CALL_ALARM_AGE.toSeconds(),
+        label: 'Alarm',
+        color: cloudwatch.Color.RED,
+      }),
+    );
+  }
+
+  /** Errors, throttles and durations near the timeout of one function; `prefix` names its alarms. */
+  private addFunctionAlarms(fn: lambda.Function, prefix: string, timeoutMs: number): void {
+    const role = prefix === 'Worker' ? 'The worker (automatic repair and backfills)' : 'The function';
+    this.addAlarm(`${prefix}Errors`, {
+      alarmDescription: `${role} failed an invocation (an error, a crash or a timeout).`,
+      metric: fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.addAlarm(`${prefix}Throttles`, {
+      alarmDescription: `${role} had an invocation throttled: more requests arrived than its reserved concurrency allows.`,
+      metric: fn.metricThrottles({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.addAlarm(`${prefix}DurationNearTimeout`, {
+      alarmDescription:
+        `${role} ran an invocation longer than ${DURATION_ALARM_SHARE * 100}% of the ${timeoutMs / 1000} s timeout: ` +
+        'send fewer contacts per request, or contacts may be left unprocessed.',
+      metric: fn.metricDuration({ period: PERIOD, statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: timeoutMs * DURATION_ALARM_SHARE,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
   }
 
   private addAlarm(id: string, props: Omit<cloudwatch.AlarmProps, 'evaluationPeriods'>): void {
@@ -298,6 +366,31 @@ function graph(
     leftAnnotations: annotation === undefined ? undefined : [annotation],
     width,
     height: 6,
+  });
+}
+
+/**
+ * One of the functions' EMF metrics over every function: each function's 5-minute `statistic`,
+ * combined with `combine` (SUM or MAX of the series, point by point); alarms accept it, unlike SEARCH.
+ */
+function combinedMetric(
+  functions: lambda.IFunction[],
+  metricName: string,
+  statistic: string,
+  combine: 'SUM' | 'MAX',
+  label: string,
+): cloudwatch.IMetric {
+  const metrics = functions.map((f) => functionMetric(f, metricName).with({ statistic }));
+  // A label would make an alarm's single metric a metric-math query.
+  if (metrics.length === 1) return metrics[0];
+  // Ids are unique per graph: several of these share the contacts graph.
+  const id = metricName.charAt(0).toLowerCase() + metricName.slice(1);
+  const usingMetrics = Object.fromEntries(metrics.map((m, i) => [`${id}${i}`, m]));
+  return new cloudwatch.MathExpression({
+    expression: `${combine}([${Object.keys(usingMetrics).join(', ')}])`,
+    usingMetrics,
+    label,
+    period: PERIOD,
   });
 }
 

@@ -73,17 +73,24 @@ test.each([
     'SCV SSM parameters, KMS-encrypted analysis bucket preferring redacted files',
     [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ANALYSIS_FILES_WILDCARD],
   ],
-  ['created secret, backfill', [CONTACT_WILDCARD, 'AwsSolutions-SMG4', ...BACKFILL]],
-  ['SCV SSM parameters, backfill with its own concurrency and retention', [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL]],
+  // With a backfill or automatic repair, the worker's role needs what the manual function's does.
+  ['created secret, backfill', [CONTACT_WILDCARD, CONTACT_WILDCARD, 'AwsSolutions-SMG4', ...BACKFILL]],
+  [
+    'SCV SSM parameters, backfill with its own concurrency and retention',
+    [CONTACT_WILDCARD, CONTACT_WILDCARD, SSM_KEY_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL],
+  ],
   [
     'SCV secrets with KMS keys, analysis bucket, backfill sized by the Contact Lens quota',
-    [CONTACT_WILDCARD, ANALYSIS_FILES_WILDCARD, ...BACKFILL],
+    [CONTACT_WILDCARD, CONTACT_WILDCARD, ANALYSIS_FILES_WILDCARD, ANALYSIS_FILES_WILDCARD, ...BACKFILL],
   ],
-  // Automatic repair needs none: its grants name the queue, and cdk-nag's SQS3 recognizes the dead-letter queue
-  // by the queue's redrive policy.
-  ['created secret, auto repair', [CONTACT_WILDCARD, 'AwsSolutions-SMG4']],
-  ['imported SCV secret, auto repair with its own delay, batches, concurrency and receives', [CONTACT_WILDCARD]],
-  ['SCV SSM parameters, backfill and auto repair', [CONTACT_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL]],
+  // Automatic repair needs none of its own: its grants name the queue, and cdk-nag's SQS3 recognizes the
+  // dead-letter queue by the queue's redrive policy.
+  ['created secret, auto repair', [CONTACT_WILDCARD, CONTACT_WILDCARD, 'AwsSolutions-SMG4']],
+  ['imported SCV secret, auto repair with its own delay, batches, concurrency and receives', [CONTACT_WILDCARD, CONTACT_WILDCARD]],
+  [
+    'SCV SSM parameters, backfill and auto repair',
+    [CONTACT_WILDCARD, CONTACT_WILDCARD, SSM_KEY_WILDCARD, SSM_KEY_WILDCARD, ...BACKFILL],
+  ],
 ])('%s: acknowledges exactly the expected rules, with reasons', (mode, expected) => {
   const acks = acknowledgements(buildStack({ ...MODES, ...BACKFILL_MODES, ...AUTO_REPAIR_MODES }[mode]));
   expect(acks.map(([id]) => id.replace(/^annotation::/i, '')).sort()).toEqual([...expected].sort());

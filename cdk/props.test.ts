@@ -28,7 +28,11 @@ describe('parseSettings', () => {
       salesforceApiVersion: '64.0',
       memorySize: 256,
       timeoutSeconds: 900,
-      reservedConcurrency: 2,
+      reservedConcurrency: 1,
+      concurrency: { manual: 1, worker: 0 },
+      budgets: { contactLensPerSecond: 1, describeContactPerSecond: 5, entriesReadsPerHour: 800 },
+      shares: { manual: { contactLensPerSecond: 1, describeContactPerSecond: 5, entriesReadsPerHour: 800 } },
+      apiUsageCeilingPercent: 80,
       logRetentionDays: RetentionDays.THREE_MONTHS,
       failedContactsAlarmThreshold: 1,
     });
@@ -49,7 +53,10 @@ describe('parseSettings', () => {
         logRetentionDays: '30',
         contactConcurrency: '5',
         uploadBatchSize: '50',
-        contactLensRequestsPerSecond: '4',
+        contactLensQuotaPerSecond: '4',
+        describeContactQuotaPerSecond: '6',
+        salesforceEntriesReadsPerHour: '900',
+        salesforceApiUsageCeilingPercent: '70',
         failedContactsAlarmThreshold: '3',
       }),
     ).toEqual({
@@ -60,10 +67,13 @@ describe('parseSettings', () => {
       memorySize: 512,
       timeoutSeconds: 600,
       reservedConcurrency: 1,
+      concurrency: { manual: 1, worker: 0 },
+      budgets: { contactLensPerSecond: 4, describeContactPerSecond: 6, entriesReadsPerHour: 900 },
+      shares: { manual: { contactLensPerSecond: 4, describeContactPerSecond: 6, entriesReadsPerHour: 900 } },
+      apiUsageCeilingPercent: 70,
       logRetentionDays: RetentionDays.ONE_MONTH,
       contactConcurrency: 5,
       uploadBatchSize: 50,
-      contactLensRequestsPerSecond: 4,
       failedContactsAlarmThreshold: 3,
     });
   });
@@ -303,41 +313,40 @@ describe('parseSettings', () => {
           backfillRetentionDays: '3650',
         }).backfill,
       ).toEqual({ maxConcurrency: 7, retentionDays: 3650 });
-      // Every reserved execution may go to a backfill when the operator says so.
-      expect(parse({ connectInstanceId: INSTANCE_ID, backfill: 'true', backfillMaxConcurrency: 2 }).backfill).toEqual({
-        maxConcurrency: 2,
-        retentionDays: 90,
-      });
+      // Without a reserved concurrency, it grows to the backfill's and one more for manual invocations.
+      const given = parse({ connectInstanceId: INSTANCE_ID, backfill: 'true', backfillMaxConcurrency: 2 });
+      expect(given.backfill).toEqual({ maxConcurrency: 2, retentionDays: 90 });
+      expect([given.reservedConcurrency, given.concurrency]).toEqual([3, { manual: 1, worker: 2 }]);
     });
 
     test.each([
-      // [quota, requests per second per invocation, reserved concurrency, default MaxConcurrency]
-      [undefined, undefined, undefined, 1],
-      ['10', '2', '10', 5],
-      ['10', undefined, '10', 9], // the quota allows 10: one execution stays free
-      ['10', undefined, '4', 3],
-      ['10', '2', '1', 1], // nothing can stay free with a single reserved execution
-      ['1', '5', '10', 1], // never below one
-      ['100', '3', '50', 33],
-      ['1000', undefined, '1000', 999],
-    ])(
-      'sizes the default MaxConcurrency from the quota %s at %s requests per second, reserved concurrency %s: %s',
-      (quota, rate, reserved, expected) => {
-        const settings = parse({
-          connectInstanceId: INSTANCE_ID,
-          backfill: 'true',
-          contactLensQuotaPerSecond: quota,
-          contactLensRequestsPerSecond: rate,
-          reservedConcurrency: reserved,
-        });
-        expect(settings.backfill?.maxConcurrency).toBe(expected);
-      },
-    );
+      // [quota, reserved concurrency, default MaxConcurrency]
+      [undefined, undefined, 1],
+      ['10', undefined, 1], // one batch at a time without a reserved concurrency to fit into
+      ['10', '10', 9], // one per request per second of the quota: one execution stays for manual invocations
+      ['10', '4', 3],
+      ['1', '10', 1],
+      ['100', '50', 49],
+      ['1000', '1000', 999],
+    ])('sizes the default MaxConcurrency from the quota %s and the reserved concurrency %s: %s', (quota, reserved, expected) => {
+      const settings = parse({
+        connectInstanceId: INSTANCE_ID,
+        backfill: 'true',
+        contactLensQuotaPerSecond: quota,
+        reservedConcurrency: reserved,
+        // Enough for every instance to hold a share of at least one read an hour.
+        salesforceEntriesReadsPerHour: '10000',
+      });
+      expect(settings.backfill?.maxConcurrency).toBe(expected);
+      expect(settings.concurrency.manual).toBe(settings.reservedConcurrency - expected);
+    });
 
-    test('the quota may be given without backfills, where it changes nothing', () => {
-      expect(parse({ connectInstanceId: INSTANCE_ID, contactLensQuotaPerSecond: '5' })).toEqual(
-        parse({ connectInstanceId: INSTANCE_ID }),
-      );
+    test('the quota may be given without backfills, where it only sizes the shares', () => {
+      const { shares, ...rest } = parse({ connectInstanceId: INSTANCE_ID, contactLensQuotaPerSecond: '5' });
+      const { shares: defaultShares, ...defaults } = parse({ connectInstanceId: INSTANCE_ID });
+      expect({ ...rest, budgets: defaults.budgets }).toEqual(defaults);
+      expect(shares.manual.contactLensPerSecond).toBe(5);
+      expect(defaultShares.manual.contactLensPerSecond).toBe(1);
     });
 
     test.each([
@@ -346,10 +355,11 @@ describe('parseSettings', () => {
       [{ backfillMaxConcurrency: '1' }, /"backfillMaxConcurrency" applies only to backfills: set "backfill" to true too/],
       [{ backfill: 'false', backfillRetentionDays: '30' }, /"backfillRetentionDays" applies only to backfills: set "backfill" to true too/],
       [
-        { backfill: 'true', backfillMaxConcurrency: '3' },
-        /"backfillMaxConcurrency" \(3\) must not exceed "reservedConcurrency" \(2\): child executions beyond it would only be throttled/,
+        { backfill: 'true', reservedConcurrency: '3', backfillMaxConcurrency: '3' },
+        /"backfillMaxConcurrency" \(3\) must be less than "reservedConcurrency" \(3\): one execution at least is kept for manual invocations/,
       ],
-      [{ backfill: 'true', reservedConcurrency: '4', backfillMaxConcurrency: '5' }, /"backfillMaxConcurrency" \(5\) must not exceed "reservedConcurrency" \(4\)/],
+      [{ backfill: 'true', reservedConcurrency: '4', backfillMaxConcurrency: '5' }, /"backfillMaxConcurrency" \(5\) must be less than "reservedConcurrency" \(4\)/],
+      [{ backfill: 'true', reservedConcurrency: '1' }, /"backfillMaxConcurrency" \(1\) must be less than "reservedConcurrency" \(1\)/],
       [{ backfill: 'true', backfillMaxConcurrency: '0' }, /"backfillMaxConcurrency" must be an integer from 1 to 1000, got "0"/],
       [{ backfill: 'true', reservedConcurrency: '1000', backfillMaxConcurrency: '1001' }, /"backfillMaxConcurrency" must be an integer from 1 to 1000/],
       [{ backfill: 'true', backfillRetentionDays: '0' }, /"backfillRetentionDays" must be an integer from 1 to 3650, got "0"/],
@@ -363,7 +373,7 @@ describe('parseSettings', () => {
 
     test('compares the concurrency only with a valid reserved concurrency', () => {
       expect(() => parse({ connectInstanceId: INSTANCE_ID, backfill: 'true', reservedConcurrency: '0', backfillMaxConcurrency: '3' })).toThrow(
-        /^(?![\s\S]*must not exceed)[\s\S]*"reservedConcurrency" must be an integer/,
+        /^(?![\s\S]*must be less than)[\s\S]*"reservedConcurrency" must be an integer/,
       );
     });
 
@@ -401,7 +411,7 @@ describe('parseSettings', () => {
         parse({
           connectInstanceId: INSTANCE_ID,
           autoRepair: 'true',
-          reservedConcurrency: '8',
+          reservedConcurrency: '9',
           autoRepairDelaySeconds: '0',
           autoRepairBatchSize: '100',
           autoRepairMaxConcurrency: '8',
@@ -424,21 +434,30 @@ describe('parseSettings', () => {
       ).toBe(720);
     });
 
-    test('goes with a backfill, and changes none of the other settings', () => {
+    test('goes with a backfill, and changes none of the other settings but the worker\'s concurrency and shares', () => {
       const settings = parse({ connectInstanceId: INSTANCE_ID, reservedConcurrency: '4', backfill: 'true', autoRepair: 'true' });
       expect(settings.autoRepair).toEqual(DEFAULT_AUTO_REPAIR);
-      expect(settings).toEqual({
-        ...parse({ connectInstanceId: INSTANCE_ID, reservedConcurrency: '4', backfill: 'true' }),
-        autoRepair: DEFAULT_AUTO_REPAIR,
+      const { concurrency, shares, autoRepair, ...rest } = settings;
+      const { concurrency: alone, shares: _shares, ...backfillOnly } = parse({
+        connectInstanceId: INSTANCE_ID,
+        reservedConcurrency: '4',
+        backfill: 'true',
       });
+      expect(rest).toEqual(backfillOnly);
+      expect([alone, concurrency]).toEqual([
+        { manual: 3, worker: 1 },
+        { manual: 1, worker: 3 },
+      ]);
     });
 
     test('adds its share to the default reserved concurrency, so backfills and manual invokes keep theirs', () => {
-      expect(parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true' }).reservedConcurrency).toBe(4);
+      const alone = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true' });
+      expect([alone.reservedConcurrency, alone.concurrency]).toEqual([3, { manual: 1, worker: 2 }]);
       const both = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', autoRepairMaxConcurrency: '3', backfill: 'true' });
       expect([both.reservedConcurrency, both.autoRepair?.maxConcurrency, both.backfill?.maxConcurrency]).toEqual([5, 3, 1]);
-      const given = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', backfill: 'true', reservedConcurrency: '3' });
-      expect([given.reservedConcurrency, given.backfill?.maxConcurrency]).toEqual([3, 1]);
+      expect(both.concurrency).toEqual({ manual: 1, worker: 4 });
+      const given = parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', backfill: 'true', reservedConcurrency: '4' });
+      expect([given.reservedConcurrency, given.backfill?.maxConcurrency, given.concurrency.manual]).toEqual([4, 1, 1]);
     });
 
     test('treats empty values as not given', () => {
@@ -473,16 +492,16 @@ describe('parseSettings', () => {
       [{ autoRepair: 'true', autoRepairTranscriptHorizonHours: '0' }, /"autoRepairTranscriptHorizonHours" must be an integer from 1 to 720, got "0"/],
       [{ autoRepairTranscriptHorizonHours: '24' }, /"autoRepairTranscriptHorizonHours" applies only to automatic repair: set "autoRepair" to true too/],
       [
-        { autoRepair: 'true', reservedConcurrency: '2', autoRepairMaxConcurrency: '3' },
-        /"autoRepairMaxConcurrency" \(3\) must not exceed "reservedConcurrency" \(2\): throttled invocations return their calls to the queue/,
+        { autoRepair: 'true', reservedConcurrency: '3', autoRepairMaxConcurrency: '3' },
+        /"autoRepairMaxConcurrency" \(3\) must be less than "reservedConcurrency" \(3\): one execution at least is kept for manual invocations/,
       ],
       [
-        { autoRepair: 'true', backfill: 'true', reservedConcurrency: '2' },
-        /"backfillMaxConcurrency" \(1\) must not exceed "reservedConcurrency" \(2\) minus "autoRepairMaxConcurrency" \(2\)/,
+        { autoRepair: 'true', backfill: 'true', reservedConcurrency: '3' },
+        /"backfillMaxConcurrency" \(1\) must be less than "reservedConcurrency" \(3\) minus "autoRepairMaxConcurrency" \(2\)/,
       ],
       [
-        { autoRepair: 'true', reservedConcurrency: '1' },
-        /"autoRepairMaxConcurrency" \(2, the default and the least Lambda allows\) must not exceed "reservedConcurrency" \(1\)/,
+        { autoRepair: 'true', reservedConcurrency: '2' },
+        /"autoRepairMaxConcurrency" \(2, the default and the least Lambda allows\) must be less than "reservedConcurrency" \(2\)/,
       ],
     ])('rejects %j naming the setting', (context, message) => {
       expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);
@@ -490,10 +509,10 @@ describe('parseSettings', () => {
 
     test('compares the concurrency only with valid values', () => {
       expect(() => parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', reservedConcurrency: '0', autoRepairMaxConcurrency: '3' })).toThrow(
-        /^(?![\s\S]*must not exceed)[\s\S]*"reservedConcurrency" must be an integer/,
+        /^(?![\s\S]*must be less than)[\s\S]*"reservedConcurrency" must be an integer/,
       );
       expect(() => parse({ connectInstanceId: INSTANCE_ID, autoRepair: 'true', reservedConcurrency: '1', autoRepairMaxConcurrency: 'two' })).toThrow(
-        /^(?![\s\S]*must not exceed)[\s\S]*"autoRepairMaxConcurrency" must be an integer from 2 to 1000, got "two"/,
+        /^(?![\s\S]*must be less than)[\s\S]*"autoRepairMaxConcurrency" must be an integer from 2 to 1000, got "two"/,
       );
     });
 
@@ -528,7 +547,14 @@ describe('parseSettings', () => {
     [{ logRetentionDays: '10' }, /"logRetentionDays" must be one of 1, 3, 5, 7, 14, 30, 60, 90/],
     [{ contactConcurrency: '101' }, /"contactConcurrency" must be an integer from 1 to 100/],
     [{ uploadBatchSize: '0' }, /"uploadBatchSize" must be an integer from 1 to 100/],
-    [{ contactLensRequestsPerSecond: '0' }, /"contactLensRequestsPerSecond" must be an integer from 1 to 1000/],
+    [{ contactLensRequestsPerSecond: '1' }, /"contactLensRequestsPerSecond" is computed now: set "contactLensQuotaPerSecond"/],
+    [{ describeContactQuotaPerSecond: '0' }, /"describeContactQuotaPerSecond" must be an integer from 1 to 1000, got "0"/],
+    [{ salesforceEntriesReadsPerHour: '1000001' }, /"salesforceEntriesReadsPerHour" must be an integer from 1 to 1000000/],
+    [{ salesforceApiUsageCeilingPercent: '101' }, /"salesforceApiUsageCeilingPercent" must be an integer from 1 to 100/],
+    [
+      { reservedConcurrency: '100', autoRepair: 'true', autoRepairMaxConcurrency: '99', salesforceEntriesReadsPerHour: '1' },
+      /"salesforceEntriesReadsPerHour" is too small for 1 manual and 99 worker instances: a manual instance's share would be less than one read an hour/,
+    ],
     [{ failedContactsAlarmThreshold: '-1' }, /"failedContactsAlarmThreshold"/],
   ])('rejects %j naming the setting', (context, message) => {
     expect(() => parse({ connectInstanceId: INSTANCE_ID, ...context })).toThrow(message);

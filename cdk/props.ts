@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { InstanceCounts, QuotaBudgets, QuotaShares, quotaShares } from './quota-shares';
 
 /** Validated settings of one contact-data-sync deployment, defaults applied. */
 export interface ContactDataSyncSettings {
@@ -14,17 +15,27 @@ export interface ContactDataSyncSettings {
   readonly salesforceApiVersion: string;
   readonly memorySize: number;
   readonly timeoutSeconds: number;
+  /**
+   * Function executions the deployment reserves in all: the worker's (automatic repair's and
+   * backfills' maximum concurrency) and the rest, at least one, for manual invocations.
+   */
   readonly reservedConcurrency: number;
+  /** How many instances of each function may run at once; they size the quota shares. */
+  readonly concurrency: InstanceCounts;
+  /** What the whole deployment may spend of each external quota. */
+  readonly budgets: QuotaBudgets;
+  /** Each function instance's share of the budgets (see quota-shares.ts). */
+  readonly shares: QuotaShares;
+  /**
+   * The org's API usage (percent of its rolling 24-hour allocation) at which the function stops
+   * spending it (`salesforceApiUsageCeilingPercent`).
+   */
+  readonly apiUsageCeilingPercent: number;
   readonly logRetentionDays: RetentionDays;
   /** Contacts processed in parallel by one invocation; the function's own default applies when absent. */
   readonly contactConcurrency?: number;
   /** Transcripts per Salesforce upload request; the function's own default applies when absent. */
   readonly uploadBatchSize?: number;
-  /**
-   * Contact Lens requests per second from one function instance; the function's own default (1)
-   * applies when absent. Set it to the account's quota divided by the reserved concurrency.
-   */
-  readonly contactLensRequestsPerSecond?: number;
   /** Failed contacts within 5 minutes that raise the ContactsFailed alarm. */
   readonly failedContactsAlarmThreshold: number;
   /**
@@ -50,9 +61,8 @@ export interface ContactDataSyncSettings {
 }
 
 /**
- * How calls reach the function after they end. Each message is one call; each costs about one
- * Contact Lens request at the paced rate, so `maxConcurrency` × `contactLensRequestsPerSecond`
- * is what automatic repair takes of the account's Contact Lens quota.
+ * How calls reach the worker function after they end. Each message is one call; each
+ * invocation spends one worker instance's share of every budget.
  */
 export interface AutoRepairSettings {
   /**
@@ -75,16 +85,14 @@ export interface AutoRepairSettings {
 }
 
 /**
- * How a backfill runs. Each Distributed Map child execution is one function invocation processing
- * 100 contacts, with its Contact Lens requests paced to `contactLensRequestsPerSecond`; so
- * `maxConcurrency` × that rate must stay within the account's Contact Lens quota
- * (`contactLensQuotaPerSecond`), or the surplus requests are throttled and retried.
+ * How a backfill runs. Each Distributed Map child execution is one worker invocation processing
+ * 100 contacts, paced to one worker instance's share of every budget.
  */
 export interface BackfillSettings {
   /**
-   * Child executions (function invocations) running at once (`backfillMaxConcurrency`). Defaults to
-   * what the quota allows at the configured rate, but at most the reserved concurrency minus one,
-   * so a backfill always leaves an execution free for an administrator's manual invoke.
+   * Child executions (worker invocations) running at once (`backfillMaxConcurrency`). Defaults to
+   * one per Contact Lens request per second of the quota, but at most what automatic repair leaves
+   * of the reserved concurrency minus one, which is kept for manual invocations.
    */
   readonly maxConcurrency: number;
   /** Days the manifests and results stay in the backfill bucket (`backfillRetentionDays`). */
@@ -156,14 +164,21 @@ export const DEFAULTS = {
   // Contact Lens allows ~1-10 requests/s and a 100-contact backfill needs up to 300 of them;
   // the function stops starting new contacts near its deadline, so the maximum is safe.
   timeoutSeconds: 900,
-  // Two parallel backfills stay within the Contact Lens request quota.
-  reservedConcurrency: 2,
+  // Function executions kept for manual invocations when "reservedConcurrency" is not given;
+  // more would split the manual share of each quota thinner.
+  manualConcurrency: 1,
   logRetentionDays: RetentionDays.THREE_MONTHS,
   failedContactsAlarmThreshold: 1,
   analysisPreferRedacted: false,
   backfill: false,
-  // Contact Lens ListRealtimeContactAnalysisSegments requests per second the account may make.
+  // Contact Lens ListRealtimeContactAnalysisSegments requests per second the account may make
+  // (Amazon Connect service quotas: 1/s, burst 2, for the account and region).
   contactLensQuotaPerSecond: 1,
+  // Half of DescribeContact's account quota (about 10/s): the rest is the customer's own.
+  describeContactQuotaPerSecond: 5,
+  // Under Salesforce's default 1,000 per connected app user and hour, with room for SCV's own reads.
+  salesforceEntriesReadsPerHour: 800,
+  salesforceApiUsageCeilingPercent: 80,
   backfillRetentionDays: 90,
   autoRepair: false,
   // Contact Lens real-time analysis finishes after the call; 900 is SQS's maximum delay.
@@ -192,6 +207,8 @@ const CALL_CENTER = /^[A-Za-z][A-Za-z0-9_]{0,79}$/;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const API_VERSION = /^\d+\.\d$/;
+/** The function's least pace (lambda/src/config.rs): about one request an hour. */
+const MIN_REQUESTS_PER_SECOND = 0.0003;
 const RETENTION_DAYS = new Set<number>(
   Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'),
 );
@@ -228,22 +245,42 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   // Same bounds as the function's own configuration check (lambda/src/config.rs).
   const contactConcurrency = read.integer('contactConcurrency', 1, 100);
   const uploadBatchSize = read.integer('uploadBatchSize', 1, 100);
-  const contactLensRequestsPerSecond = read.integer('contactLensRequestsPerSecond', 1, 1000);
+  if (read.given('contactLensRequestsPerSecond')) {
+    errors.push(
+      '"contactLensRequestsPerSecond" is computed now: set "contactLensQuotaPerSecond" to the account\'s quota, ' +
+        'and the stack gives each function instance its share',
+    );
+  }
+  const budgetValues = {
+    contactLensPerSecond: read.integer('contactLensQuotaPerSecond', 1, 1000),
+    describeContactPerSecond: read.integer('describeContactQuotaPerSecond', 1, 1000),
+    entriesReadsPerHour: read.integer('salesforceEntriesReadsPerHour', 1, 1_000_000),
+  };
+  const budgets: QuotaBudgets = {
+    contactLensPerSecond: budgetValues.contactLensPerSecond ?? DEFAULTS.contactLensQuotaPerSecond,
+    describeContactPerSecond: budgetValues.describeContactPerSecond ?? DEFAULTS.describeContactQuotaPerSecond,
+    entriesReadsPerHour: budgetValues.entriesReadsPerHour ?? DEFAULTS.salesforceEntriesReadsPerHour,
+  };
+  const apiUsageCeilingPercent = read.integer('salesforceApiUsageCeilingPercent', 1, 100);
   const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
   const analysisBucket = parseAnalysisBucket(read, errors);
   const reservedGiven = read.given('reservedConcurrency');
   const autoRepair = parseAutoRepair(read, errors, reservedGiven ? reservedConcurrency : undefined, reservedGiven);
-  // Automatic repair runs beside everything else: without a reservedConcurrency of its own
-  // choosing, the default grows by its share, so backfills and manual invokes keep theirs.
   const autoRepairShare = autoRepair?.maxConcurrency ?? 0;
-  const effectiveReserved = reservedGiven ? reservedConcurrency : DEFAULTS.reservedConcurrency + autoRepairShare;
   const functionCodePath = parseFunctionCode(read, errors);
   const backfill = parseBackfill(read, errors, {
-    // A malformed value is reported already; nothing is compared with it.
-    reservedConcurrency: effectiveReserved === undefined ? undefined : effectiveReserved - autoRepairShare,
+    // What automatic repair leaves; absent when not given (or malformed, which is reported already).
+    reservedConcurrency: reservedConcurrency === undefined ? undefined : reservedConcurrency - autoRepairShare,
     autoRepairShare,
-    contactLensRequestsPerSecond,
+    contactLensQuotaPerSecond: budgets.contactLensPerSecond,
   });
+  const workerConcurrency = autoRepairShare + (backfill?.maxConcurrency ?? 0);
+  // Without a reservedConcurrency of the operator's choosing, the worker's paths get theirs and
+  // manual invocations one more.
+  const reserved = reservedConcurrency ?? workerConcurrency + DEFAULTS.manualConcurrency;
+  const concurrency: InstanceCounts = { manual: reserved - workerConcurrency, worker: workerConcurrency };
+  const shares = quotaShares(budgets, concurrency, timeoutSeconds ?? DEFAULTS.timeoutSeconds);
+  if (errors.length === 0) checkShares(shares, concurrency, errors);
 
   if (errors.length > 0 || connectInstanceId === undefined || salesforce === undefined) {
     throw new Error(`Invalid contact-data-sync settings:\n  - ${errors.join('\n  - ')}`);
@@ -256,11 +293,14 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     salesforceApiVersion: salesforceApiVersion ?? DEFAULTS.salesforceApiVersion,
     memorySize: memorySize ?? DEFAULTS.memorySize,
     timeoutSeconds: timeoutSeconds ?? DEFAULTS.timeoutSeconds,
-    reservedConcurrency: effectiveReserved ?? DEFAULTS.reservedConcurrency,
+    reservedConcurrency: reserved,
+    concurrency,
+    budgets,
+    shares,
+    apiUsageCeilingPercent: apiUsageCeilingPercent ?? DEFAULTS.salesforceApiUsageCeilingPercent,
     logRetentionDays: (logRetentionDays as RetentionDays | undefined) ?? DEFAULTS.logRetentionDays,
     contactConcurrency,
     uploadBatchSize,
-    contactLensRequestsPerSecond,
     failedContactsAlarmThreshold: failedContactsAlarmThreshold ?? DEFAULTS.failedContactsAlarmThreshold,
     analysisBucket,
     backfill,
@@ -349,11 +389,11 @@ function parseAutoRepair(
     return undefined;
   }
   const concurrency = maxConcurrency ?? DEFAULTS.autoRepairMaxConcurrency;
-  if (reservedConcurrency !== undefined && concurrency > reservedConcurrency) {
+  if (reservedConcurrency !== undefined && concurrency >= reservedConcurrency) {
     const source = maxConcurrency === undefined ? ', the default and the least Lambda allows' : '';
     errors.push(
-      `"autoRepairMaxConcurrency" (${concurrency}${source}) must not exceed "reservedConcurrency" (${reservedConcurrency}): ` +
-        'throttled invocations return their calls to the queue, and each return counts towards the dead-letter queue',
+      `"autoRepairMaxConcurrency" (${concurrency}${source}) must be less than "reservedConcurrency" (${reservedConcurrency}): ` +
+        'one execution at least is kept for manual invocations',
     );
   }
   return {
@@ -372,13 +412,11 @@ function parseAutoRepair(
 function parseBackfill(
   read: SettingReader,
   errors: string[],
-  sizing: { reservedConcurrency?: number; autoRepairShare: number; contactLensRequestsPerSecond?: number },
+  sizing: { reservedConcurrency?: number; autoRepairShare: number; contactLensQuotaPerSecond: number },
 ): BackfillSettings | undefined {
   const enabled = read.boolean('backfill');
   const maxConcurrency = read.integer('backfillMaxConcurrency', 1, 1000);
   const retentionDays = read.integer('backfillRetentionDays', 1, 3650);
-  // Only sizes the default, so it may stay in cdk.json with backfills off.
-  const quotaPerSecond = read.integer('contactLensQuotaPerSecond', 1, 1000) ?? DEFAULTS.contactLensQuotaPerSecond;
   if (enabled !== true) {
     // A malformed "backfill" is reported already.
     if (enabled === false || !read.given('backfill')) {
@@ -388,19 +426,22 @@ function parseBackfill(
     }
     return undefined;
   }
-  const { reservedConcurrency, autoRepairShare, contactLensRequestsPerSecond } = sizing;
-  if (reservedConcurrency === undefined) return undefined;
-  // What automatic repair leaves of the reserved concurrency.
-  const budget =
-    autoRepairShare === 0
-      ? `"reservedConcurrency" (${reservedConcurrency})`
-      : `"reservedConcurrency" (${reservedConcurrency + autoRepairShare}) minus "autoRepairMaxConcurrency" (${autoRepairShare})`;
+  const { reservedConcurrency, autoRepairShare, contactLensQuotaPerSecond } = sizing;
+  if (read.given('reservedConcurrency') && reservedConcurrency === undefined) return undefined;
+  if (read.given('backfillMaxConcurrency') && maxConcurrency === undefined) return undefined;
+  // Without a reserved concurrency to fit into, one batch at a time.
   const concurrency =
-    maxConcurrency ?? defaultBackfillConcurrency(quotaPerSecond, reservedConcurrency, contactLensRequestsPerSecond);
-  if (concurrency > reservedConcurrency) {
+    maxConcurrency ??
+    (reservedConcurrency === undefined ? 1 : defaultBackfillConcurrency(contactLensQuotaPerSecond, reservedConcurrency));
+  if (reservedConcurrency !== undefined && concurrency > reservedConcurrency - 1) {
+    // What automatic repair leaves of the reserved concurrency.
+    const budget =
+      autoRepairShare === 0
+        ? `"reservedConcurrency" (${reservedConcurrency})`
+        : `"reservedConcurrency" (${reservedConcurrency + autoRepairShare}) minus "autoRepairMaxConcurrency" (${autoRepairShare})`;
     errors.push(
-      `"backfillMaxConcurrency" (${concurrency}) must not exceed ${budget}: ` +
-        'child executions beyond it would only be throttled',
+      `"backfillMaxConcurrency" (${concurrency}) must be less than ${budget}: ` +
+        'one execution at least is kept for manual invocations',
     );
   }
   return {
@@ -409,15 +450,44 @@ function parseBackfill(
   };
 }
 
-/** As many child executions as the Contact Lens quota allows, leaving one function execution free. */
-function defaultBackfillConcurrency(
-  quotaPerSecond: number,
-  reservedConcurrency: number,
-  requestsPerSecond: number | undefined,
-): number {
-  // The function's own default rate is 1 request per second.
-  const byQuota = Math.max(1, Math.floor(quotaPerSecond / (requestsPerSecond ?? 1)));
-  return Math.min(byQuota, reservedConcurrency > 1 ? reservedConcurrency - 1 : 1);
+/**
+ * One child execution per Contact Lens request per second of the quota (more would only split
+ * the same shares thinner), leaving one function execution for manual invocations.
+ */
+function defaultBackfillConcurrency(quotaPerSecond: number, reservedConcurrency: number): number {
+  return Math.max(1, Math.min(quotaPerSecond, reservedConcurrency - 1));
+}
+
+/**
+ * Records why the shares cannot be deployed: each must be within the function's own bounds
+ * (lambda/src/config.rs), which a budget split over too many instances falls below.
+ */
+function checkShares(shares: QuotaShares, concurrency: InstanceCounts, errors: string[]): void {
+  const instances = `${concurrency.manual} manual and ${concurrency.worker} worker instances`;
+  for (const [name, share] of [
+    ['manual', shares.manual],
+    ['worker', shares.worker],
+  ] as const) {
+    if (share === undefined) continue;
+    if (share.contactLensPerSecond < MIN_REQUESTS_PER_SECOND) {
+      errors.push(
+        `"contactLensQuotaPerSecond" is too small for ${instances}: a ${name} instance's share would be ` +
+          `${share.contactLensPerSecond} requests per second, below ${MIN_REQUESTS_PER_SECOND}`,
+      );
+    }
+    if (share.describeContactPerSecond < MIN_REQUESTS_PER_SECOND) {
+      errors.push(
+        `"describeContactQuotaPerSecond" is too small for ${instances}: a ${name} instance's share would be ` +
+          `${share.describeContactPerSecond} requests per second, below ${MIN_REQUESTS_PER_SECOND}`,
+      );
+    }
+    if (share.entriesReadsPerHour < 1) {
+      errors.push(
+        `"salesforceEntriesReadsPerHour" is too small for ${instances}: a ${name} instance's share would be ` +
+          'less than one read an hour',
+      );
+    }
+  }
 }
 
 /** The analysis bucket settings, or undefined when there is no bucket or after recording why they are invalid. */

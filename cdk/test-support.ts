@@ -93,7 +93,6 @@ export const BACKFILL_MODES: Record<string, Record<string, string>> = {
     analysisBucket: ANALYSIS_BUCKET,
     backfill: 'true',
     reservedConcurrency: '10',
-    contactLensRequestsPerSecond: '2',
     contactLensQuotaPerSecond: '10',
   },
 };
@@ -158,5 +157,17 @@ export function onlyResource(t: Template, type: string): { id: string; resource:
   const resources = Object.entries(t.findResources(type));
   expect(resources).toHaveLength(1);
   const [id, resource] = resources[0];
+  return { id, resource };
+}
+
+/** The function of manual invocations: its logical ID and resource. */
+export const manualFunctionOf = (t: Template) => functionWithId(t, 'ContactDataSyncFunction');
+/** The worker function of automatic repair and backfills: its logical ID and resource. */
+export const workerFunctionOf = (t: Template) => functionWithId(t, 'ContactDataSyncWorker');
+
+function functionWithId(t: Template, prefix: string): { id: string; resource: Json } {
+  const found = Object.entries(t.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith(prefix));
+  expect(found).toHaveLength(1);
+  const [id, resource] = found[0];
   return { id, resource };
 }
