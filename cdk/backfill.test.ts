@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { DEFINITION_FILE, MAP_STATES, withMaxConcurrency } from './backfill';
+import { DEFINITION_FILE, MAP_STATES, withMapSizing } from './backfill';
 import { BACKFILL_MODES, Json, MODES, buildStack, manualFunctionOf, onlyResource, render, workerFunctionOf } from './test-support';
 
 const template = (context: Record<string, string> = {}) => Template.fromStack(buildStack(context));
@@ -102,7 +102,8 @@ describe('state machine', () => {
     const t = template(OWN_SIZING);
     const { bucket, fn } = ids(t);
     const { DefinitionString, DefinitionSubstitutions } = onlyResource(t, 'AWS::StepFunctions::StateMachine').resource.Properties;
-    expect(JSON.parse(render(DefinitionString))).toEqual(withMaxConcurrency(fileDefinition(), 3));
+    // Three batches at once, each worker instance with 100 entries reads an hour: 20 in 720 s.
+    expect(JSON.parse(render(DefinitionString))).toEqual(withMapSizing(fileDefinition(), 3, 20));
     expect(DefinitionSubstitutions).toEqual({ FunctionArn: { 'Fn::GetAtt': [fn, 'Arn'] }, BackfillBucket: { Ref: bucket } });
   });
 
@@ -121,8 +122,9 @@ describe('state machine', () => {
       });
     });
 
-    test('hands the function 100 contacts per invocation as an uploadTranscript request', () => {
-      expect(map.ItemBatcher).toEqual({ MaxItemsPerBatch: 100 });
+    test('hands the worker a batch of contacts per invocation as an uploadTranscript request', () => {
+      // What the worker's share of 300 entries reads an hour reads in 720 s.
+      expect(map.ItemBatcher).toEqual({ MaxItemsPerBatch: 60 });
       expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
       const tasks = Object.values<Json>(map.ItemProcessor.States);
       expect(tasks).toHaveLength(1);
@@ -212,6 +214,19 @@ describe('state machine', () => {
     expect(MAP_STATES.map((name) => definition.States[name].MaxConcurrency)).toEqual([expected, expected]);
   });
 
+  test.each([
+    // The worker's one instance reads 300 entries an hour: 60 in 80 % of the 900 s timeout.
+    ['the defaults', BACKFILL, 60],
+    ['three batches at once', OWN_SIZING, 20],
+    // 7,500 entries reads an hour; 0.7222 Contact Lens requests a second allow 260 contacts: the contract's 100.
+    ['a raised entries budget', { ...BACKFILL, salesforceEntriesReadsPerHour: '8000' }, 100],
+    // 240 s: manual invocations take three quarters of the Contact Lens budget, the worker's 0.25/s reads 30.
+    ['a raised entries budget and a 300 s timeout', { ...BACKFILL, salesforceEntriesReadsPerHour: '8000', timeoutSeconds: '300' }, 30],
+  ])('batches as many contacts as one worker share reads within the timeout: %s', (_name, context, expected) => {
+    const definition = definitionOf(template(context));
+    expect(MAP_STATES.map((name) => definition.States[name].ItemBatcher.MaxItemsPerBatch)).toEqual([expected, expected]);
+  });
+
   test('is a named standard workflow, traced, logging every event without execution data', () => {
     const t = template({ ...BACKFILL, logRetentionDays: '30' });
     const { resource } = onlyResource(t, 'AWS::StepFunctions::StateMachine');
@@ -237,16 +252,17 @@ describe('state machine', () => {
     const renamed = structuredClone(definition);
     renamed.States.UploadCsvFile = renamed.States.UploadCsv;
     delete renamed.States.UploadCsv;
-    expect(() => withMaxConcurrency(renamed, 3)).toThrow(
+    expect(() => withMapSizing(renamed, 3, 100)).toThrow(
       /must have exactly the Map states UploadCsv, UploadJsonLines, found UploadJsonLines, UploadCsvFile/,
     );
     const added = structuredClone(definition);
     added.States.UploadParquet = { ...added.States.UploadCsv };
-    expect(() => withMaxConcurrency(added, 3)).toThrow(/found UploadCsv, UploadJsonLines, UploadParquet/);
-    expect(() => withMaxConcurrency({ States: {} }, 3)).toThrow(/found none/);
+    expect(() => withMapSizing(added, 3, 100)).toThrow(/found UploadCsv, UploadJsonLines, UploadParquet/);
+    expect(() => withMapSizing({ States: {} }, 3, 100)).toThrow(/found none/);
     // The file itself keeps its placeholder.
-    withMaxConcurrency(definition, 7);
+    withMapSizing(definition, 7, 10);
     expect(MAP_STATES.map((name) => definition.States[name].MaxConcurrency)).toEqual([2, 2]);
+    expect(MAP_STATES.map((name) => definition.States[name].ItemBatcher.MaxItemsPerBatch)).toEqual([100, 100]);
   });
 });
 

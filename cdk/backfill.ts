@@ -39,7 +39,7 @@ type Json = any;
  * @throws Error unless the Map states are exactly {@link MAP_STATES}, so a renamed or added one
  * cannot keep the placeholder.
  */
-export function withMaxConcurrency(definition: Json, maxConcurrency: number): Json {
+export function withMapSizing(definition: Json, maxConcurrency: number, itemsPerBatch: number): Json {
   const states: Record<string, Json> = definition.States ?? {};
   const maps = Object.keys(states).filter((name) => states[name].Type === 'Map');
   if (maps.length !== MAP_STATES.length || !MAP_STATES.every((name) => maps.includes(name))) {
@@ -49,7 +49,10 @@ export function withMaxConcurrency(definition: Json, maxConcurrency: number): Js
     );
   }
   const result = structuredClone(definition);
-  for (const name of MAP_STATES) result.States[name].MaxConcurrency = maxConcurrency;
+  for (const name of MAP_STATES) {
+    result.States[name].MaxConcurrency = maxConcurrency;
+    result.States[name].ItemBatcher.MaxItemsPerBatch = itemsPerBatch;
+  }
   return result;
 }
 
@@ -135,8 +138,11 @@ export class Backfill extends Construct implements BackfillFiles {
     );
   }
 
-  /** The state machine that uploads a manifest's contacts through `fn` and summarizes the run. */
-  public addStateMachine(fn: lambda.IFunction): sfn.StateMachine {
+  /**
+   * The state machine that uploads a manifest's contacts through `fn`, `itemsPerBatch` per
+   * invocation, and summarizes the run.
+   */
+  public addStateMachine(fn: lambda.IFunction, itemsPerBatch: number): sfn.StateMachine {
     const stack = Stack.of(this);
     // A fixed name lets the role name the state machine's ARN without depending on it.
     const stateMachineName = `${stack.stackName}-Backfill`;
@@ -233,9 +239,10 @@ export class Backfill extends Construct implements BackfillFiles {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    const definition = withMaxConcurrency(
+    const definition = withMapSizing(
       JSON.parse(fs.readFileSync(DEFINITION_FILE, 'utf8')),
       this.props.settings.maxConcurrency,
+      itemsPerBatch,
     );
     return new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName,

@@ -7,6 +7,7 @@ import { Backfill } from './backfill';
 import { ContactDataSyncFunction, SalesforceCredentials } from './function';
 import { Monitoring } from './monitoring';
 import { ContactDataSyncSettings } from './props';
+import { contactsWithinTimeout } from './quota-shares';
 import { SalesforceSecrets } from './salesforce-secret';
 import { ScvSsmParameters } from './scv-ssm-parameters';
 
@@ -56,7 +57,10 @@ export class ContactDataSyncStack extends Stack {
         (settings.functionCodePath === undefined ? undefined : lambda.Code.fromAsset(settings.functionCodePath)),
     });
     // The settings create a worker whenever there is a backfill or automatic repair.
-    const backfillStateMachine = backfill === undefined || worker === undefined ? undefined : backfill.addStateMachine(worker);
+    const backfillStateMachine =
+      backfill === undefined || worker === undefined || settings.shares.worker === undefined
+        ? undefined
+        : backfill.addStateMachine(worker, contactsWithinTimeout(settings.shares.worker, settings.timeoutSeconds));
     const autoRepair =
       settings.autoRepair === undefined || worker === undefined
         ? undefined

@@ -81,6 +81,20 @@ export function quotaShares(budgets: QuotaBudgets, counts: InstanceCounts, timeo
   return { manual: shares('manual'), worker: counts.worker === 0 ? undefined : shares('worker') };
 }
 
+/**
+ * The most contacts (1 to {@link MANUAL_REQUEST_CONTACTS}) one instance's share lets an invocation
+ * finish within 80 % of the timeout: the size of a backfill batch.
+ */
+export function contactsWithinTimeout(share: InstanceShares, timeoutSeconds: number): number {
+  const window = timeoutSeconds * MANUAL_TIME_SHARE;
+  const byQuota = Math.min(
+    (share.contactLensPerSecond * window) / PER_CONTACT.contactLens,
+    (share.describeContactPerSecond * window) / PER_CONTACT.describeContact,
+    (share.entriesReadsPerHour * window) / 3600 / PER_CONTACT.entriesReads,
+  );
+  return Math.max(1, Math.min(MANUAL_REQUEST_CONTACTS, Math.floor(byQuota)));
+}
+
 /** The function's environment variables for one instance's shares (names in lambda/env-vars.json). */
 export function shareEnvironment(shares: InstanceShares, apiUsageCeilingPercent: number): Record<string, string> {
   return {
