@@ -305,6 +305,11 @@ pub enum SalesforceError {
     TokenUnreachable(#[source] BoxError),
     #[error("the org's API request limit is used up (REQUEST_LIMIT_EXCEEDED)")]
     LimitExceeded,
+    /// A rate limit of the resource rather than the org's allocation: REQUEST_LIMIT_EXCEEDED
+    /// with another status than 403, as the conversation entries resource's hourly limit per
+    /// connected app and user answers (503). Trying again within the hour only spends more.
+    #[error("Salesforce's hourly limit of this resource is used up (HTTP {status}): {detail}")]
+    EntriesLimit { status: u16, detail: String },
     #[error("Salesforce answered HTTP {status}: {detail}")]
     Http { status: u16, detail: String },
     #[error("Salesforce could not be reached: {0}")]
@@ -338,6 +343,7 @@ impl SalesforceError {
                 FailureCode::SalesforceAuthFailed
             }
             Self::LimitExceeded => FailureCode::SalesforceLimitExceeded,
+            Self::EntriesLimit { .. } => FailureCode::SalesforceEntriesLimit,
             Self::Http { .. }
             | Self::Transport(_)
             | Self::UnexpectedBody { .. }
@@ -353,6 +359,7 @@ impl SalesforceError {
     pub fn status_code(&self) -> u16 {
         match self {
             Self::Http { status, .. }
+            | Self::EntriesLimit { status, .. }
             | Self::UnexpectedBody { status, .. }
             | Self::BodyTooLarge { status, .. } => *status,
             Self::LimitExceeded => 403,

@@ -143,6 +143,7 @@ pub fn worth_retrying(code: FailureCode) -> bool {
         | FailureCode::SalesforceAuthFailed
         | FailureCode::SalesforceLimitExceeded
         | FailureCode::SalesforceApiCeiling
+        | FailureCode::SalesforceEntriesLimit
         | FailureCode::ConfigurationError
         | FailureCode::DeadlineExceeded
         // By the next delivery Salesforce has processed the upload, and filling sends only
