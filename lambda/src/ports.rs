@@ -2,6 +2,7 @@
 //! only; the adapters in `adapters/` implement them with the AWS SDK and reqwest.
 
 use std::future::Future;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::time::Instant;
@@ -160,6 +161,18 @@ pub trait ParameterStore: Send + Sync {
         value: &str,
         kind: &str,
         key_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// Automatic repair's queue, into which a message waiting for a budget is sent back.
+pub trait RepairQueue: Send + Sync {
+    /// Sends `body` to the queue again, to be delivered after `delay`, carrying the number of
+    /// times it was sent back so far (`deferrals`).
+    fn send_back(
+        &self,
+        body: &str,
+        delay: Duration,
+        deferrals: u32,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
