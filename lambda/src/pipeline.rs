@@ -428,6 +428,14 @@ where
             stats.disconnected_ms = Some(window.disconnect_ms);
             let (turns, source) = self.transcript(&contact.contact_id, &window, &mut stats).await?;
             stats.source = Some(source);
+            // Before the conversation's entries are read: a transcript without speech has
+            // nothing real-time delivery could have lost, and the read costs an hourly quota.
+            if !turns.iter().any(|t| entry_role(t).is_some()) {
+                return Err(Failure::new(
+                    FailureCode::NoTranscript,
+                    "Contact Lens finished the analysis but it holds no agent or customer speech",
+                ));
+            }
             let turns = self
                 .leave_out_existing(sink, &conversation, &window, turns, options, &mut stats)
                 .await?;
@@ -441,12 +449,6 @@ where
                 )));
             };
             stats.entries = turns.iter().filter(|t| entry_role(t).is_some()).count();
-            if stats.entries == 0 {
-                return Err(Failure::new(
-                    FailureCode::NoTranscript,
-                    "Contact Lens finished the analysis but it holds no agent or customer speech",
-                ));
-            }
             Ok(Read::Upload(LegRead {
                 conversation,
                 window,

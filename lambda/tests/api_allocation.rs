@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use emulators::World;
+use emulators::{SAMPLE_NO_TRANSCRIPT, World};
 use support::*;
 
 const CEILING: (&str, &str) = ("SALESFORCE_API_USAGE_CEILING_PERCENT", "80");
@@ -87,6 +87,19 @@ fn entries_reads(world: &World) -> Vec<emulators::RequestRecord> {
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
         .collect()
+}
+
+#[tokio::test]
+async fn a_transcript_without_speech_spends_no_entries_read() {
+    let h = Harness::sample().await;
+
+    let response = h
+        .invoke(&upload_request(&h.world, &[SAMPLE_NO_TRANSCRIPT]))
+        .await;
+
+    let result = &results_by_contact(&response, &[SAMPLE_NO_TRANSCRIPT])[SAMPLE_NO_TRANSCRIPT];
+    assert_eq!(code(result), "NO_TRANSCRIPT", "{result}");
+    assert_eq!(entries_reads(&h.world), vec![]);
 }
 
 #[tokio::test]
