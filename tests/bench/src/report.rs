@@ -313,5 +313,6 @@ fn name(service: Service) -> &'static str {
         Service::Salesforce => "Salesforce",
         Service::Ssm => "SSM",
         Service::S3 => "S3",
+        Service::Sqs => "SQS",
     }
 }

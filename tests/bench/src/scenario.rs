@@ -272,5 +272,6 @@ fn difference(after: &Stats, before: &Stats) -> Stats {
             - before.s3_complete_multipart_requests,
         s3_abort_multipart_requests: after.s3_abort_multipart_requests
             - before.s3_abort_multipart_requests,
+        sqs: service(Service::Sqs),
     }
 }

@@ -1,6 +1,6 @@
-//! What the AWS emulators share: the SigV4 `Authorization` header check, the three error
+//! What the AWS emulators share: the SigV4 `Authorization` header check, the four error
 //! shapes (restJson1 for Connect and Contact Lens, awsJson1.1 for Secrets Manager and SSM,
-//! restXml for S3) and opaque paging tokens.
+//! awsJson1.0 for SQS, restXml for S3) and opaque paging tokens.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +19,8 @@ pub(crate) const ACCOUNT_ID: &str = "123456789012";
 pub(crate) enum Protocol {
     RestJson,
     AwsJson,
+    /// SQS's, with its query-compatible error codes.
+    AwsJson10,
     RestXml,
 }
 
@@ -27,6 +29,7 @@ impl Protocol {
         match self {
             Protocol::RestJson => "application/json",
             Protocol::AwsJson => "application/x-amz-json-1.1",
+            Protocol::AwsJson10 => "application/x-amz-json-1.0",
             Protocol::RestXml => "application/xml",
         }
     }
@@ -35,15 +38,35 @@ impl Protocol {
 /// An AWS error. The JSON protocols get the type in `x-amzn-ErrorType`, which the SDKs read
 /// first; awsJson1.1 also carries it in the body's `__type`, as Secrets Manager and SSM do.
 /// restXml carries it only in the body's `Code`, as S3 does.
+/// awsJson1.0 is SQS's: see [`sqs_error`], with the same code in the body and the header.
 pub(crate) fn error(protocol: Protocol, status: u16, error_type: &str, message: &str) -> Response {
     let body = match protocol {
         Protocol::RestJson => json!({ "Message": message }),
         Protocol::AwsJson => json!({ "__type": error_type, "Message": message }),
+        Protocol::AwsJson10 => return sqs_error(status, error_type, error_type, message),
         Protocol::RestXml => return xml_error(status, error_type, message, &[]),
     };
     let headers = [
         (header::CONTENT_TYPE.as_str(), protocol.content_type()),
         ("x-amzn-ErrorType", error_type),
+    ];
+    (http_status(status), headers, body.to_string()).into_response()
+}
+
+/// An SQS error as answered to a client in query-compatible mode (aws-sdk-sqs sends
+/// `x-amzn-query-mode: true`): the shape in the body's `__type`
+/// (`com.amazonaws.sqs#QueueDoesNotExist`) and the query protocol's code in
+/// `x-amzn-query-error: <code>;Sender` (`;Receiver` for a 5xx), which the SDK reads first.
+pub(crate) fn sqs_error(status: u16, shape: &str, query_code: &str, message: &str) -> Response {
+    let body = json!({ "__type": format!("com.amazonaws.sqs#{shape}"), "message": message });
+    let fault = if status >= 500 { "Receiver" } else { "Sender" };
+    let headers = [
+        (
+            header::CONTENT_TYPE.as_str(),
+            Protocol::AwsJson10.content_type().to_owned(),
+        ),
+        ("x-amzn-query-error", format!("{query_code};{fault}")),
+        ("x-amzn-RequestId", request_id()),
     ];
     (http_status(status), headers, body.to_string()).into_response()
 }

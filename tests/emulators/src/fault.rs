@@ -359,6 +359,7 @@ pub(crate) async fn check(world: &World, service: Service, request: RequestInfo<
             Service::SecretsManager | Service::Ssm => {
                 aws::error(Protocol::AwsJson, status, &error_type, &message)
             }
+            Service::Sqs => aws::error(Protocol::AwsJson10, status, &error_type, &message),
             Service::S3 => aws::error(Protocol::RestXml, status, &error_type, &message),
             // Salesforce has no AWS error shape; the type becomes a REST errorCode.
             Service::Salesforce => {

@@ -2,8 +2,8 @@
 //! (DescribeContact), Contact Lens (ListRealtimeContactAnalysisSegments), Secrets Manager
 //! (GetSecretValue, PutSecretValue), SSM Parameter Store (GetParameters, PutParameter), S3
 //! (ListObjectsV2, GetObject: Contact Lens post-call analysis files; PutObject and multipart
-//! uploads: the backfill bucket) and Salesforce (OAuth token endpoint and the Connect REST
-//! API's conversation upload resources).
+//! uploads: the backfill bucket), SQS (SendMessage: automatic repair's deferred messages) and
+//! Salesforce (OAuth token endpoint and the Connect REST API's conversation upload resources).
 //!
 //! They speak the services' real wire formats so that the function's integration tests can use
 //! the real AWS SDK clients and reqwest against them. All of them share one [`World`]: the
@@ -34,6 +34,7 @@ mod salesforce;
 mod sample;
 mod secrets_manager;
 mod server;
+mod sqs;
 mod ssm;
 mod world;
 
@@ -56,6 +57,7 @@ pub use sample::{
 };
 pub use secrets_manager::start_secrets_manager;
 pub use server::{Emulators, Ports, Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+pub use sqs::{MessageAttribute, SentMessage, start_sqs};
 pub use ssm::start_ssm;
 pub use world::{
     CallType, CategoryMatch, ContactSpec, DEFAULT_SSM_KEY, InitiationMethod, LaterLegIdentifiers,

@@ -3,7 +3,8 @@
 //! ```text
 //! emulators [--env-file PATH] [--instance-id ID] [--secret-format project|scv|scv-ssm]
 //!           [--connect-port N] [--contact-lens-port N] [--secrets-manager-port N]
-//!           [--ssm-port N] [--s3-port N] [--salesforce-port N] [--salesforce-api-port N]
+//!           [--ssm-port N] [--s3-port N] [--sqs-port N] [--salesforce-port N]
+//!           [--salesforce-api-port N]
 //! ```
 //! Two Salesforce servers share one org: the first is the login host (and the instance URL
 //! its tokens name), the second the REST API base of the Service Cloud Voice secret and
@@ -29,7 +30,8 @@ const SCV_API_PATH: &str = "/services/data/v62.0/";
 const USAGE: &str = "usage: emulators [--env-file PATH] [--instance-id ID] \
                      [--secret-format project|scv|scv-ssm] [--connect-port N] \
                      [--contact-lens-port N] [--secrets-manager-port N] [--ssm-port N] \
-                     [--s3-port N] [--salesforce-port N] [--salesforce-api-port N]";
+                     [--s3-port N] [--sqs-port N] [--salesforce-port N] \
+                     [--salesforce-api-port N]";
 
 /// Where the function is told to find its Salesforce connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--secrets-manager-port" => parsed.ports.secrets_manager = port()?,
             "--ssm-port" => parsed.ports.ssm = port()?,
             "--s3-port" => parsed.ports.s3 = port()?,
+            "--sqs-port" => parsed.ports.sqs = port()?,
             "--salesforce-port" => parsed.ports.salesforce = port()?,
             "--salesforce-api-port" => parsed.salesforce_api_port = port()?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),

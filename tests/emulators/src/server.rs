@@ -258,6 +258,7 @@ pub struct Ports {
     pub salesforce: u16,
     pub ssm: u16,
     pub s3: u16,
+    pub sqs: u16,
 }
 
 /// All the emulators over one [`World`].
@@ -268,6 +269,7 @@ pub struct Emulators {
     pub salesforce: Server,
     pub ssm: Server,
     pub s3: Server,
+    pub sqs: Server,
 }
 
 /// Dummy credentials: the emulators only check that requests are signed.
@@ -288,6 +290,7 @@ impl Emulators {
             salesforce: crate::salesforce::start_salesforce_on(world, ports.salesforce).await,
             ssm: crate::ssm::start_on(world, ports.ssm).await,
             s3: crate::s3::start_on(world, ports.s3).await,
+            sqs: crate::sqs::start_on(world, ports.sqs).await,
         }
     }
 
@@ -307,6 +310,7 @@ impl Emulators {
             ("AWS_ENDPOINT_URL_SSM", self.ssm.url()),
             // S3 clients must also use path-style addressing: `/{bucket}/{key}` on this host.
             ("AWS_ENDPOINT_URL_S3", self.s3.url()),
+            ("AWS_ENDPOINT_URL_SQS", self.sqs.url()),
             ("AWS_REGION", crate::aws::REGION.to_owned()),
             ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY.to_owned()),

@@ -15,6 +15,7 @@ use crate::fault::{ArmedFault, Fault};
 use crate::latency::TokenBucket;
 use crate::s3::MultipartUpload;
 use crate::salesforce::{ApiLimits, ApiUser, QueryCursor};
+use crate::sqs::{SentMessage, SqsState, queue_name, queue_url};
 
 /// The emulated services; used to aim faults and latency and to read counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,6 +26,7 @@ pub enum Service {
     Salesforce,
     Ssm,
     S3,
+    Sqs,
 }
 
 impl Service {
@@ -36,6 +38,7 @@ impl Service {
             Service::Salesforce => "salesforce",
             Service::Ssm => "ssm",
             Service::S3 => "s3",
+            Service::Sqs => "sqs",
         }
     }
 }
@@ -391,6 +394,7 @@ pub struct Stats {
     pub s3_complete_multipart_requests: u64,
     /// Signed S3 AbortMultipartUpload requests, whatever their outcome.
     pub s3_abort_multipart_requests: u64,
+    pub sqs: ServiceStats,
 }
 
 impl Stats {
@@ -402,6 +406,7 @@ impl Stats {
             Service::Salesforce => self.salesforce,
             Service::Ssm => self.ssm,
             Service::S3 => self.s3,
+            Service::Sqs => self.sqs,
         }
     }
 
@@ -413,6 +418,7 @@ impl Stats {
             Service::Salesforce => &mut self.salesforce,
             Service::Ssm => &mut self.ssm,
             Service::S3 => &mut self.s3,
+            Service::Sqs => &mut self.sqs,
         }
     }
 }
@@ -668,6 +674,7 @@ pub(crate) struct State {
     pub denied_parameters: HashSet<String>,
     pub salesforce: SalesforceState,
     pub s3: S3State,
+    pub sqs: SqsState,
     pub faults: Vec<ArmedFault>,
     pub latency: HashMap<Service, Duration>,
     pub contact_lens_quota: Option<TokenBucket>,
@@ -931,6 +938,7 @@ impl World {
             denied_parameters: HashSet::new(),
             salesforce: SalesforceState::default(),
             s3: S3State::default(),
+            sqs: SqsState::default(),
             faults: Vec::new(),
             latency: HashMap::new(),
             contact_lens_quota: None,
@@ -1363,6 +1371,35 @@ impl World {
     /// role lacks `s3:ListBucket` and `s3:GetObject` on it.
     pub fn deny_bucket(&self, bucket: &str) {
         self.lock().s3.denied_buckets.insert(bucket.to_owned());
+    }
+
+    /// Creates an SQS queue (nothing happens if it exists) and returns its URL: on the SQS
+    /// emulator started first on this world, or in the regional AWS form before one is. Both
+    /// forms name the same queue.
+    pub fn create_queue(&self, name: &str) -> String {
+        let mut state = self.lock();
+        state.sqs.queues.entry(name.to_owned()).or_default();
+        queue_url(state.sqs.endpoint.as_deref(), name)
+    }
+
+    /// The messages sent to the queue so far, in the order received; empty for a queue that
+    /// does not exist.
+    pub fn sent_messages(&self, queue_url: &str) -> Vec<SentMessage> {
+        let state = self.lock();
+        queue_name(queue_url)
+            .and_then(|name| state.sqs.queues.get(&name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The messages sent to the queue so far, removed from it, as a consumer receiving and
+    /// deleting them would.
+    pub fn take_sent_messages(&self, queue_url: &str) -> Vec<SentMessage> {
+        let mut state = self.lock();
+        queue_name(queue_url)
+            .and_then(|name| state.sqs.queues.get_mut(&name))
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Arms a fault; faults are tried in the order they were injected.

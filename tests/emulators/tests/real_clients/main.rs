@@ -9,6 +9,7 @@ mod salesforce_limits;
 mod salesforce_query;
 mod scv;
 mod secrets_manager;
+mod sqs;
 mod ssm;
 mod transfers;
 
