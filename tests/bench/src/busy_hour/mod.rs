@@ -10,12 +10,15 @@ mod options;
 mod queue;
 mod shares;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use emulators::{Emulators, InvokeError, RuntimeApi, Service, World, register_sandbox_salesforce};
+use emulators::{
+    Emulators, InvokeError, MessageAttribute, RuntimeApi, Service, World,
+    register_sandbox_salesforce,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -41,6 +44,7 @@ const MAX_RECEIVES: u32 = 5;
 const CONTACT_LENS_BURST: u32 = 2;
 /// The org's daily API allocation the emulator starts with.
 const API_ALLOCATION: u64 = 100_000;
+const REPAIR_QUEUE: &str = "ContactDataSync-AutoRepair";
 /// How often the simulated event source mapping looks at the queue (real time).
 const TICK: Duration = Duration::from_millis(10);
 
@@ -109,6 +113,11 @@ pub async fn run(o: &BusyHour) -> Result<bool, String> {
     let (function_env, configured) = function_env(o);
     let mut env = lambda_env(&emulators);
     env.extend(function_env);
+    // Where the function re-sends what it defers; the code before this issue defers nothing.
+    let repair_queue = (!o.as_before).then(|| world.create_queue(REPAIR_QUEUE));
+    if let Some(url) = &repair_queue {
+        env.push(("REPAIR_QUEUE_URL".to_owned(), url.clone()));
+    }
 
     let mut slots = Vec::new();
     for i in 0..o.processes {
@@ -131,7 +140,14 @@ pub async fn run(o: &BusyHour) -> Result<bool, String> {
     world.set_contact_lens_quota(o.contact_lens_quota * o.scale, CONTACT_LENS_BURST);
     let before = world.stats();
     let start = Instant::now();
-    let run = simulate(o, &calls, &mut slots, &env, &binary, &logs, start).await?;
+    let stage = Stage {
+        world: &world,
+        repair_queue: repair_queue.as_deref(),
+        env: &env,
+        binary: &binary,
+        logs: &logs,
+    };
+    let run = simulate(o, &stage, &calls, &mut slots, start).await?;
     let after = world.stats();
     for slot in slots {
         slot.function.stop().await;
@@ -183,14 +199,22 @@ fn function_env(o: &BusyHour) -> (Vec<(String, String)>, String) {
     )
 }
 
+/// What the simulation needs besides its queue: the world, the queue the function re-sends
+/// deferred messages to, and how to start a function process again.
+struct Stage<'a> {
+    world: &'a World,
+    repair_queue: Option<&'a str>,
+    env: &'a [(String, String)],
+    binary: &'a Path,
+    logs: &'a Path,
+}
+
 /// The hour and the drain: calls end, the queue delivers, the processes answer.
 async fn simulate(
     o: &BusyHour,
+    stage: &Stage<'_>,
     calls: &[Call],
     slots: &mut [Slot],
-    env: &[(String, String)],
-    binary: &Path,
-    logs: &Path,
     start: Instant,
 ) -> Result<Run, String> {
     let simulated = |at: Instant| at.duration_since(start).mul_f64(o.scale);
@@ -200,6 +224,7 @@ async fn simulate(
         .map(|(i, c)| (c.contact_id.as_str(), i))
         .collect();
     let mut queue = Queue::new(o.real(VISIBILITY_TIMEOUT), MAX_RECEIVES);
+    let mut resent: HashMap<String, u32> = HashMap::new();
     let mut run = Run {
         ended: vec![None; calls.len()],
         checked: vec![None; calls.len()],
@@ -233,11 +258,18 @@ async fn simulate(
             next_call += 1;
         }
         while let Ok(done) = done_rx.try_recv() {
-            finish(done, slots, &mut queue, &mut run, &index, simulated(now));
+            let mut finished = Finished {
+                queue: &mut queue,
+                run: &mut run,
+                resent: &mut resent,
+                index: &index,
+            };
+            finished.take(o, stage, done, slots, now, simulated(now));
         }
         for (at, slot) in slots.iter_mut().enumerate() {
             if slot.timed_out {
-                let (function, api, _) = start_function(env, binary, &log(logs, at as u32)).await?;
+                let (function, api, _) =
+                    start_function(stage.env, stage.binary, &log(stage.logs, at as u32)).await?;
                 let old = std::mem::replace(&mut slot.function, function);
                 old.stop().await;
                 slot.api = Arc::new(api);
@@ -283,52 +315,121 @@ async fn simulate(
         let Some(done) = done_rx.recv().await else {
             break;
         };
-        let now = simulated(Instant::now());
-        finish(done, slots, &mut queue, &mut run, &index, now);
+        let now = Instant::now();
+        let mut finished = Finished {
+            queue: &mut queue,
+            run: &mut run,
+            resent: &mut resent,
+            index: &index,
+        };
+        finished.take(o, stage, done, slots, now, simulated(now));
     }
     let now = simulated(Instant::now());
     run.dead_lettered = queue.dead.len();
     run.waiting = queue.waiting().count();
     run.oldest_waiting = queue
         .waiting()
-        .filter_map(|m| run.ended[index[m.contact_id.as_str()]])
+        .filter_map(|m| run.ended[*index.get(m.contact_id.as_str())?])
         .map(|ended| now.saturating_sub(ended))
         .max();
     Ok(run)
 }
 
-/// An invocation's answer: the messages it did not list in `batchItemFailures` are deleted
-/// (all of them stay, to come back after the visibility timeout, when it failed); each deleted
-/// message's call counts as checked now.
-fn finish(
-    (at, ids, answer): Done,
-    slots: &mut [Slot],
-    queue: &mut Queue,
-    run: &mut Run,
-    index: &HashMap<&str, usize>,
-    now: Duration,
-) {
-    slots[at].busy = false;
-    slots[at].timed_out = matches!(answer, Err(InvokeError::Timeout));
-    let failed: HashSet<String> = match &answer {
-        Ok(response) => match response["batchItemFailures"].as_array() {
-            Some(failures) => failures
-                .iter()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                .collect(),
-            // Lambda treats an answer it cannot read as a failure of the whole batch.
-            None => ids.iter().cloned().collect(),
-        },
-        Err(_) => ids.iter().cloned().collect(),
-    };
-    if answer.is_err() {
-        run.failed_invocations += 1;
-    }
-    for id in ids.iter().filter(|id| !failed.contains(*id)) {
-        if let Some(message) = queue.delete(id) {
-            run.checked[index[message.contact_id.as_str()]] = Some(now);
+/// What an invocation's answer changes.
+struct Finished<'a> {
+    queue: &'a mut Queue,
+    run: &'a mut Run,
+    /// Calls whose message the function re-sent and whose deleted original is not seen yet.
+    resent: &'a mut HashMap<String, u32>,
+    index: &'a HashMap<&'a str, usize>,
+}
+
+impl Finished<'_> {
+    /// The messages the function re-sent join the queue after their delay, as new messages
+    /// (never received). Then the messages it did not list in `batchItemFailures` are deleted
+    /// (all stay, to come back after the visibility timeout, when it failed); a deleted
+    /// message's call is checked now, unless the function re-sent it (a deferral).
+    fn take(
+        &mut self,
+        o: &BusyHour,
+        stage: &Stage<'_>,
+        (at, ids, answer): Done,
+        slots: &mut [Slot],
+        now: Instant,
+        simulated_now: Duration,
+    ) {
+        slots[at].busy = false;
+        slots[at].timed_out = matches!(answer, Err(InvokeError::Timeout));
+        for sent in stage
+            .repair_queue
+            .map(|url| stage.world.take_sent_messages(url))
+            .unwrap_or_default()
+        {
+            let contact = contact_of(&sent.body);
+            *self.resent.entry(contact.clone()).or_default() += 1;
+            self.run.deferrals += 1;
+            let delay = o.real(Duration::from_secs(u64::from(sent.delay_seconds)));
+            self.queue.send(
+                &contact,
+                sent.body,
+                event_attributes(&sent.attributes),
+                now + delay,
+            );
+        }
+        let failed: HashSet<String> = match &answer {
+            Ok(response) => match response["batchItemFailures"].as_array() {
+                Some(failures) => failures
+                    .iter()
+                    .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                    .collect(),
+                // Lambda treats an answer it cannot read as a failure of the whole batch.
+                None => ids.iter().cloned().collect(),
+            },
+            Err(_) => ids.iter().cloned().collect(),
+        };
+        if answer.is_err() {
+            self.run.failed_invocations += 1;
+        }
+        for id in ids.iter().filter(|id| !failed.contains(*id)) {
+            let Some(message) = self.queue.delete(id) else {
+                continue;
+            };
+            match self.resent.get_mut(&message.contact_id) {
+                Some(pending) if *pending > 0 => *pending -= 1,
+                _ => {
+                    if let Some(&call) = self.index.get(message.contact_id.as_str()) {
+                        self.run.checked[call] = Some(simulated_now);
+                    }
+                }
+            }
         }
     }
+}
+
+/// The contactId of a DISCONNECTED event's body; empty when it has none.
+fn contact_of(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|event| event["detail"]["contactId"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Sent message attributes as Lambda's SQS event gives them. Only String and Number values:
+/// the function sends no Binary attribute.
+fn event_attributes(attributes: &BTreeMap<String, MessageAttribute>) -> Value {
+    attributes
+        .iter()
+        .map(|(name, attribute)| {
+            let value = json!({
+                "stringValue": attribute.string_value,
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": attribute.data_type,
+            });
+            (name.clone(), value)
+        })
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// Most instants of `times` (sorted) within any `window`.
