@@ -36,6 +36,7 @@ pub const ANALYSIS_BUCKET: &str = "ANALYSIS_BUCKET";
 pub const ANALYSIS_PREFER_REDACTED: &str = "ANALYSIS_PREFER_REDACTED";
 pub const BACKFILL_BUCKET: &str = "BACKFILL_BUCKET";
 pub const REPAIR_TRANSCRIPT_HORIZON_HOURS: &str = "REPAIR_TRANSCRIPT_HORIZON_HOURS";
+pub const REPAIR_QUEUE_URL: &str = "REPAIR_QUEUE_URL";
 
 /// Connect REST conversation uploads exist since 51.0; 64.0 is Summer '25.
 pub const DEFAULT_API_VERSION: &str = "64.0";
@@ -74,6 +75,9 @@ pub struct Config {
     /// How long after a call automatic repair keeps waiting for a transcript that is not
     /// there yet (a post-call file Contact Lens has not written) before giving up on it.
     pub repair_transcript_horizon: Duration,
+    /// Automatic repair's queue, into which a message waiting for a budget is sent back with a
+    /// delay; `None` leaves such messages to SQS's redelivery (and the dead-letter queue).
+    pub repair_queue_url: Option<String>,
 }
 
 /// Where one Salesforce org's credentials are read from.
@@ -188,6 +192,17 @@ impl Config {
                 ));
             }
         };
+        let repair_queue_url = get(REPAIR_QUEUE_URL).map(|u| u.trim().to_owned());
+        if let Some(url) = &repair_queue_url
+            && !is_queue_url(url)
+        {
+            return Err(invalid(
+                REPAIR_QUEUE_URL,
+                "must be an SQS queue URL: https (http only for a loopback host), with the \
+                 queue's path",
+                url,
+            ));
+        }
         let salesforce_api_version =
             get(SALESFORCE_API_VERSION).unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
         if !is_api_version(&salesforce_api_version) {
@@ -286,6 +301,7 @@ impl Config {
             repair_transcript_horizon: Duration::from_secs(
                 number(REPAIR_TRANSCRIPT_HORIZON_HOURS, 48, 1, 720)? * 3_600,
             ),
+            repair_queue_url,
         })
     }
 }
@@ -493,6 +509,22 @@ fn is_web_url(value: &str) -> bool {
     url::Url::parse(value.trim()).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
 }
 
+/// `https://sqs.<region>.amazonaws.com/<account>/<name>` and the like: https with a path, or
+/// plain http to a local emulator on this machine.
+fn is_queue_url(value: &str) -> bool {
+    let Ok(url) = url::Url::parse(value) else {
+        return false;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    secure && url.path().len() > 1
+}
+
 fn invalid(name: &'static str, rule: impl Into<String>, value: &str) -> ConfigError {
     ConfigError::Invalid {
         name,
@@ -558,6 +590,42 @@ mod tests {
             }
         );
         assert_eq!(c.api_usage_ceiling_percent, 80);
+        assert_eq!(c.repair_queue_url, None);
+    }
+
+    #[test]
+    fn the_repair_queue_is_an_https_url_or_a_local_one() {
+        let with = |url: &str| {
+            config(&[
+                (CONNECT_INSTANCE_ID, INSTANCE),
+                (SALESFORCE_SECRET_ID, "sf"),
+                (REPAIR_QUEUE_URL, url),
+            ])
+        };
+        for good in [
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/ContactDataSync-AutoRepair",
+            "http://127.0.0.1:4566/123456789012/repair",
+            "http://localhost:4566/123456789012/repair",
+        ] {
+            assert_eq!(
+                with(&format!(" {good} "))
+                    .unwrap()
+                    .repair_queue_url
+                    .as_deref(),
+                Some(good)
+            );
+        }
+        for bad in [
+            "http://sqs.eu-west-1.amazonaws.com/123456789012/q",
+            "https://sqs.eu-west-1.amazonaws.com/",
+            "ContactDataSync-AutoRepair",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("environment variable REPAIR_QUEUE_URL must"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

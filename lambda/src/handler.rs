@@ -18,11 +18,11 @@ use crate::domain::request::{
     Request, RequestError, SummaryRequest, UploadOptions, WindowRequest, parse_org_choice,
     parse_request, parse_upload_options, parse_wait_seconds, requested_spellings,
 };
-use crate::metrics::{api_usage_record, emf_records, repair_records};
+use crate::metrics::{api_usage_record, emf_records, repair_records, waiting_age_record};
 use crate::pipeline::{ContactOutcome, DryRunLine, Pipeline, TranscriptSourceUsed};
 use crate::ports::{
-    AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, SalesforceError,
-    SalesforceOrgs, TranscriptSource,
+    AnalysisStore, BackfillStore, ContactDirectory, ConversationSink, RawResponse, RepairQueue,
+    SalesforceError, SalesforceOrgs, TranscriptSource,
 };
 use crate::repair::{repair, retry_all, sqs_messages};
 
@@ -65,24 +65,28 @@ fn remaining(deadline: SystemTime, now: SystemTime) -> Duration {
     }
 }
 
-pub struct Handler<C, T, A, O, B> {
+pub struct Handler<C, T, A, O, B, Q> {
     pub pipeline: Pipeline<C, T, A>,
     pub orgs: O,
     /// The backfill state machine's bucket, when the stack has one.
     pub backfill: Option<B>,
     /// The Amazon Connect instance whose contact events automatic repair acts on.
     pub connect_instance_id: String,
-    /// How long after a call automatic repair waits for a transcript that is not there yet.
+    /// How long after a call automatic repair waits for a transcript that is not there yet,
+    /// and sends back messages waiting for a budget.
     pub repair_transcript_horizon: Duration,
+    /// Automatic repair's queue, when the stack names it.
+    pub repair_queue: Option<Q>,
 }
 
-impl<C, T, A, O, B> Handler<C, T, A, O, B>
+impl<C, T, A, O, B, Q> Handler<C, T, A, O, B, Q>
 where
     C: ContactDirectory,
     T: TranscriptSource,
     A: AnalysisStore,
     O: SalesforceOrgs,
     B: BackfillStore,
+    Q: RepairQueue,
 {
     /// The answer to one invocation. Only the backfill state machine's own steps fail the
     /// invocation itself, so that its execution fails visibly rather than going on with made-up
@@ -203,7 +207,7 @@ where
                 return retry_all(&messages);
             }
         };
-        let report = repair(
+        let mut report = repair(
             &self.pipeline,
             &sink,
             &self.connect_instance_id,
@@ -212,10 +216,14 @@ where
             invocation.deadline(),
         )
         .await;
+        report
+            .send_back_deferred(self.repair_queue.as_ref(), invocation.calls_deadline())
+            .await;
         for (message, contact_id, outcome) in &report.outcomes {
             tracing::info!(
                 messageId = %message.message_id,
                 contactId = contact_id.as_deref(),
+                deferrals = message.deferrals,
                 outcome = outcome.name(),
                 reason = outcome.reason(),
                 entries = match outcome {
@@ -233,6 +241,13 @@ where
             now_ms(),
         ) {
             println!("{record}");
+        }
+        let now = now_ms();
+        if let Some(age) = report.oldest_waiting_age(i64::try_from(now).unwrap_or(i64::MAX)) {
+            println!(
+                "{}",
+                waiting_age_record(&invocation.function_name, age, now)
+            );
         }
         report_api_usage(&sink, &invocation.function_name);
         report.batch_item_failures()

@@ -22,14 +22,21 @@ use adapters::pace::Pace;
 use adapters::s3::{AnalysisBucket, BackfillBucket};
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
+use adapters::sqs::RepairQueueSqs;
 use adapters::ssm::Ssm;
 use config::Config;
 use handler::Handler;
 use pipeline::{AnalysisFiles, Pipeline, PipelineSettings};
 
 /// The function as deployed: real adapters around the pipeline.
-pub type App =
-    Handler<Connect, ContactLens, AnalysisBucket, Salesforce<SecretsManager, Ssm>, BackfillBucket>;
+pub type App = Handler<
+    Connect,
+    ContactLens,
+    AnalysisBucket,
+    Salesforce<SecretsManager, Ssm>,
+    BackfillBucket,
+    RepairQueueSqs,
+>;
 
 /// The AWS SDK clients, built once per cold start.
 pub struct AwsClients {
@@ -38,6 +45,7 @@ pub struct AwsClients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl AwsClients {
@@ -48,6 +56,7 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             s3: adapters::aws::s3_client(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
         }
     }
 }
@@ -95,5 +104,9 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
             .map(|bucket| BackfillBucket::new(clients.s3, bucket)),
         connect_instance_id: config.connect_instance_id.clone(),
         repair_transcript_horizon: config.repair_transcript_horizon,
+        repair_queue: config
+            .repair_queue_url
+            .clone()
+            .map(|url| RepairQueueSqs::new(clients.sqs, url)),
     })
 }

@@ -2,6 +2,7 @@
 //! API call. Names are an interface shared with the CDK stack's alarms and dashboard.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -38,8 +39,9 @@ pub fn api_usage_record(function_name: &str, usage: ApiUsage, timestamp_ms: u64)
     })
 }
 
-/// The automatic repair of one SQS batch: totals, then `RepairFailed` (nothing can be done) and
-/// `RepairRetried` (delivered again) per reason.
+/// The automatic repair of one SQS batch: totals, then `RepairFailed` (nothing can be done),
+/// `RepairRetried` (delivered again) and `RepairDeferred` (sent back to wait for a budget) per
+/// reason.
 pub fn repair_records(
     function_name: &str,
     checked: usize,
@@ -52,6 +54,7 @@ pub fn repair_records(
         let metric = match outcome {
             MessageOutcome::Final(_) => "RepairFailed",
             MessageOutcome::Retry(_) => "RepairRetried",
+            MessageOutcome::Deferred(_) => "RepairDeferred",
             _ => continue,
         };
         if let Some(reason) = outcome.reason() {
@@ -65,6 +68,7 @@ pub fn repair_records(
         "CoveredByLastLeg",
         "RepairFailed",
         "RepairRetried",
+        "RepairDeferred",
     ];
     let mut records = vec![json!({
         "_aws": metric_directive(timestamp_ms, json!(["FunctionName"]), &totals),
@@ -75,6 +79,7 @@ pub fn repair_records(
         "CoveredByLastLeg": count(|o| matches!(o, MessageOutcome::CoveredByLastLeg)),
         "RepairFailed": count(|o| matches!(o, MessageOutcome::Final(_))),
         "RepairRetried": count(|o| matches!(o, MessageOutcome::Retry(_))),
+        "RepairDeferred": count(|o| matches!(o, MessageOutcome::Deferred(_))),
     })];
     records.extend(by_reason.into_iter().map(|((metric, reason), n)| {
         json!({
@@ -85,6 +90,22 @@ pub fn repair_records(
         })
     }));
     records
+}
+
+/// How long ago the oldest call still waiting in the repair queue (deferred or delivered again
+/// by this invocation) ended, by its event's time: how far repair lags behind.
+pub fn waiting_age_record(function_name: &str, age: Duration, timestamp_ms: u64) -> Value {
+    let mut directive = metric_directive(
+        timestamp_ms,
+        json!(["FunctionName"]),
+        &["OldestWaitingCallAgeSeconds"],
+    );
+    directive["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Seconds");
+    json!({
+        "_aws": directive,
+        "FunctionName": function_name,
+        "OldestWaitingCallAgeSeconds": age.as_secs(),
+    })
 }
 
 /// One record with the totals, then one per failure reason.
@@ -125,8 +146,6 @@ pub fn emf_records(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::domain::outcome::FailureCode;
 
@@ -142,6 +161,7 @@ mod tests {
             disconnected_ms: None,
             call: None,
             conversation: None,
+            started: true,
             elapsed: Duration::ZERO,
         }
     }
@@ -213,6 +233,16 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_waiting_call_is_an_age_in_seconds() {
+        let record = waiting_age_record("fn", Duration::from_millis(7_200_999), 1);
+        assert_eq!(record["OldestWaitingCallAgeSeconds"], 7_200);
+        assert_eq!(
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "OldestWaitingCallAgeSeconds", "Unit": "Seconds"}])
+        );
+    }
+
+    #[test]
     fn repairs_count_each_kind_and_failures_by_reason() {
         let outcomes = [
             MessageOutcome::Repaired { entries: 3 },
@@ -221,9 +251,10 @@ mod tests {
             MessageOutcome::Final("NO_VOICE_CALL".into()),
             MessageOutcome::Retry("THROTTLED".into()),
             MessageOutcome::Retry("THROTTLED".into()),
+            MessageOutcome::Deferred("SALESFORCE_API_CEILING".into()),
         ];
         let records = repair_records("fn", 5, &outcomes.iter().collect::<Vec<_>>(), 1);
-        assert_eq!(records.len(), 3);
+        assert_eq!(records.len(), 4);
         for (metric, value) in [
             ("CallsChecked", 5),
             ("GapsRepaired", 1),
@@ -231,15 +262,19 @@ mod tests {
             ("CoveredByLastLeg", 1),
             ("RepairFailed", 1),
             ("RepairRetried", 2),
+            ("RepairDeferred", 1),
         ] {
             assert_eq!(records[0][metric], value, "{metric}");
         }
-        assert_eq!(records[1]["Reason"], "NO_VOICE_CALL");
-        assert_eq!(records[1]["RepairFailed"], 1);
-        assert_eq!(records[2]["Reason"], "THROTTLED");
-        assert_eq!(records[2]["RepairRetried"], 2);
+        // By metric, then reason.
+        assert_eq!(records[1]["Reason"], "SALESFORCE_API_CEILING");
+        assert_eq!(records[1]["RepairDeferred"], 1);
+        assert_eq!(records[2]["Reason"], "NO_VOICE_CALL");
+        assert_eq!(records[2]["RepairFailed"], 1);
+        assert_eq!(records[3]["Reason"], "THROTTLED");
+        assert_eq!(records[3]["RepairRetried"], 2);
         assert_eq!(
-            records[2]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            records[3]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
             json!([{"Name": "RepairRetried", "Unit": "Count"}])
         );
     }

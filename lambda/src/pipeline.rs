@@ -108,6 +108,9 @@ pub struct ContactOutcome {
     pub call: Option<String>,
     /// The conversation its transcript goes to, once known.
     pub conversation: Option<String>,
+    /// Whether its reading began: false for a contact left before any call about it, when the
+    /// invocation had no time left to start it.
+    pub started: bool,
     pub elapsed: Duration,
 }
 
@@ -139,6 +142,7 @@ struct ReadStats {
     disconnected_ms: Option<i64>,
     call: Option<String>,
     conversation: Option<String>,
+    started: bool,
     elapsed: Duration,
 }
 
@@ -222,6 +226,7 @@ where
                     .await
                     .unwrap_or_else(|_| (Err(deadline_failure()), ReadStats::default()))
                 };
+                read_stats.started = started < read_cutoff;
                 read_stats.elapsed = started.elapsed();
                 (contact, result, read_stats)
             })
@@ -629,6 +634,7 @@ fn outcome(
         disconnected_ms: stats.disconnected_ms,
         call: stats.call,
         conversation: stats.conversation,
+        started: stats.started,
         elapsed: stats.elapsed,
     }
 }

@@ -2,6 +2,7 @@
 //! only; the adapters in `adapters/` implement them with the AWS SDK and reqwest.
 
 use std::future::Future;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::time::Instant;
@@ -163,6 +164,18 @@ pub trait ParameterStore: Send + Sync {
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
+/// Automatic repair's queue, into which a message waiting for a budget is sent back.
+pub trait RepairQueue: Send + Sync {
+    /// Sends `body` to the queue again, to be delivered after `delay`, carrying the number of
+    /// times it was sent back so far (`deferrals`).
+    fn send_back(
+        &self,
+        body: &str,
+        delay: Duration,
+        deferrals: u32,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
 /// The Salesforce orgs the function may upload to; a request picks one with `secretName`.
 pub trait SalesforceOrgs: Send + Sync {
     type Sink: ConversationSink + VoiceCallDirectory;
@@ -305,6 +318,11 @@ pub enum SalesforceError {
     TokenUnreachable(#[source] BoxError),
     #[error("the org's API request limit is used up (REQUEST_LIMIT_EXCEEDED)")]
     LimitExceeded,
+    /// A rate limit of the resource rather than the org's allocation: REQUEST_LIMIT_EXCEEDED
+    /// with another status than 403, as the conversation entries resource's hourly limit per
+    /// connected app and user answers (503). Trying again within the hour only spends more.
+    #[error("Salesforce's hourly limit of this resource is used up (HTTP {status}): {detail}")]
+    EntriesLimit { status: u16, detail: String },
     #[error("Salesforce answered HTTP {status}: {detail}")]
     Http { status: u16, detail: String },
     #[error("Salesforce could not be reached: {0}")]
@@ -338,6 +356,7 @@ impl SalesforceError {
                 FailureCode::SalesforceAuthFailed
             }
             Self::LimitExceeded => FailureCode::SalesforceLimitExceeded,
+            Self::EntriesLimit { .. } => FailureCode::SalesforceEntriesLimit,
             Self::Http { .. }
             | Self::Transport(_)
             | Self::UnexpectedBody { .. }
@@ -353,6 +372,7 @@ impl SalesforceError {
     pub fn status_code(&self) -> u16 {
         match self {
             Self::Http { status, .. }
+            | Self::EntriesLimit { status, .. }
             | Self::UnexpectedBody { status, .. }
             | Self::BodyTooLarge { status, .. } => *status,
             Self::LimitExceeded => 403,

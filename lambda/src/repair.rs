@@ -3,35 +3,39 @@
 //! mode. The answer lists exactly the messages worth delivering again.
 //!
 //! The SQS event and the partial batch response are `aws_lambda_events`' types; the domain sees
-//! each message as its id and body only.
+//! each message as its id, its body and how often it was sent back to wait for a budget.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
+use crate::adapters::sqs::DEFERRALS_ATTRIBUTE;
 use crate::domain::call::{self, Placement, Placements, last_leg};
 use crate::domain::contact::ContactRequest;
 use crate::domain::existing::ExistingEntries;
 use crate::domain::outcome::FailureCode;
 use crate::domain::repair::{
-    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, RepairMessage, Verdict,
-    transcript_may_still_come, verdict, worth_retrying,
+    LOOKUP_FAILED, MALFORMED_EVENT, MessageOutcome, NO_VOICE_CALL, RepairMessage, Verdict, bounded,
+    deferral_delay, verdict, waits_for_budget, within_horizon, worth_retrying,
 };
 use crate::domain::request::UploadOptions;
 use crate::domain::soql::{voice_calls_in_conversations, voice_calls_of_contacts};
 use crate::pipeline::Pipeline;
 use crate::ports::{
-    AnalysisStore, ContactDirectory, ConversationSink, TranscriptSource, VoiceCallDirectory,
+    AnalysisStore, ContactDirectory, ConversationSink, RepairQueue, TranscriptSource,
+    VoiceCallDirectory,
 };
 use crate::query::all_voice_calls;
 
 /// The messages of a standard SQS event, or `None` when the event is not one: an operation
 /// request, or records not in SQS's format. A record without a message id cannot be reported
-/// back and is left out; one without a body is kept, to be logged as malformed by its id.
+/// back and is left out; one without a body is kept, to be logged as malformed by its id. A
+/// message never sent back has no `deferrals` attribute: 0.
 pub fn sqs_messages(event: &Value) -> Option<Vec<RepairMessage>> {
     let event = SqsEvent::deserialize(event).ok()?;
     let from_sqs = |r: &SqsMessage| r.event_source.as_deref() == Some("aws:sqs");
@@ -43,10 +47,21 @@ pub fn sqs_messages(event: &Value) -> Option<Vec<RepairMessage>> {
             .records
             .into_iter()
             .filter_map(|r| {
-                Some(RepairMessage {
-                    message_id: r.message_id?,
-                    body: r.body.unwrap_or_default(),
-                })
+                let deferrals = r
+                    .message_attributes
+                    .get(DEFERRALS_ATTRIBUTE)
+                    .filter(|a| {
+                        a.data_type
+                            .as_deref()
+                            .is_some_and(|t| t.starts_with("Number"))
+                    })
+                    .and_then(|a| a.string_value.as_deref()?.trim().parse().ok())
+                    .unwrap_or(0);
+                Some(RepairMessage::new(
+                    r.message_id?,
+                    r.body.unwrap_or_default(),
+                    deferrals,
+                ))
             })
             .collect(),
     )
@@ -66,6 +81,66 @@ pub struct RepairReport {
 }
 
 impl RepairReport {
+    /// Sends every deferred message back to the queue, delayed by its number of deferrals so
+    /// far. One that cannot be (no queue configured, SendMessage failed, or no answer before
+    /// `deadline`) takes the ordinary retry path instead. A message both sent back and delivered
+    /// again (a send that succeeded unanswered) only has its call checked twice, which is safe:
+    /// filling reads the conversation's entries and uploads only what it lacks.
+    pub async fn send_back_deferred<Q: RepairQueue>(
+        &mut self,
+        queue: Option<&Q>,
+        deadline: Instant,
+    ) {
+        let sends = self
+            .outcomes
+            .iter_mut()
+            .filter(|(_, _, outcome)| matches!(outcome, MessageOutcome::Deferred(_)))
+            .map(|(message, _, outcome)| async move {
+                let deferrals = message.deferrals.saturating_add(1);
+                let delay = deferral_delay(message.deferrals);
+                let sent = match queue {
+                    None => Err("REPAIR_QUEUE_URL is not set".to_owned()),
+                    Some(queue) => {
+                        match timeout_at(deadline, queue.send_back(&message.body, delay, deferrals))
+                            .await
+                        {
+                            Ok(sent) => sent.map_err(|e| e.to_string()),
+                            Err(_) => Err("the invocation's deadline came first".to_owned()),
+                        }
+                    }
+                };
+                match sent {
+                    Ok(()) => tracing::info!(
+                        messageId = %message.message_id,
+                        deferrals,
+                        delaySeconds = delay.as_secs(),
+                        "sent back to the queue to wait for a budget"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(
+                            messageId = %message.message_id,
+                            error = %error,
+                            "the message could not be sent back to the queue; SQS delivers it again"
+                        );
+                        let reason = outcome.reason().unwrap_or_default().to_owned();
+                        *outcome = MessageOutcome::Retry(reason);
+                    }
+                }
+            });
+        join_all(sends).await;
+    }
+
+    /// How long ago the oldest call among the messages left waiting (deferred or delivered
+    /// again) ended, by its event's time; `None` without any.
+    pub fn oldest_waiting_age(&self, now_ms: i64) -> Option<Duration> {
+        self.outcomes
+            .iter()
+            .filter(|(_, _, o)| matches!(o, MessageOutcome::Deferred(_) | MessageOutcome::Retry(_)))
+            .filter_map(|(message, _, _)| message.event_ms)
+            .map(|at| Duration::from_millis(u64::try_from(now_ms.saturating_sub(at)).unwrap_or(0)))
+            .max()
+    }
+
     /// The SQS partial batch response: only the messages to deliver again.
     pub fn batch_item_failures(&self) -> SqsBatchResponse {
         let mut answer = SqsBatchResponse::default();
@@ -112,6 +187,7 @@ where
     let per_contact =
         repair_contacts(pipeline, sink, &contact_ids, transcript_horizon, deadline).await;
 
+    let now = now_ms();
     let outcomes = messages
         .into_iter()
         .zip(verdicts)
@@ -123,6 +199,7 @@ where
                     .get(&id)
                     .cloned()
                     .unwrap_or_else(|| MessageOutcome::Retry(LOOKUP_FAILED.into()));
+                let outcome = bounded(outcome, message.event_ms, now, transcript_horizon);
                 (message, Some(id), outcome)
             }
         })
@@ -150,19 +227,28 @@ where
     let Some(soql) = voice_calls_of_contacts(contact_ids.iter().copied()) else {
         return HashMap::new();
     };
+    let every = |outcome: MessageOutcome| -> HashMap<String, MessageOutcome> {
+        contact_ids
+            .iter()
+            .map(|id| ((*id).to_owned(), outcome.clone()))
+            .collect()
+    };
     if let Some(failure) = pipeline.above_ceiling(sink) {
         // Known from an earlier answer: not even the lookup is spent.
         tracing::warn!(detail = %failure.detail, "the org's API usage is at or above the ceiling; the batch waits in the queue");
-        let deferred = MessageOutcome::Retry(failure.code.as_str().into());
-        return contact_ids
-            .iter()
-            .map(|id| ((*id).to_owned(), deferred.clone()))
-            .collect();
+        return every(MessageOutcome::Deferred(failure.code.as_str().into()));
     }
     let records = match all_voice_calls(sink, &soql).await {
         Ok(records) => records,
         Err(e) => {
             tracing::error!(error = %e, contacts = contact_ids.len(), "VoiceCall lookup failed");
+            // The refusal's own answer may have put the org at the ceiling.
+            let code = pipeline
+                .above_ceiling(sink)
+                .map_or_else(|| e.failure().code, |failure| failure.code);
+            if waits_for_budget(code, true) {
+                return every(MessageOutcome::Deferred(code.as_str().into()));
+            }
             return HashMap::new();
         }
     };
@@ -236,13 +322,14 @@ where
     let report = pipeline
         .upload(sink, &requests, Some(&placements), options, deadline)
         .await;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now_ms = now_ms();
     let mut per_leg: HashMap<String, MessageOutcome> = HashMap::new();
     for o in report.outcomes {
-        let late = transcript_may_still_come(o.disconnected_ms, now_ms, transcript_horizon);
+        let late = within_horizon(o.disconnected_ms, now_ms, transcript_horizon);
         let outcome = match o.failure {
+            Some(code) if waits_for_budget(code, o.started) => {
+                MessageOutcome::Deferred(code.as_str().into())
+            }
             Some(code) if worth_retrying(code) => MessageOutcome::Retry(code.as_str().into()),
             Some(code @ FailureCode::TranscriptUnavailable) if late => {
                 MessageOutcome::Retry(code.as_str().into())
@@ -271,6 +358,12 @@ where
         outcomes.insert(id.to_owned(), outcome);
     }
     outcomes
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The contactIds of every leg of the transferred calls among `contact_ids`, by Conversation
@@ -332,21 +425,27 @@ mod tests {
         assert_eq!(
             sqs_messages(&sqs).unwrap(),
             [
-                RepairMessage {
-                    message_id: "m1".into(),
-                    body: "b1".into()
-                },
-                RepairMessage {
-                    message_id: "m2".into(),
-                    body: "b2".into()
-                },
-                RepairMessage {
-                    message_id: "m3".into(),
-                    body: String::new()
-                }
+                RepairMessage::new("m1".into(), "b1".into(), 0),
+                RepairMessage::new("m2".into(), "b2".into(), 0),
+                RepairMessage::new("m3".into(), String::new(), 0),
             ]
         );
         assert_eq!(verdict("", "any-instance"), Verdict::Malformed);
+
+        // The count of earlier deferrals, as the repair queue's SendMessage set it.
+        let deferred = |attributes: Value| {
+            let event = json!({"Records": [{"messageId": "m", "body": "b", "eventSource": "aws:sqs",
+                "messageAttributes": attributes}]});
+            sqs_messages(&event).unwrap()[0].deferrals
+        };
+        let number = |value: &str, data_type: &str| {
+            json!({"deferrals": {"stringValue": value, "stringListValues": [], "binaryListValues": [],
+                "dataType": data_type}})
+        };
+        assert_eq!(deferred(number("3", "Number")), 3);
+        assert_eq!(deferred(json!({})), 0);
+        assert_eq!(deferred(number("3", "String")), 0);
+        assert_eq!(deferred(number("-1", "Number")), 0);
         assert_eq!(
             sqs_messages(&json!({"operation": "uploadTranscript"})),
             None

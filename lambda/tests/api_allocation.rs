@@ -79,3 +79,29 @@ async fn at_the_ceiling_repair_batches_wait_in_the_queue_and_a_warm_instance_spe
     assert_eq!(h.world.stats().contact_lens.requests, 0);
     assert!(h.world.uploads().is_empty());
 }
+
+/// The conversation entries GETs received, in order.
+fn entries_reads(world: &World) -> Vec<emulators::RequestRecord> {
+    world
+        .requests_to(emulators::Service::Salesforce)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_entries_hourly_limit_is_reported_and_not_retried() {
+    let (h, contacts) = Harness::generated(1, 4, 904, &[]).await;
+    h.world.set_entries_reads_per_hour(0);
+    let id = contacts[0].contact_id.as_str();
+
+    let response = h.invoke(&upload_request(&h.world, &[id])).await;
+
+    let result = &results_by_contact(&response, &[id])[id];
+    assert_eq!(code(result), "SALESFORCE_ENTRIES_LIMIT", "{result}");
+    let reads = entries_reads(&h.world);
+    assert_eq!(reads.len(), 1, "one GET, no retry: {reads:?}");
+    assert_eq!(reads[0].status(), Some(503));
+    assert_eq!(h.world.stats().entries_reads_refused, 1);
+    assert!(h.world.uploads().is_empty());
+}

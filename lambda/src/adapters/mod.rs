@@ -7,4 +7,5 @@ pub mod pace;
 pub mod s3;
 pub mod salesforce;
 pub mod secrets;
+pub mod sqs;
 pub mod ssm;

@@ -26,6 +26,9 @@ pub enum FailureCode {
     /// The org has used its share of the daily API allocation this function may spend
     /// (`SALESFORCE_API_USAGE_CEILING_PERCENT`): the rest is left to its other systems.
     SalesforceApiCeiling,
+    /// The conversation entries resource's hourly limit per connected app and user is used
+    /// up: Salesforce answered REQUEST_LIMIT_EXCEEDED without a 403.
+    SalesforceEntriesLimit,
     ConfigurationError,
     DeadlineExceeded,
     /// The upload may have reached Salesforce, which did not confirm it: sending it again now
@@ -55,6 +58,7 @@ impl FailureCode {
             Self::SalesforceAuthFailed => "SALESFORCE_AUTH_FAILED",
             Self::SalesforceLimitExceeded => "SALESFORCE_LIMIT_EXCEEDED",
             Self::SalesforceApiCeiling => "SALESFORCE_API_CEILING",
+            Self::SalesforceEntriesLimit => "SALESFORCE_ENTRIES_LIMIT",
             Self::ConfigurationError => "CONFIGURATION_ERROR",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::UploadUnconfirmed => "UPLOAD_UNCONFIRMED",

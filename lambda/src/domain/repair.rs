@@ -3,17 +3,43 @@
 //! Here: reading the contact events, and deciding what is done and what SQS must deliver
 //! again.
 
+use std::time::Duration;
+
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::ids::contact_id;
 use super::outcome::FailureCode;
 
 /// One message of the repair queue: its id, which the answer names to have it delivered again,
-/// and its body, a contact event.
+/// its body, a contact event, how often it was already sent back to wait for a budget, and when
+/// EventBridge emitted the event (epoch ms; `None` when the body does not say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairMessage {
     pub message_id: String,
     pub body: String,
+    pub deferrals: u32,
+    pub event_ms: Option<i64>,
+}
+
+impl RepairMessage {
+    pub fn new(message_id: String, body: String, deferrals: u32) -> Self {
+        let event_ms = event_time_ms(&body);
+        Self {
+            message_id,
+            body,
+            deferrals,
+            event_ms,
+        }
+    }
+}
+
+/// The event's `time`, when the event was emitted (the call's end, give or take a second).
+fn event_time_ms(body: &str) -> Option<i64> {
+    let event: Value = serde_json::from_str(body).ok()?;
+    let at = OffsetDateTime::parse(event.get("time")?.as_str()?, &Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// What a message asks for.
@@ -82,6 +108,11 @@ pub enum MessageOutcome {
     Final(String),
     /// Worth another try: SQS delivers the message again.
     Retry(String),
+    /// The call could not be checked for lack of a budget (the org's API allocation, the
+    /// entries resource's hour, AWS throttling, the invocation's time): the message is sent
+    /// back to the queue with a delay, so its receive count never brings it to the
+    /// dead-letter queue for that.
+    Deferred(String),
 }
 
 impl MessageOutcome {
@@ -92,19 +123,21 @@ impl MessageOutcome {
             Self::CoveredByLastLeg => "COVERED_BY_LAST_LEG",
             Self::Final(_) => "DONE_WITHOUT_REPAIR",
             Self::Retry(_) => "RETRY",
+            Self::Deferred(_) => "DEFERRED",
         }
     }
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Final(reason) | Self::Retry(reason) => Some(reason),
+            Self::Final(reason) | Self::Retry(reason) | Self::Deferred(reason) => Some(reason),
             _ => None,
         }
     }
 
     /// A call's outcome from its legs': delivered again if any leg is worth another try
-    /// (filling then sends only what is still missing), else repaired if any leg was, else the
-    /// first final reason, else complete. `None` without legs.
+    /// (filling then sends only what is still missing), else deferred if any leg waits for a
+    /// budget, else repaired if any leg was, else the first final reason, else complete.
+    /// `None` without legs.
     pub fn of_legs<'a>(legs: impl IntoIterator<Item = &'a MessageOutcome>) -> Option<Self> {
         let legs: Vec<&MessageOutcome> = legs.into_iter().collect();
         let first = |keep: fn(&MessageOutcome) -> bool| legs.iter().find(|o| keep(o)).copied();
@@ -116,6 +149,7 @@ impl MessageOutcome {
             })
             .sum();
         first(|o| matches!(o, Self::Retry(_)))
+            .or_else(|| first(|o| matches!(o, Self::Deferred(_))))
             .cloned()
             .or_else(|| {
                 first(|o| matches!(o, Self::Repaired { .. }))
@@ -143,6 +177,7 @@ pub fn worth_retrying(code: FailureCode) -> bool {
         | FailureCode::SalesforceAuthFailed
         | FailureCode::SalesforceLimitExceeded
         | FailureCode::SalesforceApiCeiling
+        | FailureCode::SalesforceEntriesLimit
         | FailureCode::ConfigurationError
         | FailureCode::DeadlineExceeded
         // By the next delivery Salesforce has processed the upload, and filling sends only
@@ -158,16 +193,54 @@ pub fn worth_retrying(code: FailureCode) -> bool {
     }
 }
 
-/// A transcript missing for a call that ended less than `horizon` ago may still come: Contact
-/// Lens writes the post-call file some minutes after the call. Without the end time (Amazon
-/// Connect did not say) it is not waited for.
-pub fn transcript_may_still_come(
-    disconnected_ms: Option<i64>,
-    now_ms: i64,
-    horizon: std::time::Duration,
-) -> bool {
+/// Whether a failure only says that a budget was spent, so that the call is worth checking
+/// once it refills: the org's API ceiling, the entries resource's hourly limit, AWS throttling,
+/// and a contact the invocation had no time left to start. A deadline that cut a contact's
+/// work short is not among them: it takes the ordinary retry path.
+pub fn waits_for_budget(code: FailureCode, started: bool) -> bool {
+    match code {
+        FailureCode::SalesforceApiCeiling
+        | FailureCode::SalesforceEntriesLimit
+        | FailureCode::Throttled => true,
+        FailureCode::DeadlineExceeded => !started,
+        _ => false,
+    }
+}
+
+/// SQS's longest delay.
+const MAX_DEFERRAL_DELAY: Duration = Duration::from_secs(900);
+
+/// How long a message sent back for the `deferrals`-th time (from 0) waits in the queue:
+/// 60 s doubled each time, at most SQS's 900 s.
+pub fn deferral_delay(deferrals: u32) -> Duration {
+    let doubling = 1u64.checked_shl(deferrals).unwrap_or(u64::MAX);
+    Duration::from_secs(60u64.saturating_mul(doubling)).min(MAX_DEFERRAL_DELAY)
+}
+
+/// Whether something that happened at `at_ms` is less than `horizon` before `now_ms`: a
+/// transcript missing for a call that ended that recently may still come (Contact Lens writes
+/// the post-call file some minutes after the call), and a message whose event is that recent
+/// may still be deferred. Without the instant (Amazon Connect or the event did not say) the
+/// answer is no, so nothing waits without a bound.
+pub fn within_horizon(at_ms: Option<i64>, now_ms: i64, horizon: Duration) -> bool {
     let horizon_ms = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
-    disconnected_ms.is_some_and(|ended| now_ms.saturating_sub(ended) < horizon_ms)
+    at_ms.is_some_and(|at| now_ms.saturating_sub(at) < horizon_ms)
+}
+
+/// A deferral bounded by the horizon: a message whose event is older goes the ordinary retry
+/// way instead, towards the dead-letter queue.
+pub fn bounded(
+    outcome: MessageOutcome,
+    event_ms: Option<i64>,
+    now_ms: i64,
+    horizon: Duration,
+) -> MessageOutcome {
+    match outcome {
+        MessageOutcome::Deferred(reason) if !within_horizon(event_ms, now_ms, horizon) => {
+            MessageOutcome::Retry(reason)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -268,28 +341,72 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_transcript_is_waited_for_until_the_horizon() {
+    fn waiting_lasts_until_the_horizon() {
         let hour = 3_600_000;
-        let horizon = std::time::Duration::from_secs(48 * 3_600);
+        let horizon = Duration::from_secs(48 * 3_600);
         let now = 100 * hour;
-        assert!(transcript_may_still_come(Some(now - hour), now, horizon));
-        assert!(!transcript_may_still_come(
-            Some(now - 48 * hour),
-            now,
-            horizon
-        ));
-        assert!(!transcript_may_still_come(None, now, horizon));
-        assert!(!transcript_may_still_come(Some(i64::MIN), now, horizon));
+        assert!(within_horizon(Some(now - hour), now, horizon));
+        assert!(!within_horizon(Some(now - 48 * hour), now, horizon));
+        assert!(!within_horizon(None, now, horizon));
+        assert!(!within_horizon(Some(i64::MIN), now, horizon));
+
+        let deferred = MessageOutcome::Deferred("THROTTLED".into());
+        assert_eq!(
+            bounded(deferred.clone(), Some(now - hour), now, horizon),
+            deferred
+        );
+        assert_eq!(
+            bounded(deferred, Some(now - 49 * hour), now, horizon),
+            MessageOutcome::Retry("THROTTLED".into())
+        );
+        let retry = MessageOutcome::Retry("TRANSCRIPT_NOT_FINAL".into());
+        assert_eq!(bounded(retry.clone(), None, now, horizon), retry);
     }
 
     #[test]
-    fn a_calls_outcome_is_retried_if_any_leg_is_then_repaired_then_final() {
+    fn only_spent_budgets_defer_and_the_delay_doubles_up_to_sqs_maximum() {
+        for code in [
+            FailureCode::SalesforceApiCeiling,
+            FailureCode::SalesforceEntriesLimit,
+            FailureCode::Throttled,
+        ] {
+            assert!(waits_for_budget(code, true), "{code}");
+        }
+        assert!(waits_for_budget(FailureCode::DeadlineExceeded, false));
+        assert!(!waits_for_budget(FailureCode::DeadlineExceeded, true));
+        assert!(!waits_for_budget(FailureCode::SalesforceError, false));
+        assert!(!waits_for_budget(FailureCode::TranscriptNotFinal, false));
+
+        let delays: Vec<u64> = [0, 1, 2, 3, 4, 5, 40, u32::MAX]
+            .map(|n| deferral_delay(n).as_secs())
+            .to_vec();
+        assert_eq!(delays, [60, 120, 240, 480, 900, 900, 900, 900]);
+    }
+
+    #[test]
+    fn a_message_knows_when_its_event_was_emitted() {
+        let message = RepairMessage::new("m".into(), event(disconnected()), 2);
+        assert_eq!(message.event_ms, Some(1_795_514_400_000));
+        assert_eq!(message.deferrals, 2);
+        for body in ["{not json", r#"{"time": "yesterday"}"#, "{}"] {
+            assert_eq!(
+                RepairMessage::new("m".into(), body.into(), 0).event_ms,
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_calls_outcome_is_retried_if_any_leg_is_then_deferred_then_repaired_then_final() {
         use MessageOutcome::*;
         let of = |legs: &[MessageOutcome]| MessageOutcome::of_legs(legs).unwrap();
-        let retry = Retry("THROTTLED".into());
+        let retry = Retry("TRANSCRIPT_NOT_FINAL".into());
+        let deferred = Deferred("THROTTLED".into());
         let no_agent = Final("NO_AGENT".into());
         let repaired = |entries| Repaired { entries };
         assert_eq!(of(&[repaired(2), retry.clone(), no_agent.clone()]), retry);
+        assert_eq!(of(&[deferred.clone(), retry.clone()]), retry);
+        assert_eq!(of(&[repaired(2), deferred.clone()]), deferred);
         assert_eq!(
             of(&[no_agent.clone(), repaired(2), repaired(3)]),
             repaired(5)

@@ -152,6 +152,7 @@ pub async fn instance(emulators: &Emulators, settings: &[(&str, &str)]) -> App {
                 .force_path_style(true)
                 .build(),
         ),
+        sqs: client!(aws_sdk_sqs, sqs),
     };
     build_app(&config, clients).unwrap()
 }

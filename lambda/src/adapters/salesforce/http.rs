@@ -123,10 +123,8 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
                     status: status.as_u16(),
                     detail: rest_error_detail(&body),
                 };
-                if status == StatusCode::FORBIDDEN
-                    && has_error_code(&body, "REQUEST_LIMIT_EXCEEDED")
-                {
-                    return Err(Attempt::Fatal(SalesforceError::LimitExceeded));
+                if let Some(limit) = limit_refusal(status, &body) {
+                    return Err(Attempt::Fatal(limit));
                 }
                 if is_transient(status) {
                     let retry_after = retry_after(&headers);
@@ -217,6 +215,25 @@ pub(super) async fn exchange(
     timeout_at(deadline, answer)
         .await
         .unwrap_or_else(|_| Err(lost(SalesforceError::DeadlineExceeded)))
+}
+
+/// A request limit's refusal, never worth another try within the invocation: 403
+/// REQUEST_LIMIT_EXCEEDED is the org's daily allocation; REQUEST_LIMIT_EXCEEDED with another
+/// status a resource's own limit, such as the conversation entries' hourly one (503). A GET
+/// may be sent again freely, but each try would spend the allocation and the hour again. A 429
+/// stays a refusal for now (too many requests at once), backed off and retried.
+fn limit_refusal(status: StatusCode, body: &[u8]) -> Option<SalesforceError> {
+    if status == StatusCode::TOO_MANY_REQUESTS || !has_error_code(body, "REQUEST_LIMIT_EXCEEDED") {
+        return None;
+    }
+    Some(if status == StatusCode::FORBIDDEN {
+        SalesforceError::LimitExceeded
+    } else {
+        SalesforceError::EntriesLimit {
+            status: status.as_u16(),
+            detail: rest_error_detail(body),
+        }
+    })
 }
 
 /// A 429, or a 503 that says when to come back: Salesforce turned the request away before
@@ -310,6 +327,29 @@ mod tests {
             br#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]"#,
             "REQUEST_LIMIT_EXCEEDED"
         ));
+    }
+
+    #[test]
+    fn request_limit_refusals_are_told_apart_and_never_retried() {
+        let limit = br#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"rate limit exceeded"}]"#;
+        assert!(matches!(
+            limit_refusal(StatusCode::FORBIDDEN, limit),
+            Some(SalesforceError::LimitExceeded)
+        ));
+        let Some(entries) = limit_refusal(StatusCode::SERVICE_UNAVAILABLE, limit) else {
+            panic!("a 503 REQUEST_LIMIT_EXCEEDED is a limit");
+        };
+        assert_eq!(entries.failure().code.as_str(), "SALESFORCE_ENTRIES_LIMIT");
+        assert_eq!(entries.status_code(), 503);
+        assert_eq!(
+            entries.to_string(),
+            "Salesforce's hourly limit of this resource is used up (HTTP 503): \
+             REQUEST_LIMIT_EXCEEDED: rate limit exceeded"
+        );
+        assert!(limit_refusal(StatusCode::TOO_MANY_REQUESTS, limit).is_none());
+        let outage = br#"[{"errorCode":"SERVER_UNAVAILABLE","message":"down"}]"#;
+        assert!(limit_refusal(StatusCode::SERVICE_UNAVAILABLE, outage).is_none());
+        assert!(limit_refusal(StatusCode::SERVICE_UNAVAILABLE, b"<html>").is_none());
     }
 
     #[test]
