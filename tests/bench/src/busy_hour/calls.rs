@@ -2,6 +2,9 @@
 //! with its VoiceCall, and what real-time delivery got into Salesforce.
 
 use emulators::{ContactSpec, World, generated_contacts};
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use crate::scenario::INSTANCE_ID;
 
@@ -15,6 +18,8 @@ const DROPPED_ONE_IN: u64 = 10;
 const EVENT: &str = include_str!("../../../fixtures/events/contact-disconnected.json");
 const EVENT_CONTACT: &str = "faaa3a21-5990-48cd-a035-e85ca8c861ff";
 const EVENT_INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
+const EVENT_TIME: &str = "2026-11-24T09:59:59Z";
+const EVENT_DISCONNECT: &str = "2026-11-24T09:59:58.000Z";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
@@ -31,11 +36,25 @@ pub struct Call {
 }
 
 impl Call {
-    /// The DISCONNECTED event EventBridge puts in the queue for this call.
-    pub fn event(&self) -> String {
+    /// The DISCONNECTED event EventBridge puts in the queue for this call, which ends `now`:
+    /// the function measures a call's age from the event's `time`.
+    pub fn event(&self, now: OffsetDateTime) -> String {
+        let time = |format: &[BorrowedFormatItem<'_>]| now.format(format).unwrap_or_default();
         EVENT
             .replace(EVENT_CONTACT, &self.contact_id)
             .replace(EVENT_INSTANCE, INSTANCE_ID)
+            .replace(
+                EVENT_TIME,
+                &time(format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+                )),
+            )
+            .replace(
+                EVENT_DISCONNECT,
+                &time(format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                )),
+            )
     }
 }
 
@@ -137,7 +156,19 @@ mod tests {
                 Delivery::Nothing => assert_eq!(held, 0),
             }
         }
-        assert!(calls[0].event().contains(&calls[0].contact_id));
-        assert!(calls[0].event().contains(INSTANCE_ID));
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_796_000_000_123_000_000).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&calls[0].event(at)).unwrap();
+        assert_eq!(event["detail"]["contactId"], calls[0].contact_id.as_str());
+        assert!(
+            event["detail"]["instanceArn"]
+                .as_str()
+                .unwrap()
+                .ends_with(INSTANCE_ID)
+        );
+        assert_eq!(event["time"], "2026-11-30T00:53:20Z");
+        assert_eq!(
+            event["detail"]["disconnectTimestamp"],
+            "2026-11-30T00:53:20.123Z"
+        );
     }
 }

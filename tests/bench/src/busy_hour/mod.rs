@@ -20,6 +20,7 @@ use emulators::{
     register_sandbox_salesforce,
 };
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -250,7 +251,7 @@ async fn simulate(
             let ended = start + spacing * next_call as u32;
             queue.send(
                 &call.contact_id,
-                call.event(),
+                call.event(OffsetDateTime::now_utc()),
                 json!({}),
                 ended + o.real(DELIVERY_DELAY),
             );
@@ -546,11 +547,14 @@ fn report(
             .collect()
     };
     let second = o.real(Duration::from_secs(1));
-    let cl_peak = peak(&times(Service::ContactLens, false, false), second);
+    let cl_all = times(Service::ContactLens, false, false);
+    let cl_peak = peak(&cl_all, second);
     let cl_admitted = peak(&times(Service::ContactLens, false, true), second);
     let cl_limit = o.contact_lens_quota + f64::from(CONTACT_LENS_BURST);
-    let dc_peak = peak(&times(Service::Connect, false, false), second);
-    let en_peak = peak(&times(Service::Salesforce, true, true), o.real(HOUR));
+    let dc_all = times(Service::Connect, false, false);
+    let dc_peak = peak(&dc_all, second);
+    let en_admitted = times(Service::Salesforce, true, true);
+    let en_peak = peak(&en_admitted, o.real(HOUR));
     let en_tried = peak(&times(Service::Salesforce, true, false), o.real(HOUR));
     let cl_throttled = after.contact_lens.throttled - before.contact_lens.throttled;
     let dc_throttled = after.connect.throttled - before.connect.throttled;
@@ -597,22 +601,27 @@ fn report(
         "Contact Lens",
         format!(
             "peak {cl_peak} requests in any 1 s ({cl_admitted} admitted) vs {cl_limit} ({}/s + burst \
-             {CONTACT_LENS_BURST}); {cl_throttled} throttled (429)",
-            o.contact_lens_quota
+             {CONTACT_LENS_BURST}); {cl_throttled} throttled (429); {} requests in all",
+            o.contact_lens_quota,
+            cl_all.len()
         ),
     );
     line(
         "DescribeContact",
         format!(
-            "peak {dc_peak} in any 1 s vs budget {}/s (the emulator has no quota); {dc_throttled} throttled",
-            o.budgets.describe_contact_per_second
+            "peak {dc_peak} in any 1 s vs budget {}/s (the emulator has no quota); {dc_throttled} \
+             throttled; {} in all",
+            o.budgets.describe_contact_per_second,
+            dc_all.len()
         ),
     );
     line(
         "entries GETs",
         format!(
-            "peak {en_peak} admitted in any hour ({en_tried} tried) vs {} per hour; {refused} refused (503)",
-            o.entries_limit
+            "peak {en_peak} admitted in any hour ({en_tried} tried) vs {} per hour; {refused} refused \
+             (503); {} admitted in all",
+            o.entries_limit,
+            en_admitted.len()
         ),
     );
     line(
