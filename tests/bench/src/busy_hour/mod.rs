@@ -105,9 +105,9 @@ pub async fn run(o: &BusyHour) -> Result<bool, String> {
         Service::ContactLens,
         Service::SecretsManager,
     ] {
-        world.set_latency(service, o.aws_latency);
+        world.set_latency(service, o.real(o.aws_latency));
     }
-    world.set_latency(Service::Salesforce, o.salesforce_latency);
+    world.set_latency(Service::Salesforce, o.real(o.salesforce_latency));
     world.set_entries_reads_per_hour(o.entries_limit);
     world.set_entries_reads_window(o.real(HOUR));
     world.set_api_allocation(o.api_used, API_ALLOCATION);
@@ -509,6 +509,11 @@ fn report(
         o.processes + o.backfill_instances,
         o.processes,
         o.backfill_instances,
+    );
+    println!(
+        "  latency (scaled like every delay): AWS {} ms, Salesforce {} ms",
+        o.aws_latency.as_millis(),
+        o.salesforce_latency.as_millis()
     );
     println!("  function env (x{} where scaled): {configured}", o.scale);
 

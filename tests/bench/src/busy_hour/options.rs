@@ -27,8 +27,9 @@ usage: bench busy-hour [--calls-per-hour N] [--scale S] [--drain-minutes N] [--p
   --describe-contact-budget 5  the stack's describeContactQuotaPerSecond
   --entries-budget 800         the stack's salesforceEntriesReadsPerHour
   --api-used 0                 the org's API calls already used of its 100,000 per 24 h
-  --aws-latency-ms 25          added to every Connect, Contact Lens and Secrets Manager response
-  --salesforce-latency-ms 100  added to every Salesforce response (not scaled)
+  --aws-latency-ms 25          added to every Connect, Contact Lens and Secrets Manager
+                               response (scaled, like every delay)
+  --salesforce-latency-ms 100  added to every Salesforce response (scaled)
   --seed 1                     seed of the generated calls
   --binary PATH                run this function binary instead of building the workspace's
   --as-before                  configure the function as an operator did before quota shares
