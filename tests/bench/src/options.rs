@@ -8,6 +8,7 @@ usage: bench [--contacts N] [--segments N] [--large-segments N] [--aws-latency-m
              [--salesforce-latency-ms N] [--quota-rate R] [--quota-burst N] [--seed N]
              [--concurrency N] [--retry-max-attempts N] [--retry-base-delay-ms N]
              [--cold-starts N] [--no-lambda-build]
+       bench busy-hour [...]       automatic repair through a busy hour (busy-hour --help)
 
   --contacts 100             contacts in the one uploadTranscript invocation (1-100)
   --segments 250             transcript turns per contact (250 = 3 Contact Lens pages)

@@ -64,18 +64,7 @@ impl Stage {
         }
         // The emulator applies it to every Salesforce request: token and uploads alike.
         world.set_latency(Service::Salesforce, setup.salesforce_latency);
-        let mut env = emulators.aws_env();
-        env.extend(
-            [
-                ("CONNECT_INSTANCE_ID", INSTANCE_ID),
-                ("SALESFORCE_SECRET_ID", SANDBOX_SECRET_ID),
-                ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME),
-                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_SIZE_MB),
-                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let mut env = lambda_env(&emulators);
         env.extend(setup.function_env.iter().cloned());
         Stage {
             world,
@@ -92,20 +81,47 @@ impl Stage {
         binary: &Path,
         log: &Path,
     ) -> Result<(Function, RuntimeApi, Duration), String> {
-        let api = RuntimeApi::start(FUNCTION_NAME).await;
-        let mut env = self.env.clone();
-        env.push(("AWS_LAMBDA_RUNTIME_API".to_owned(), api.host_port()));
-        let (function, spawned) = Function::spawn(binary, &env, log)?;
-        let polled = tokio::time::timeout(START_TIMEOUT, api.first_poll())
-            .await
-            .map_err(|_| {
-                format!(
-                    "the function did not poll the Runtime API within {START_TIMEOUT:?}; see {}",
-                    log.display()
-                )
-            })?;
-        Ok((function, api, polled.duration_since(spawned)))
+        start_function(&self.env, binary, log).await
     }
+}
+
+/// What Lambda and the stack set for every function process, pointed at `emulators`.
+pub fn lambda_env(emulators: &Emulators) -> Vec<(String, String)> {
+    let mut env = emulators.aws_env();
+    env.extend(
+        [
+            ("CONNECT_INSTANCE_ID", INSTANCE_ID),
+            ("SALESFORCE_SECRET_ID", SANDBOX_SECRET_ID),
+            ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_SIZE_MB),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    env
+}
+
+/// Starts `binary` with `env` on a fresh Runtime API and waits for its first poll; returns the
+/// time from spawn to that poll (the cold start) too.
+pub async fn start_function(
+    env: &[(String, String)],
+    binary: &Path,
+    log: &Path,
+) -> Result<(Function, RuntimeApi, Duration), String> {
+    let api = RuntimeApi::start(FUNCTION_NAME).await;
+    let mut env = env.to_vec();
+    env.push(("AWS_LAMBDA_RUNTIME_API".to_owned(), api.host_port()));
+    let (function, spawned) = Function::spawn(binary, &env, log)?;
+    let polled = tokio::time::timeout(START_TIMEOUT, api.first_poll())
+        .await
+        .map_err(|_| {
+            format!(
+                "the function did not poll the Runtime API within {START_TIMEOUT:?}; see {}",
+                log.display()
+            )
+        })?;
+    Ok((function, api, polled.duration_since(spawned)))
 }
 
 /// What a run measured and found.

@@ -1193,6 +1193,13 @@ impl World {
         self.lock().salesforce.limits.entries_reads_per_hour = n;
     }
 
+    /// Makes the entries limit's rolling hour last `window` instead: for a benchmark that
+    /// compresses time, so the same count is allowed per compressed hour.
+    pub fn set_entries_reads_window(&self, window: Duration) {
+        self.lock().salesforce.limits.entries_window_ms =
+            i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
+    }
+
     /// Conversations Salesforce accepted (processed or not), in the order it accepted them.
     /// Entries delivered by [`World::deliver_realtime`] are not among them.
     pub fn uploads(&self) -> Vec<UploadRecord> {

@@ -75,6 +75,9 @@ pub(crate) struct ApiLimits {
     pub used: u64,
     pub max: u64,
     pub entries_reads_per_hour: u32,
+    /// The length of that "hour" in milliseconds: an hour unless a benchmark that compresses
+    /// time shortens it ([`crate::World::set_entries_reads_window`]).
+    pub entries_window_ms: i64,
     /// Admitted entries reads in the last hour, oldest first, per app and user.
     entries_reads: HashMap<ApiUser, VecDeque<i64>>,
 }
@@ -85,6 +88,7 @@ impl Default for ApiLimits {
             used: 0,
             max: DEFAULT_API_MAX,
             entries_reads_per_hour: DEFAULT_ENTRIES_READS_PER_HOUR,
+            entries_window_ms: HOUR_MS,
             entries_reads: HashMap::new(),
         }
     }
@@ -107,11 +111,14 @@ impl ApiLimits {
     }
 
     /// Counts one conversation entries read by `user` at `now_ms` against its rolling hour (the
-    /// reads of the last 3,600,000 ms, this one included); false when that hour already holds
-    /// the limit, and then the read is refused and not counted.
+    /// reads of the last `entries_window_ms`, this one included); false when that hour already
+    /// holds the limit, and then the read is refused and not counted.
     pub fn admit_entries_read(&mut self, user: &ApiUser, now_ms: i64) -> bool {
         let reads = self.entries_reads.entry(user.clone()).or_default();
-        while reads.front().is_some_and(|&at| at <= now_ms - HOUR_MS) {
+        while reads
+            .front()
+            .is_some_and(|&at| at <= now_ms - self.entries_window_ms)
+        {
             reads.pop_front();
         }
         let admitted = reads.len() < usize::try_from(self.entries_reads_per_hour).unwrap_or(0);
@@ -172,6 +179,19 @@ mod tests {
         assert!(limits.admit_entries_read(&app, t + HOUR_MS));
         assert!(!limits.admit_entries_read(&app, t + HOUR_MS + 9));
         assert!(limits.admit_entries_read(&app, t + HOUR_MS + 10));
+    }
+
+    #[test]
+    fn a_compressed_hour_ages_reads_out_sooner() {
+        let mut limits = ApiLimits {
+            entries_reads_per_hour: 1,
+            entries_window_ms: 60_000,
+            ..ApiLimits::default()
+        };
+        let app = user("app", None);
+        assert!(limits.admit_entries_read(&app, 0));
+        assert!(!limits.admit_entries_read(&app, 59_999));
+        assert!(limits.admit_entries_read(&app, 60_000));
     }
 
     #[test]
