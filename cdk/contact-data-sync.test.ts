@@ -7,8 +7,9 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
 import { ContactDataSync, ContactDataSyncProps, propsFromContext } from './index';
 import { INSTANCE_ID, Json, allStatements, dummyBootstrapCode, render } from './test-support';
-// The module object itself, which cargo-lambda-cdk calls into, so a spy on it takes effect.
+// The module objects themselves, which cargo-lambda-cdk and function.ts call into, so a spy on them takes effect.
 import childProcess = require('node:child_process');
+import fsModule = require('node:fs');
 
 const PREBUILT_ZIP = path.join(__dirname, '..', 'tests', 'fixtures', 'prebuilt', 'function.zip');
 const USE_AS_A_CONSTRUCT = path.join(__dirname, '..', 'docs', 'use-as-a-construct.md');
@@ -152,6 +153,16 @@ describe("ContactDataSync in a customer's stack", () => {
       expect(spawnSync).not.toHaveBeenCalled();
     } finally {
       spawnSync.mockRestore();
+    }
+  });
+
+  test('without prebuilt code and without the crate beside it (the installed package), asks for functionCode', () => {
+    const existsSync = fsModule.existsSync;
+    const spy = jest.spyOn(fsModule, 'existsSync').mockImplementation((p) => !String(p).endsWith('Cargo.toml') && existsSync(p));
+    try {
+      expect(() => example({ functionCode: undefined })).toThrow(/no Rust crate at .* give "functionCode"/);
+    } finally {
+      spy.mockRestore();
     }
   });
 
