@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
-import { parseSettings } from './props';
+import { propsFromContext } from './contact-data-sync';
 import {
   ANALYSIS_BUCKET,
   INSTANCE_ID,
@@ -220,8 +220,7 @@ describe('function', () => {
       .mockReturnValue({ status: 1, pid: 0, output: [], stdout: '', stderr: '', signal: null });
     try {
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-      const settings = parseSettings((key) => ({ connectInstanceId: INSTANCE_ID })[key]);
-      const rustStack = new ContactDataSyncStack(app, 'ContactDataSync', { settings });
+      const rustStack = new ContactDataSyncStack(app, 'ContactDataSync', { settings: { connectInstanceId: INSTANCE_ID } });
       expect(spawnSync).toHaveBeenCalledWith('cargo', ['lambda', '--version']);
 
       const withoutCode = (t: Template) => {
@@ -242,7 +241,7 @@ describe('function', () => {
     const spawnSync = jest.spyOn(childProcess, 'spawnSync');
     try {
       const code = path.join(__dirname, '..', 'tests', 'fixtures', 'prebuilt', fixture);
-      const settings = parseSettings((key) => ({ connectInstanceId: INSTANCE_ID, functionCode: code })[key]);
+      const settings = propsFromContext((key) => ({ connectInstanceId: INSTANCE_ID, functionCode: code })[key]);
       const stack = new ContactDataSyncStack(new App(), 'ContactDataSync', { settings });
       expect(spawnSync).not.toHaveBeenCalled();
 
@@ -712,5 +711,61 @@ describe('outputs', () => {
       Description: Match.stringLikeRegexp('salesforce-rest-api-'),
     });
     expect(render(t.findOutputs('InvokeExample').InvokeExample.Value)).toMatch(/^aws lambda invoke --function-name /);
+  });
+});
+
+describe('logical IDs', () => {
+  // Listed from stacks synthesized before the ContactDataSync construct existed: the stack adds it
+  // as `Default`, which CDK leaves out of logical IDs, so updating such a stack replaces nothing
+  // (not the retained log group, not the created secret).
+  const BEFORE_THE_CONSTRUCT: Record<string, [Record<string, string>, string[]]> = {
+         'created secret, analysis bucket, alarm email, backfill and auto repair': [
+           {
+             autoRepair: 'true',
+             backfill: 'true',
+             reservedConcurrency: '5',
+             analysisBucket: ANALYSIS_BUCKET,
+             alarmEmail: 'ops@example.com',
+           },
+           [
+         'AutoRepairCallEnded6FB9692F', 'AutoRepairDeadLetterQueue0114605C', 'AutoRepairDeadLetterQueuePolicyE6D539A0',
+         'AutoRepairEventSourceMappingF54CC3CC', 'AutoRepairQueue12DA712B', 'AutoRepairQueuePolicyBC3CDE4B',
+         'BackfillBucket53F2FF3F', 'BackfillBucketPolicyCED6F80E', 'BackfillStateMachine395F6B27',
+         'BackfillStateMachineLogs3E950448', 'BackfillStateMachineRoleA80C4BB3',
+         'BackfillStateMachineRoleDefaultPolicy985794CC', 'ContactDataSyncFunctionEEE32109',
+         'ContactDataSyncLogGroup4A0B6086', 'ContactDataSyncRole3F544687', 'ContactDataSyncRoleDefaultPolicy29F4A9E6',
+         'ContactDataSyncWorker63108D7A', 'ContactDataSyncWorkerRole7ECD3331',
+         'ContactDataSyncWorkerRoleDefaultPolicyA3832A5B', 'MonitoringAlarmTopicAF62D4F1',
+         'MonitoringAlarmTopicKeyFFA45DC9', 'MonitoringAlarmTopicPolicyCB9CCFB0',
+         'MonitoringAlarmTopicopsexamplecomF2F02329', 'MonitoringAutoRepairBacklogB89F7D01',
+         'MonitoringAutoRepairCallWaitingLongC828E90D', 'MonitoringAutoRepairDeadLetters206379A5',
+         'MonitoringBackfillExecutionsFailed5A91A934', 'MonitoringContactsFailedC3944FAB', 'MonitoringDashboard0C3675C6',
+         'MonitoringFunctionDurationNearTimeout3BD14277', 'MonitoringFunctionErrors40FB895E',
+         'MonitoringFunctionThrottles03791191', 'MonitoringSalesforceApiUsageAtCeiling405818F3',
+         'MonitoringWorkerDurationNearTimeoutEBDBC30E', 'MonitoringWorkerErrors9950FBB3',
+         'MonitoringWorkerThrottles705AC86D', 'Output:AlarmTopicArn', 'Output:AutoRepairDeadLetterQueueUrl',
+         'Output:AutoRepairQueueUrl', 'Output:AutoRepairRedriveExample', 'Output:BackfillBucketName',
+         'Output:BackfillStartExample', 'Output:BackfillStateMachineArn', 'Output:DashboardName', 'Output:FunctionArn',
+         'Output:FunctionName', 'Output:InvokeExample', 'Output:SalesforceSecretArn', 'Output:WorkerFunctionName',
+         'SalesforceSecretC770C87D',
+           ],
+         ],
+         'SCV SSM parameters': [
+           MODES['SCV SSM parameters'],
+           [
+         'ContactDataSyncFunctionEEE32109', 'ContactDataSyncLogGroup4A0B6086', 'ContactDataSyncRole3F544687',
+         'ContactDataSyncRoleDefaultPolicy29F4A9E6', 'MonitoringAlarmTopicAF62D4F1', 'MonitoringAlarmTopicKeyFFA45DC9',
+         'MonitoringAlarmTopicPolicyCB9CCFB0', 'MonitoringContactsFailedC3944FAB', 'MonitoringDashboard0C3675C6',
+         'MonitoringFunctionDurationNearTimeout3BD14277', 'MonitoringFunctionErrors40FB895E',
+         'MonitoringFunctionThrottles03791191', 'MonitoringSalesforceApiUsageAtCeiling405818F3', 'Output:AlarmTopicArn',
+         'Output:DashboardName', 'Output:FunctionArn', 'Output:FunctionName', 'Output:InvokeExample',
+         'Output:SalesforceSsmCallCenter',
+           ],
+         ],
+  };
+  test.each(Object.entries(BEFORE_THE_CONSTRUCT))('are those of the stack before the construct (%s)', (_mode, [context, ids]) => {
+         const t = template(context).toJSON();
+         const found = [...Object.keys(t.Resources), ...Object.keys(t.Outputs).map((id) => `Output:${id}`)];
+         expect(found.sort()).toEqual(ids);
   });
 });

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -118,6 +119,13 @@ export class ContactDataSyncFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
     };
+    if (props.code === undefined && !fs.existsSync(CARGO_MANIFEST)) {
+      // The package holds the construct's JavaScript only, not the crate.
+      throw new Error(
+        `contact-data-sync: no Rust crate at ${path.dirname(CARGO_MANIFEST)} to build the function from: give "functionCode", ` +
+          'the zip of `cargo lambda build --release --arm64 --output-format zip` run in a clone of the repository',
+      );
+    }
     const create = (id: string, functionOptions: lambda.FunctionOptions) =>
       props.code === undefined
         ? // Both functions bundle the same crate with the same options: CDK stages the asset once.

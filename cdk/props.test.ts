@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DEFAULTS, parseSettings } from './props';
+import { DEFAULTS, SETTING_KEYS, parseSettings } from './props';
 
 const INSTANCE_ID = '11111111-2222-3333-4444-555555555555';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:salesforce/oauth-AbCdEf';
@@ -588,4 +588,19 @@ describe('functionCode', () => {
     codeError(prebuilt('not-executable'), 'a directory whose `bootstrap` is executable');
     codeError(prebuilt('x86_64'), 'a directory whose `bootstrap` is an arm64 (aarch64) Linux executable');
   });
+});
+
+test('SETTING_KEYS are exactly the keys parseSettings reads, which propsFromContext hands on', () => {
+  const read = new Set<string>();
+  for (const context of [{}, { connectInstanceId: INSTANCE_ID, scvSsmCallCenter: 'Acme', autoRepair: 'true', backfill: 'true' }]) {
+    try {
+      parseSettings((key) => {
+        read.add(key);
+        return (context as Record<string, unknown>)[key];
+      });
+    } catch {
+      // Only the keys matter here.
+    }
+  }
+  expect([...read].sort()).toEqual([...SETTING_KEYS].sort());
 });

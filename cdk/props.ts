@@ -213,6 +213,51 @@ const RETENTION_DAYS = new Set<number>(
   Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'),
 );
 
+/**
+ * Every key {@link parseSettings} reads: the CDK context values, and the ContactDataSync
+ * construct's props (but for `contactLensRequestsPerSecond`, read only to say it was replaced).
+ */
+export const SETTING_KEYS = [
+  'connectInstanceId',
+  'salesforceSecretArn',
+  'salesforceSecretKmsKeyArn',
+  'tokenSecretArn',
+  'extraSalesforceSecretArns',
+  'extraTokenSecretArns',
+  'scvSsmCallCenter',
+  'salesforceAuthEndpoint',
+  'salesforceRestApiEndpointBase',
+  'scvSsmKmsKeyArn',
+  'analysisBucket',
+  'analysisBucketKmsKeyArn',
+  'analysisPreferRedacted',
+  'alarmEmail',
+  'salesforceApiVersion',
+  'memorySize',
+  'timeoutSeconds',
+  'reservedConcurrency',
+  'logRetentionDays',
+  'contactConcurrency',
+  'uploadBatchSize',
+  'contactLensQuotaPerSecond',
+  'contactLensRequestsPerSecond',
+  'describeContactQuotaPerSecond',
+  'salesforceEntriesReadsPerHour',
+  'salesforceApiUsageCeilingPercent',
+  'failedContactsAlarmThreshold',
+  'functionCode',
+  'backfill',
+  'backfillMaxConcurrency',
+  'backfillRetentionDays',
+  'autoRepair',
+  'autoRepairDelaySeconds',
+  'autoRepairBatchSize',
+  'autoRepairMaxConcurrency',
+  'autoRepairMaxReceiveCount',
+  'autoRepairTranscriptHorizonHours',
+] as const;
+export type SettingKey = (typeof SETTING_KEYS)[number];
+
 /** Reads one raw setting, e.g. `(key) => app.node.tryGetContext(key)`. */
 export type SettingLookup = (key: string) => unknown;
 

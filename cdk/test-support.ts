@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { propsFromContext } from './contact-data-sync';
 import { ContactDataSyncStack } from './contact-data-sync-stack';
-import { parseSettings } from './props';
 
 export const INSTANCE_ID = '11111111-2222-3333-4444-555555555555';
 
@@ -18,8 +18,8 @@ export function dummyBootstrapCode(): lambda.Code {
 
 /** Builds the stack from context-style settings, exactly as bin/app.ts does, with prebuilt code. */
 export function buildStack(context: Record<string, string> = {}, app = new App()): ContactDataSyncStack {
-  const settings = parseSettings((key) => ({ connectInstanceId: INSTANCE_ID, ...context })[key]);
-  return new ContactDataSyncStack(app, 'ContactDataSync', { settings, functionCode: dummyBootstrapCode() });
+  const settings = propsFromContext((key) => ({ connectInstanceId: INSTANCE_ID, ...context })[key]);
+  return new ContactDataSyncStack(app, 'ContactDataSync', { settings: { ...settings, functionCode: dummyBootstrapCode() } });
 }
 
 export const KMS_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';

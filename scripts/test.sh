@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check of the project, offline: formatting and lints, Rust unit and integration tests
 # (against the emulators), the end-to-end run under cargo-lambda's runtime emulator, the CDK
-# app's Jest tests, the backfill CLI against moto, and real `cdk synth`s (one arm64 release
-# build; with and without the backfill and automatic repair constructs; and from that binary as
-# prebuilt code, with no cargo) checked by cfn-lint.
+# app's Jest tests (the ContactDataSync construct in a customer's stack among them), the
+# construct package's build, the backfill CLI against moto, and real `cdk synth`s (one arm64
+# release build; with and without the backfill and automatic repair constructs; and from that
+# binary as prebuilt code, with no cargo) checked by cfn-lint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,6 +21,9 @@ step "tsc --noEmit"
 npx tsc --noEmit
 step "jest"
 npx jest --ci
+step "npm run build (the construct package: lib/) and its check"
+npm run build >/dev/null
+npx tsx scripts/check-package.ts
 instance=11111111-2222-3333-4444-555555555555
 step "cdk synth (builds the arm64 release binary with cargo-lambda)"
 rm -rf cdk.out cdk.out.backfill cdk.out.prebuilt
