@@ -70,6 +70,8 @@ export interface ContactDataSyncProps {
   readonly salesforceEntriesReadsPerHour?: number;
   /** @default 80 */
   readonly salesforceApiUsageCeilingPercent?: number;
+  /** The largest manual request the manual function's share is sized for (1 to 100). @default 100 */
+  readonly manualRequestContacts?: number;
   /** @default 1 */
   readonly failedContactsAlarmThreshold?: number;
   /**

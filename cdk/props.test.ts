@@ -551,6 +551,7 @@ describe('parseSettings', () => {
     [{ describeContactQuotaPerSecond: '0' }, /"describeContactQuotaPerSecond" must be an integer from 1 to 1000, got "0"/],
     [{ salesforceEntriesReadsPerHour: '1000001' }, /"salesforceEntriesReadsPerHour" must be an integer from 1 to 1000000/],
     [{ salesforceApiUsageCeilingPercent: '101' }, /"salesforceApiUsageCeilingPercent" must be an integer from 1 to 100/],
+    [{ manualRequestContacts: '101' }, /"manualRequestContacts" must be an integer from 1 to 100, got "101"/],
     [
       { reservedConcurrency: '100', autoRepair: 'true', autoRepairMaxConcurrency: '99', salesforceEntriesReadsPerHour: '1' },
       /"salesforceEntriesReadsPerHour" is too small for 1 manual and 99 worker instances: a manual instance's share would be less than one read an hour/,

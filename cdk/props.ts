@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { InstanceCounts, QuotaBudgets, QuotaShares, quotaShares } from './quota-shares';
+import { InstanceCounts, MANUAL_REQUEST_CONTACTS, QuotaBudgets, QuotaShares, quotaShares } from './quota-shares';
 
 /** Validated settings of one contact-data-sync deployment, defaults applied. */
 export interface ContactDataSyncSettings {
@@ -179,6 +179,8 @@ export const DEFAULTS = {
   // Under Salesforce's default 1,000 per connected app user and hour, with room for SCV's own reads.
   salesforceEntriesReadsPerHour: 800,
   salesforceApiUsageCeilingPercent: 80,
+  // The contract's largest request: the manual function's share lets one finish within the timeout.
+  manualRequestContacts: MANUAL_REQUEST_CONTACTS,
   backfillRetentionDays: 90,
   autoRepair: false,
   // Contact Lens real-time analysis finishes after the call; 900 is SQS's maximum delay.
@@ -244,6 +246,7 @@ export const SETTING_KEYS = [
   'describeContactQuotaPerSecond',
   'salesforceEntriesReadsPerHour',
   'salesforceApiUsageCeilingPercent',
+  'manualRequestContacts',
   'failedContactsAlarmThreshold',
   'functionCode',
   'backfill',
@@ -307,6 +310,7 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
     entriesReadsPerHour: budgetValues.entriesReadsPerHour ?? DEFAULTS.salesforceEntriesReadsPerHour,
   };
   const apiUsageCeilingPercent = read.integer('salesforceApiUsageCeilingPercent', 1, 100);
+  const manualRequestContacts = read.integer('manualRequestContacts', 1, MANUAL_REQUEST_CONTACTS);
   const failedContactsAlarmThreshold = read.integer('failedContactsAlarmThreshold', 1, 100000);
   const analysisBucket = parseAnalysisBucket(read, errors);
   const reservedGiven = read.given('reservedConcurrency');
@@ -324,7 +328,12 @@ export function parseSettings(lookup: SettingLookup): ContactDataSyncSettings {
   // manual invocations one more.
   const reserved = reservedConcurrency ?? workerConcurrency + DEFAULTS.manualConcurrency;
   const concurrency: InstanceCounts = { manual: reserved - workerConcurrency, worker: workerConcurrency };
-  const shares = quotaShares(budgets, concurrency, timeoutSeconds ?? DEFAULTS.timeoutSeconds);
+  const shares = quotaShares(
+    budgets,
+    concurrency,
+    timeoutSeconds ?? DEFAULTS.timeoutSeconds,
+    manualRequestContacts ?? DEFAULTS.manualRequestContacts,
+  );
   if (errors.length === 0) checkShares(shares, concurrency, errors);
 
   if (errors.length > 0 || connectInstanceId === undefined || salesforce === undefined) {

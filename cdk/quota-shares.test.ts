@@ -1,5 +1,5 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { InstanceCounts, QuotaBudgets, quotaShares } from './quota-shares';
+import { InstanceCounts, QuotaBudgets, QuotaShares, quotaShares } from './quota-shares';
 import { AUTO_REPAIR_MODES, Json, buildStack } from './test-support';
 
 const DEFAULT_BUDGETS: QuotaBudgets = { contactLensPerSecond: 1, describeContactPerSecond: 5, entriesReadsPerHour: 800 };
@@ -32,14 +32,26 @@ describe('quotaShares', () => {
       const counts: InstanceCounts = { manual, worker };
       const shares = quotaShares(budgets, counts, timeout);
       expect(shares).toEqual({ manual: manualShare, worker: workerShare });
-      // Every instance of both functions at once stays within each budget.
-      for (const quota of ['contactLensPerSecond', 'describeContactPerSecond', 'entriesReadsPerHour'] as const) {
-        const total = manual * shares.manual[quota] + worker * (shares.worker?.[quota] ?? 0);
-        expect(total).toBeLessThanOrEqual(budgets[quota]);
-      }
+      expectWithinBudgets(budgets, counts, shares);
     },
   );
+
+  test('a manual share sized for smaller requests leaves the rest to the worker', () => {
+    // 10 contacts need 20 Contact Lens requests, 10 DescribeContacts and 10 entries reads in 720 s.
+    const counts: InstanceCounts = { manual: 1, worker: 3 };
+    const shares = quotaShares(DEFAULT_BUDGETS, counts, 900, 10);
+    expect(shares).toEqual({ manual: share(0.0277, 0.0138, 50), worker: share(0.324, 1.662, 250) });
+    expectWithinBudgets(DEFAULT_BUDGETS, counts, shares);
+  });
 });
+
+/** Every instance of both functions at once stays within each budget. */
+function expectWithinBudgets(budgets: QuotaBudgets, counts: InstanceCounts, shares: QuotaShares) {
+  for (const quota of ['contactLensPerSecond', 'describeContactPerSecond', 'entriesReadsPerHour'] as const) {
+    const total = counts.manual * shares.manual[quota] + counts.worker * (shares.worker?.[quota] ?? 0);
+    expect(total).toBeLessThanOrEqual(budgets[quota]);
+  }
+}
 
 describe('the stack deploys the shares', () => {
   const functionsByRole = (context: Record<string, string>) => {
@@ -72,6 +84,12 @@ describe('the stack deploys the shares', () => {
       { autoRepair: 'true', autoRepairMaxConcurrency: '10', contactLensQuotaPerSecond: '5', salesforceEntriesReadsPerHour: '8000' },
       [1, '0.2777', '0.1388', '500', '80'],
       [10, '0.4722', '0.4861', '750', '80'],
+    ],
+    [
+      // Manual requests of at most 10 contacts: the worker gets the rest.
+      { ...AUTO_REPAIR_MODES['SCV SSM parameters, backfill and auto repair'], manualRequestContacts: '10' },
+      [1, '0.0277', '0.0138', '50', '80'],
+      [3, '0.324', '1.662', '250', '80'],
     ],
     [
       { backfill: 'true', reservedConcurrency: '6', backfillMaxConcurrency: '3', salesforceApiUsageCeilingPercent: '60' },

@@ -40,7 +40,7 @@ export interface QuotaShares {
   readonly worker?: InstanceShares;
 }
 
-/** The largest manual request (the contactDataSync contract's limit). */
+/** The largest manual request (the contactDataSync contract's limit), and the default the manual share is sized for. */
 export const MANUAL_REQUEST_CONTACTS = 100;
 /**
  * What one contact of a manual request spends: one DescribeContact, one entries read of its
@@ -54,15 +54,20 @@ const MANUAL_MAX_SHARE = 0.75;
 
 /**
  * Each function's per-instance shares. Manual invocations first get what a request of
- * {@link MANUAL_REQUEST_CONTACTS} contacts needs to finish within 80 % of the timeout (per manual
- * instance), at most 75 % of the budget while a worker exists; the worker's instances split the
- * rest evenly. Shares are rounded down (rates to 4 decimals, entries reads to whole reads), so
+ * `manualRequestContacts` contacts (a setting, at most the contract's {@link MANUAL_REQUEST_CONTACTS})
+ * needs to finish within 80 % of the timeout (per manual instance), at most 75 % of the budget
+ * while a worker exists; the worker's instances split the rest evenly. Shares are rounded down (rates to 4 decimals, entries reads to whole reads), so
  * `manual × manualShare + worker × workerShare ≤ budget` for every quota.
  */
-export function quotaShares(budgets: QuotaBudgets, counts: InstanceCounts, timeoutSeconds: number): QuotaShares {
+export function quotaShares(
+  budgets: QuotaBudgets,
+  counts: InstanceCounts,
+  timeoutSeconds: number,
+  manualRequestContacts: number = MANUAL_REQUEST_CONTACTS,
+): QuotaShares {
   const window = timeoutSeconds * MANUAL_TIME_SHARE;
   const split = (budget: number, perContact: number, perSecondOf: number) => {
-    const needPerInstance = ((MANUAL_REQUEST_CONTACTS * perContact) / window) * perSecondOf;
+    const needPerInstance = ((manualRequestContacts * perContact) / window) * perSecondOf;
     const manualTotal =
       counts.worker === 0 ? budget : Math.min(budget * MANUAL_MAX_SHARE, needPerInstance * counts.manual);
     return {
