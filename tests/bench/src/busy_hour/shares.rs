@@ -1,5 +1,6 @@
 //! Each instance's share of the deployment's quota budgets: the CDK stack computes the same
-//! (cdk/props.ts), so the bench deploys what the stack would.
+//! (cdk/quota-shares.ts, with `manualRequestContacts` at its default of 100), so the bench
+//! deploys what the stack would.
 
 /// What a manual invoke must be able to do at once: 100 contacts within 80 % of the 900 s
 /// timeout, each costing 1 entries read, 2 Contact Lens requests and 1 DescribeContact.
