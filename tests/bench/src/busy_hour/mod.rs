@@ -172,7 +172,11 @@ fn function_env(o: &BusyHour) -> (Vec<(String, String)>, String) {
             per_process.max(1.0).to_string(),
         )]
     } else {
-        let s = shares::shares(o.budgets, o.processes + o.backfill_instances);
+        let s = shares::shares(
+            o.budgets,
+            o.processes + o.backfill_instances,
+            o.manual_contacts,
+        );
         vec![
             (
                 "CONTACT_LENS_REQUESTS_PER_SECOND",

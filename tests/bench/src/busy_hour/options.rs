@@ -9,7 +9,8 @@ pub const USAGE: &str = "\
 usage: bench busy-hour [--calls-per-hour N] [--scale S] [--drain-minutes N] [--processes R]
              [--backfill-instances B] [--gap-share F] [--undelivered-share F]
              [--contact-lens-quota R] [--entries-limit N] [--contact-lens-budget R]
-             [--describe-contact-budget R] [--entries-budget N] [--api-used N]
+             [--describe-contact-budget R] [--entries-budget N] [--manual-contacts N]
+             [--api-used N]
              [--aws-latency-ms N] [--salesforce-latency-ms N] [--seed N]
              [--binary PATH] [--as-before]
 
@@ -26,6 +27,8 @@ usage: bench busy-hour [--calls-per-hour N] [--scale S] [--drain-minutes N] [--p
   --contact-lens-budget        the stack's contactLensQuotaPerSecond (default: the quota)
   --describe-contact-budget 5  the stack's describeContactQuotaPerSecond
   --entries-budget 800         the stack's salesforceEntriesReadsPerHour
+  --manual-contacts 100        the stack's manualRequestContacts (1 to 100): the manual
+                               function's share, which the background does not get
   --api-used 0                 the org's API calls already used of its 100,000 per 24 h
   --aws-latency-ms 25          added to every Connect, Contact Lens and Secrets Manager
                                response (scaled, like every delay)
@@ -47,6 +50,7 @@ pub struct BusyHour {
     pub contact_lens_quota: f64,
     pub entries_limit: u32,
     pub budgets: Budgets,
+    pub manual_contacts: u32,
     pub api_used: u64,
     pub aws_latency: Duration,
     pub salesforce_latency: Duration,
@@ -72,6 +76,7 @@ impl BusyHour {
                 describe_contact_per_second: 5.0,
                 entries_reads_per_hour: 800.0,
             },
+            manual_contacts: 100,
             api_used: 0,
             aws_latency: Duration::from_millis(25),
             salesforce_latency: Duration::from_millis(100),
@@ -108,6 +113,7 @@ impl BusyHour {
                 "--contact-lens-budget" => o.budgets.contact_lens_per_second = float()?,
                 "--describe-contact-budget" => o.budgets.describe_contact_per_second = float()?,
                 "--entries-budget" => o.budgets.entries_reads_per_hour = float()?,
+                "--manual-contacts" => o.manual_contacts = small()?,
                 "--api-used" => o.api_used = int()?,
                 "--aws-latency-ms" => o.aws_latency = Duration::from_millis(int()?),
                 "--salesforce-latency-ms" => o.salesforce_latency = Duration::from_millis(int()?),
@@ -124,13 +130,15 @@ impl BusyHour {
             || o.processes == 0
             || o.scale < 1.0
             || o.contact_lens_quota <= 0.0
+            || !(1..=100).contains(&o.manual_contacts)
             || !(0.0..=1.0).contains(&shares)
             || o.gap_share < 0.0
             || o.undelivered_share < 0.0
         {
             return Err(format!(
                 "--calls-per-hour, --processes and --contact-lens-quota must be positive, \
-                 --scale at least 1, and the shares of calls between 0 and 1\n{USAGE}"
+                 --scale at least 1, --manual-contacts from 1 to 100, and the shares of calls \
+                 between 0 and 1\n{USAGE}"
             ));
         }
         Ok(o)
@@ -163,5 +171,10 @@ mod tests {
         );
         assert!(parse(&["--gap-share", "0.99"]).is_err());
         assert!(parse(&["--processes", "0"]).is_err());
+        assert!(parse(&["--manual-contacts", "101"]).is_err());
+        assert_eq!(
+            parse(&["--manual-contacts", "10"]).map(|o| o.manual_contacts),
+            Ok(10)
+        );
     }
 }
