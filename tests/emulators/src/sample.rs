@@ -16,7 +16,7 @@
 //! | [`SAMPLE_REALTIME_UNAVAILABLE`] | `0LQ1Q000003SB05` | finished 30 h ago: Contact Lens answers 404 ResourceNotFoundException, and there is no analysis file either |
 //! | [`SAMPLE_OLD_CALL`] | `0LQ1Q000003SB06` | finished about 50 h ago: Contact Lens 404, analysis files (raw and redacted) in [`SAMPLE_ANALYSIS_BUCKET`]; 6 turns of German, French and Japanese, a Categories match after turn 2 |
 //! | [`SAMPLE_PARTIALLY_DELIVERED`] | `0LQ1Q000003SB08` | finished 40 min ago, agent, 8 turns; real-time delivery reached Salesforce with only turns 1, 3, 5 and 7: what automatic repair fills in |
-//! | [`SAMPLE_OLD_CALL_MIDNIGHT`] | `0LQ1Q000003SB07` | connected at 23:58 UTC two days ago, ended 00:02 the next day: Contact Lens 404, analysis files dated by the first day (timed by the second); 5 turns of French and Japanese |
+//! | [`SAMPLE_OLD_CALL_MIDNIGHT`] | `0LQ1Q000003SB07` | connected at 23:58 UTC three days ago, ended 00:02 the next day: Contact Lens 404, analysis files dated by the first day (timed by the second); 5 turns of French and Japanese |
 //! | [`SAMPLE_TRANSFERRED`]`[0]` (`…1a09`) | `0LQ1Q000003SBT1` | first leg of a cold transfer, started 35 min ago, agent, 4 turns; real-time delivery reached Salesforce with only turns 1 and 2 |
 //! | [`SAMPLE_TRANSFERRED`]`[1]` (`…1a10`) | `0LQ1Q000003SBT2` | second leg, from when the first ended: InitialContactId and PreviousContactId the first leg, InitiationMethod TRANSFER, 6 turns; real-time delivery reached Salesforce with only turns 1, 3 and 5 |
 //!
@@ -327,17 +327,19 @@ const AGENT_ANSWERS_MS: i64 = 35_000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 enum Start {
     MinutesAgo(i64),
-    /// Reached its agent this many minutes before yesterday began (UTC): at least 24 h ago,
-    /// whatever the time now, and on the day before.
-    ConnectedMinutesBeforeYesterday(i64),
+    /// Reached its agent this many minutes before the day before yesterday began (UTC): so a
+    /// call of a few minutes that crosses midnight ended more than 24 h ago whatever the time
+    /// now (one that ended just after yesterday began would be younger in the first minutes of
+    /// today).
+    ConnectedMinutesBeforeDayBeforeYesterday(i64),
 }
 
 impl Start {
     fn initiation(&self, now: i64) -> i64 {
         match self {
             Start::MinutesAgo(minutes) => now - minutes * MINUTE_MS,
-            Start::ConnectedMinutesBeforeYesterday(minutes) => {
-                day_start(now) - DAY_MS - minutes * MINUTE_MS - AGENT_ANSWERS_MS
+            Start::ConnectedMinutesBeforeDayBeforeYesterday(minutes) => {
+                day_start(now) - 2 * DAY_MS - minutes * MINUTE_MS - AGENT_ANSWERS_MS
             }
         }
     }
@@ -1471,7 +1473,7 @@ mod tests {
         let ended = midnight.disconnect_ms.unwrap();
         assert_eq!(utc(connected).to_hms(), (23, 58, 0));
         assert_eq!(
-            day_start(now) - DAY_MS - 2 * MINUTE_MS,
+            day_start(now) - 2 * DAY_MS - 2 * MINUTE_MS,
             midnight.connected_to_agent_ms.unwrap()
         );
         let date_path = |ms| format_utc(ms, DATE_PATH);
