@@ -117,8 +117,8 @@ pub struct TokenPairing {
 
 /// One function instance's share of each quota, as the time between two requests: the stack
 /// divides each budget among the instances that can run at once. Staying under a quota matters:
-/// throttled retries draw on the SDK's retry budget, and once that is spent contacts fail as
-/// THROTTLED; the entries reads also count against the org's concurrent session limit.
+/// the quotas are the account's and the org's, shared with the customer's other systems, and
+/// the entries reads also count against the org's concurrent session limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QuotaShares {
     /// Contact Lens ListRealtimeContactAnalysisSegments: 1/s unless set, the account's quota.

@@ -18,7 +18,7 @@ use aws_config::SdkConfig;
 
 use adapters::connect::Connect;
 use adapters::contact_lens::ContactLens;
-use adapters::pace::Pace;
+use adapters::pace::{Pace, PacedApi};
 use adapters::s3::{AnalysisBucket, BackfillBucket};
 use adapters::salesforce::{Salesforce, SalesforceSettings};
 use adapters::secrets::SecretsManager;
@@ -77,12 +77,12 @@ pub fn build_app(config: &Config, clients: AwsClients) -> Result<App, reqwest::E
             contacts: Connect::new(
                 clients.connect,
                 config.connect_instance_id.clone(),
-                Pace::every(config.shares.describe_contact),
+                PacedApi::new(Pace::every(config.shares.describe_contact), config.retry),
             ),
             transcripts: ContactLens::new(
                 clients.contact_lens,
                 config.connect_instance_id.clone(),
-                Pace::every(Some(config.shares.contact_lens)),
+                PacedApi::new(Pace::every(Some(config.shares.contact_lens)), config.retry),
             ),
             analysis: config.analysis_bucket.clone().map(|bucket| AnalysisFiles {
                 store: AnalysisBucket::new(clients.s3.clone(), bucket),

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -17,7 +19,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Endpoints, region and credentials come from the SDK's standard sources (environment,
 /// `AWS_ENDPOINT_URL_*`, the Lambda role). Retries use the SDK's standard mode (exponential
-/// backoff with jitter, retry quota). Adaptive mode was measured and rejected: after a few
+/// backoff with jitter, retry quota), but for the throttles of paced clients
+/// ([`ThrottlesRetriedByPace`]). Adaptive mode was measured and rejected: after a few
 /// throttles its client-side limiter falls toward 0.5 requests/second, and a 20-contact
 /// throttling test took 119 s instead of 0.45 s.
 pub fn sdk_config_loader(retry: RetrySettings) -> ConfigLoader {
@@ -33,6 +36,26 @@ pub fn sdk_config_loader(retry: RetrySettings) -> ConfigLoader {
                 .operation_attempt_timeout(retry.aws_attempt_timeout)
                 .build(),
         )
+}
+
+/// For the clients whose calls are paced ([`super::pace::PacedApi`]): a throttled request is not
+/// retried by the SDK, which knows nothing of the share, but by the pace, with the share's next
+/// token. Connect and Contact Lens answer ThrottlingException and LimitExceededException with
+/// HTTP 429 (their API references' error lists), so the status says it.
+#[derive(Debug)]
+pub struct ThrottlesRetriedByPace;
+
+impl ClassifyRetry for ThrottlesRetriedByPace {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.response() {
+            Some(response) if response.status().as_u16() == 429 => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "throttles retried by the pace"
+    }
 }
 
 /// An S3 client for the SDK configuration. A custom endpoint (an emulator, a local S3) has no
@@ -73,5 +96,40 @@ where
             source,
         },
         None => SourceError::Other { message, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_runtime_api::client::interceptors::context::Input;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn answered(status: u16) -> InterceptorContext {
+        let mut ctx = InterceptorContext::new(Input::erase(()));
+        ctx.set_response(Response::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::empty(),
+        ));
+        ctx
+    }
+
+    #[test]
+    fn the_sdk_leaves_a_throttle_to_the_pace_and_other_failures_to_its_own_classifiers() {
+        let classifier = ThrottlesRetriedByPace;
+        assert_eq!(
+            classifier.classify_retry(&answered(429)),
+            RetryAction::RetryForbidden
+        );
+        assert_eq!(
+            classifier.classify_retry(&answered(503)),
+            RetryAction::NoActionIndicated
+        );
+        assert_eq!(
+            classifier.classify_retry(&InterceptorContext::new(Input::erase(()))),
+            RetryAction::NoActionIndicated
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use aws_smithy_types::DateTime;
 
-use super::aws::classify;
-use super::pace::Pace;
+use super::aws::{ThrottlesRetriedByPace, classify};
+use super::pace::PacedApi;
 use crate::domain::transcript::ContactDetails;
 use crate::ports::{ContactDirectory, SourceError};
 
@@ -11,30 +11,36 @@ pub struct Connect {
     client: aws_sdk_connect::Client,
     instance_id: String,
     /// This instance's share of the account's DescribeContact quota.
-    pace: Pace,
+    paced: PacedApi,
 }
 
 impl Connect {
-    pub fn new(client: aws_sdk_connect::Client, instance_id: String, pace: Pace) -> Self {
+    pub fn new(client: aws_sdk_connect::Client, instance_id: String, paced: PacedApi) -> Self {
+        let config = client.config().to_builder();
         Self {
-            client,
+            client: aws_sdk_connect::Client::from_conf(
+                config.retry_classifier(ThrottlesRetriedByPace).build(),
+            ),
             instance_id,
-            pace,
+            paced,
         }
     }
 }
 
 impl ContactDirectory for Connect {
     async fn describe_contact(&self, contact_id: &str) -> Result<ContactDetails, SourceError> {
-        self.pace.ready().await;
         let output = self
-            .client
-            .describe_contact()
-            .instance_id(&self.instance_id)
-            .contact_id(contact_id)
-            .send()
-            .await
-            .map_err(classify)?;
+            .paced
+            .call(|| async {
+                self.client
+                    .describe_contact()
+                    .instance_id(&self.instance_id)
+                    .contact_id(contact_id)
+                    .send()
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
         let millis = |t: Option<&DateTime>| t.map(epoch_millis);
         let incomplete = || SourceError::Other {
             message: "DescribeContact returned no contact or no InitiationTimestamp".into(),

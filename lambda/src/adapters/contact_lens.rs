@@ -1,7 +1,7 @@
 //! Contact Lens ListRealtimeContactAnalysisSegments.
 
-use super::aws::classify;
-use super::pace::Pace;
+use super::aws::{ThrottlesRetriedByPace, classify};
+use super::pace::PacedApi;
 use crate::domain::transcript::Turn;
 use crate::ports::{SegmentPage, SourceError, TranscriptSource};
 
@@ -13,19 +13,22 @@ pub struct ContactLens {
     instance_id: String,
     /// This instance's share of the account's quota, spent evenly instead of provoking 429s:
     /// every contact read at the same time, and every warm invocation, shares it.
-    pace: Pace,
+    paced: PacedApi,
 }
 
 impl ContactLens {
     pub fn new(
         client: aws_sdk_connectcontactlens::Client,
         instance_id: String,
-        pace: Pace,
+        paced: PacedApi,
     ) -> Self {
+        let config = client.config().to_builder();
         Self {
-            client,
+            client: aws_sdk_connectcontactlens::Client::from_conf(
+                config.retry_classifier(ThrottlesRetriedByPace).build(),
+            ),
             instance_id,
-            pace,
+            paced,
         }
     }
 }
@@ -36,17 +39,20 @@ impl TranscriptSource for ContactLens {
         contact_id: &str,
         next_token: Option<String>,
     ) -> Result<SegmentPage, SourceError> {
-        self.pace.ready().await;
         let output = self
-            .client
-            .list_realtime_contact_analysis_segments()
-            .instance_id(&self.instance_id)
-            .contact_id(contact_id)
-            .max_results(PAGE_SIZE)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(classify)?;
+            .paced
+            .call(|| async {
+                self.client
+                    .list_realtime_contact_analysis_segments()
+                    .instance_id(&self.instance_id)
+                    .contact_id(contact_id)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
         let segments = output.segments.unwrap_or_default();
         let count = segments.len();
         // Categories and summaries are not speech. A transcript without id or text cannot
