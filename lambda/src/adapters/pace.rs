@@ -6,14 +6,11 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::RetrySettings;
 use crate::ports::SourceError;
-
-/// The SDK's own ceiling on one retry's delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 /// `None`: no share was set, and requests are not paced.
 pub struct Pace(Option<DefaultDirectRateLimiter>);
@@ -58,16 +55,11 @@ impl PacedApi {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, SourceError>>,
     {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.base_delay)
-            .with_max_delay(MAX_BACKOFF)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
         (|| async {
             self.pace.ready().await;
             attempt().await
         })
-        .retry(backoff)
+        .retry(super::backoff(self.retry))
         .when(|e| matches!(e, SourceError::Throttled { .. }))
         .notify(|_, delay| {
             tracing::warn!(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
@@ -15,7 +15,6 @@ use super::token::AccessToken;
 use crate::domain::usage::ApiUsage;
 use crate::ports::{BoxError, ParameterStore, SalesforceError, SecretStore};
 
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
 /// A Retry-After longer than this is not waited for inside one invocation.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// New tokens obtained after 401s within one request.
@@ -52,15 +51,9 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        let retry = self.client.settings.retry;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(retry.base_delay)
-            .with_max_delay(MAX_BACKOFF)
-            .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
         let deadline = self.deadline;
         attempt
-            .retry(backoff)
+            .retry(crate::adapters::backoff(self.client.settings.retry))
             .when(|a| matches!(a, Attempt::Retryable { .. }))
             .adjust(move |a, delay| {
                 let delay = match a {
