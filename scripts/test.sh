@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A cold run gains nothing from incremental compilation, which would add gigabytes to target/.
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -41,3 +43,4 @@ rm -rf "$no_cargo"
 step "cfn-lint"
 cfn-lint cdk.out/*.template.json cdk.out.backfill/*.template.json cdk.out.prebuilt/*.template.json
 echo "asset size: $(du -sh cdk.out/asset.*/bootstrap | cut -f1) (bootstrap, uncompressed)"
+echo "target/ size: $(du -sh target | cut -f1)"
