@@ -80,15 +80,6 @@ async fn at_the_ceiling_repair_batches_wait_in_the_queue_and_a_warm_instance_spe
     assert!(h.world.uploads().is_empty());
 }
 
-/// The conversation entries GETs received, in order.
-fn entries_reads(world: &World) -> Vec<emulators::RequestRecord> {
-    world
-        .requests_to(emulators::Service::Salesforce)
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_transcript_without_speech_spends_no_entries_read() {
     let h = Harness::sample().await;

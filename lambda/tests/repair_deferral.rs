@@ -208,12 +208,7 @@ async fn a_spent_entries_hour_defers_the_message_after_one_read() {
     assert_eq!(failed_messages(&answer), BTreeSet::new(), "{answer}");
     let sent = h.world.sent_messages(&queue);
     assert_eq!(sent_for(&sent, &events[0]).delay_seconds, 60);
-    let reads: Vec<_> = h
-        .world
-        .requests_to(Service::Salesforce)
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
-        .collect();
+    let reads = entries_reads(&h.world);
     assert_eq!(reads.len(), 1, "one entries GET, not retried: {reads:?}");
     assert!(h.world.uploads().is_empty());
 }

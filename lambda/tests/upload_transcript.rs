@@ -694,15 +694,42 @@ async fn describe_contact_and_entries_reads_are_paced_by_their_shares() {
     // Ten of each, one every 100 ms: the tenth cannot come sooner than 900 ms after the start,
     // however fast the machine.
     let describes = h.world.requests_to(Service::Connect);
-    let entries: Vec<_> = h
-        .world
-        .requests_to(Service::Salesforce)
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
-        .collect();
+    let entries = entries_reads(&h.world);
     assert_eq!((describes.len(), entries.len()), (10, 10));
     for tenth in [&describes[9], &entries[9]] {
         let after = tenth.received - started;
         assert!(after >= Duration::from_millis(900), "{tenth:?}: {after:?}");
     }
+}
+
+#[tokio::test]
+async fn a_retried_entries_read_waits_for_the_share_too() {
+    let (h, contacts) = Harness::generated(
+        1,
+        3,
+        15,
+        // One read every 100 ms; the retries' own backoff starts at 10 ms.
+        &[("SALESFORCE_ENTRIES_READS_PER_HOUR", "36000")],
+    )
+    .await;
+    h.world.inject(
+        Service::Salesforce,
+        Fault::salesforce_error(503, "SERVER_UNAVAILABLE", "try later")
+            .on_path("/entries")
+            .times(2),
+    );
+    let ids = [contacts[0].contact_id.as_str()];
+    let started = tokio::time::Instant::now();
+    let response = h.invoke(&upload_request(&h.world, &ids)).await;
+    assert_eq!(
+        results_by_contact(&response, &ids)[ids[0]]["status"],
+        "SUCCESS"
+    );
+    let reads = entries_reads(&h.world);
+    // Two refused and one answered, each try with its own token of the share: the third cannot
+    // come sooner than 200 ms after the start, however fast the machine. Unpaced, the backoff
+    // would have sent it within about 30 ms.
+    assert_eq!(reads.len(), 3);
+    let after = reads[2].received - started;
+    assert!(after >= Duration::from_millis(200), "{reads:?}: {after:?}");
 }

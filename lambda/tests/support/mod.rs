@@ -315,6 +315,15 @@ pub fn upload_posts(world: &World) -> Vec<RequestRecord> {
         .collect()
 }
 
+/// The conversation entries GETs received, in order.
+pub fn entries_reads(world: &World) -> Vec<RequestRecord> {
+    world
+        .requests_to(Service::Salesforce)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/entries"))
+        .collect()
+}
+
 /// The fetchUploadIdsStatus polls received (GETs of the upload resource), in order.
 pub fn status_polls(world: &World) -> Vec<RequestRecord> {
     world

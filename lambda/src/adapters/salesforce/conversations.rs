@@ -99,15 +99,11 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut start: Option<i64> = None;
         loop {
-            // Each read counts against the app's hourly limit and marks the conversation active
-            // against the org's session limit: this instance takes its share, evenly.
-            self.by_deadline(async {
-                self.org.entries_reads.ready().await;
-                Ok(())
-            })
-            .await?;
+            // Each read, a retried one too, counts against the app's hourly limit and marks the
+            // conversation active against the org's session limit: this instance takes its
+            // share, evenly.
             let (status, body) = self
-                .send(Resend::Freely, |token| {
+                .send_paced(Some(&self.org.entries_reads), Resend::Freely, |token| {
                     let mut query = vec![
                         ("queryDirection", "FromStart".to_owned()),
                         ("recordLimit", ENTRIES_PAGE.to_string()),

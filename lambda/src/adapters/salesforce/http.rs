@@ -12,6 +12,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::OrgSession;
 use super::token::AccessToken;
+use crate::adapters::pace::Pace;
 use crate::domain::usage::ApiUsage;
 use crate::ports::{BoxError, ParameterStore, SalesforceError, SecretStore};
 
@@ -94,11 +95,30 @@ impl<S: SecretStore, P: ParameterStore> OrgSession<S, P> {
     where
         B: Fn(&AccessToken) -> reqwest::RequestBuilder,
     {
+        self.send_paced(None, resend, build).await
+    }
+
+    /// [`Self::send`] where every try, a retry or one with a renewed token included, first
+    /// waits for the share's next token: each try counts against the limit the share divides.
+    pub(super) async fn send_paced<B>(
+        &self,
+        pace: Option<&Pace>,
+        resend: Resend,
+        build: B,
+    ) -> Result<(StatusCode, bytes::Bytes), SalesforceError>
+    where
+        B: Fn(&AccessToken) -> reqwest::RequestBuilder,
+    {
         let mut token = self.by_deadline(self.token(None)).await?;
         let mut renewals = 0;
         loop {
             let current = token.clone();
             let attempt = || async {
+                if let Some(pace) = pace {
+                    timeout_at(self.deadline, pace.ready())
+                        .await
+                        .map_err(|_| Attempt::Fatal(SalesforceError::DeadlineExceeded))?;
+                }
                 let (status, headers, body) = exchange(
                     build(&current),
                     SalesforceError::Transport,
