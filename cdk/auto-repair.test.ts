@@ -220,7 +220,7 @@ describe('queues', () => {
 describe('event source mapping', () => {
   test.each([
     ['by default', AUTO_REPAIR, 10, 2],
-    ['as configured', TUNED, 50, 4],
+    ['as configured', TUNED, 50, 3],
   ])('hands the function batches of calls from the queue %s, reporting the failed ones', (_name, context, batchSize, concurrency) => {
     const t = template(context);
     const { queue, fn } = ids(t);

@@ -142,6 +142,16 @@ describe("ContactDataSync in a customer's stack", () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
   });
 
+  test('warns above three repair instances, which collide in Contact Lens and add little capacity', () => {
+    const warnings = (extra: Partial<ContactDataSyncProps>) =>
+      Annotations.fromStack(example(extra)).findWarning('*', Match.stringLikeRegexp('autoRepairMaxConcurrency'));
+    expect(warnings({ autoRepairMaxConcurrency: 3, reservedConcurrency: 4 })).toEqual([]);
+    const [warning, ...others] = warnings({ autoRepairMaxConcurrency: 4, reservedConcurrency: 5 });
+    expect(others).toEqual([]);
+    expect(warning.id).toBe('/CustomerStack/Transcripts');
+    expect(warning.entry.data).toMatch(/"autoRepairMaxConcurrency" is 4: .* Keep it at 3 or below and raise the budgets instead/);
+  });
+
   test('takes prebuilt code from a path (checked as the context value is) or as lambda.Code, and never calls cargo', () => {
     const spawnSync = jest.spyOn(childProcess, 'spawnSync');
     try {

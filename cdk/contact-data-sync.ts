@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -16,6 +16,12 @@ import { ContactDataSyncSettings, SETTING_KEYS, SettingKey, SettingLookup, parse
 import { contactsWithinTimeout } from './quota-shares';
 import { SalesforceSecrets } from './salesforce-secret';
 import { ScvSsmParameters } from './scv-ssm-parameters';
+
+/**
+ * Above this many repair instances the stack warns: more meet at random in Contact Lens'
+ * account-wide burst of 2 without adding capacity (docs/quotas.md).
+ */
+const MAX_ADVISED_REPAIR_INSTANCES = 3;
 
 /**
  * The settings of one contact-data-sync deployment: the CDK context values of the app
@@ -160,6 +166,16 @@ export class ContactDataSync extends Construct {
       key === 'functionCode' && code !== undefined ? undefined : raw[key as SettingKey],
     );
     this.settings = settings;
+    const repairInstances = settings.autoRepair?.maxConcurrency;
+    if (repairInstances !== undefined && repairInstances > MAX_ADVISED_REPAIR_INSTANCES) {
+      Annotations.of(this).addWarningV2(
+        'contact-data-sync:autoRepairMaxConcurrency',
+        `"autoRepairMaxConcurrency" is ${repairInstances}: repair instances do not know of each other and collide in ` +
+          "Contact Lens' account-wide burst of 2, where each throttled try costs a token, and the budgets, not the " +
+          `instances, bound the calls repaired an hour. Keep it at ${MAX_ADVISED_REPAIR_INSTANCES} or below and raise ` +
+          'the budgets instead (docs/quotas.md, "When a budget is spent").',
+      );
+    }
 
     let salesforce: SalesforceCredentials;
     if (settings.salesforce.kind === 'scvSsm') {

@@ -111,7 +111,7 @@ export const AUTO_REPAIR_MODES: Record<string, Record<string, string>> = {
     autoRepair: 'true',
     autoRepairDelaySeconds: '900',
     autoRepairBatchSize: '50',
-    autoRepairMaxConcurrency: '4',
+    autoRepairMaxConcurrency: '3',
     autoRepairMaxReceiveCount: '3',
   },
   'SCV SSM parameters, backfill and auto repair': {
