@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# A cold run gains nothing from incremental compilation, which would add gigabytes to target/.
+# Mostly run cold (CI, a fresh clone), where incremental caches only add gigabytes to target/.
 export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s\n' "$*"; }
