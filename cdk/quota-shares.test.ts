@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { InstanceCounts, QuotaBudgets, QuotaShares, quotaShares } from './quota-shares';
 import { AUTO_REPAIR_MODES, Json, buildStack } from './test-support';
@@ -42,6 +44,25 @@ describe('quotaShares', () => {
     const shares = quotaShares(DEFAULT_BUDGETS, counts, 900, 10);
     expect(shares).toEqual({ manual: share(0.0277, 0.0138, 50), worker: share(0.324, 1.662, 250) });
     expectWithinBudgets(DEFAULT_BUDGETS, counts, shares);
+  });
+});
+
+/**
+ * The busy-hour benchmark computes the worker's shares itself (tests/bench/src/busy_hour/shares.rs)
+ * for one manual instance and the 900 s timeout; both sides check this one table, so the bench
+ * deploys what the stack would.
+ */
+describe('the cases shared with the benchmark', () => {
+  const file = path.join(__dirname, '..', 'tests', 'fixtures', 'quota-shares.json');
+  const { cases } = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    cases: { budgets: QuotaBudgets; workerInstances: number; manualRequestContacts: number; worker: QuotaShares['worker'] }[];
+  };
+  const title =
+    'Contact Lens $budgets.contactLensPerSecond/s, entries $budgets.entriesReadsPerHour/h, ' +
+    '$workerInstances worker instances, manual share for $manualRequestContacts contacts';
+  test.each(cases)(title, (c) => {
+    const shares = quotaShares(c.budgets, { manual: 1, worker: c.workerInstances }, 900, c.manualRequestContacts);
+    expect(shares.worker).toEqual(c.worker);
   });
 });
 

@@ -32,8 +32,8 @@ pub fn shares(budgets: Budgets, background: u32, manual_contacts: u32) -> Shares
         let headroom = (MANUAL_MAX_SHARE * budget).min(manual_need);
         (budget - headroom) / f64::from(background.max(1))
     };
-    // The epsilon keeps float error (0.2 - 0.75 x 0.2 = 0.0499999...) from costing a step.
-    let four_decimals = |rate: f64| (rate * 10_000.0 + 1e-6).floor() / 10_000.0;
+    // Rounded down as the stack does, float error included (0.2 - 0.75 x 0.2 gives 0.0499).
+    let four_decimals = |rate: f64| (rate * 10_000.0).floor() / 10_000.0;
     let per_second = |per_contact: f64| f64::from(manual_contacts) * per_contact / MANUAL_SECONDS;
     Shares {
         contact_lens_per_second: four_decimals(split(
@@ -44,81 +44,45 @@ pub fn shares(budgets: Budgets, background: u32, manual_contacts: u32) -> Shares
             budgets.describe_contact_per_second,
             per_second(1.0),
         )),
-        entries_reads_per_hour: (split(budgets.entries_reads_per_hour, per_second(1.0) * 3_600.0)
-            + 1e-6)
+        entries_reads_per_hour: split(budgets.entries_reads_per_hour, per_second(1.0) * 3_600.0)
             .floor() as u64,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
-    #[test]
-    fn default_and_raised_budgets_give_the_stacks_shares() {
-        let default = shares(
-            Budgets {
-                contact_lens_per_second: 1.0,
-                describe_contact_per_second: 5.0,
-                entries_reads_per_hour: 800.0,
-            },
-            3,
-            100,
-        );
-        assert_eq!(
-            default,
-            Shares {
-                contact_lens_per_second: 0.2407,
-                describe_contact_per_second: 1.6203,
-                entries_reads_per_hour: 100,
-            }
-        );
-        let raised = shares(
-            Budgets {
-                contact_lens_per_second: 5.0,
-                describe_contact_per_second: 5.0,
-                entries_reads_per_hour: 8_000.0,
-            },
-            3,
-            100,
-        );
-        assert_eq!(raised.contact_lens_per_second, 1.574);
-        assert_eq!(raised.entries_reads_per_hour, 2_500);
-    }
+    /// The table cdk/quota-shares.test.ts checks the stack against, for one manual instance and
+    /// the 900 s timeout, as here.
+    const SHARED_CASES: &str = include_str!("../../../fixtures/quota-shares.json");
 
     #[test]
-    fn a_small_budget_keeps_a_quarter_for_the_background() {
-        let small = shares(
-            Budgets {
-                contact_lens_per_second: 0.2,
-                describe_contact_per_second: 0.1,
-                entries_reads_per_hour: 400.0,
-            },
-            1,
-            100,
-        );
-        assert_eq!(small.contact_lens_per_second, 0.05);
-        assert_eq!(small.entries_reads_per_hour, 100);
-    }
-
-    #[test]
-    fn a_manual_share_for_ten_contacts_leaves_the_rest_to_the_background() {
-        let small_manual = shares(
-            Budgets {
-                contact_lens_per_second: 1.0,
-                describe_contact_per_second: 5.0,
-                entries_reads_per_hour: 800.0,
-            },
-            3,
-            10,
-        );
-        assert_eq!(
-            small_manual,
-            Shares {
-                contact_lens_per_second: 0.324,
-                describe_contact_per_second: 1.662,
-                entries_reads_per_hour: 250,
-            }
-        );
+    fn the_shares_are_the_stacks() {
+        let cases: Value = serde_json::from_str(SHARED_CASES).unwrap();
+        let cases = cases["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 7);
+        for case in cases {
+            let number = |v: &Value, key: &str| v[key].as_f64().unwrap();
+            let budgets = &case["budgets"];
+            let worker = &case["worker"];
+            let computed = shares(
+                Budgets {
+                    contact_lens_per_second: number(budgets, "contactLensPerSecond"),
+                    describe_contact_per_second: number(budgets, "describeContactPerSecond"),
+                    entries_reads_per_hour: number(budgets, "entriesReadsPerHour"),
+                },
+                case["workerInstances"].as_u64().unwrap() as u32,
+                case["manualRequestContacts"].as_u64().unwrap() as u32,
+            );
+            let expected = Shares {
+                contact_lens_per_second: number(worker, "contactLensPerSecond"),
+                describe_contact_per_second: number(worker, "describeContactPerSecond"),
+                entries_reads_per_hour: worker["entriesReadsPerHour"].as_u64().unwrap(),
+            };
+            assert_eq!(computed, expected, "{case}");
+        }
     }
 }
